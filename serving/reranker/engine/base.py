@@ -1,0 +1,87 @@
+"""The engine interface: what the HTTP layer needs from a model backend.
+
+The API speaks in (query, document) pairs; an engine turns pairs into one relevance score each
+and counts the tokenizer tokens it used. Batching is the engine's business: the torch engine
+packs pairs from concurrent requests itself, the vLLM engine leaves it to vLLM's scheduler.
+"""
+
+from __future__ import annotations
+
+import abc
+import enum
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+
+class ModelKind(str, enum.Enum):
+    """How a model turns a pair into a score."""
+
+    CROSS_ENCODER = "cross-encoder"  # sequence classification, one label: logit (sigmoid by default)
+    EMBEDDING = "embedding"  # bi-encoder: cosine similarity of the two embeddings
+
+
+class TruncationPolicy(str, enum.Enum):
+    TRUNCATE = "truncate"  # cut the document to fit the model's limit
+    REJECT = "reject"  # refuse pairs longer than the limit (InputTooLongError)
+
+
+@dataclass(frozen=True)
+class ScoreOptions:
+    """Per-request knobs, already validated by the API layer."""
+
+    use_activation: bool = True  # sigmoid on cross-encoder logits; ignored for embedding models
+    max_tokens_per_doc: int | None = None  # cut each document to this many tokens first
+
+
+@dataclass(frozen=True)
+class ScoreResult:
+    scores: list[float]  # one per pair, in the order given
+    total_tokens: int  # real tokenizer tokens processed for these pairs
+
+
+class EngineError(Exception):
+    """A failure inside the engine; the API answers 500."""
+
+
+class InputTooLongError(ValueError):
+    """A pair exceeds the model's limit and the truncation policy is REJECT; the API answers 400."""
+
+    def __init__(self, message: str, *, pair_index: int):
+        super().__init__(message)
+        self.pair_index = pair_index
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    name: str  # the served model name (--model_name), what clients send as "model"
+    source: str  # where it was loaded from (a directory or a hub id)
+    kind: ModelKind
+    max_model_len: int  # tokens per pair (cross-encoder) or per text (embedding)
+    backend: str  # "torch" or "vllm"
+
+
+class Engine(abc.ABC):
+    """A loaded model that scores (query, document) pairs.
+
+    Life cycle: construct (cheap, no weights), ``await start()`` (loads weights; may take
+    minutes), ``await score(...)`` any number of times concurrently, ``await stop()``.
+    """
+
+    @property
+    @abc.abstractmethod
+    def info(self) -> ModelInfo: ...
+
+    @abc.abstractmethod
+    async def start(self) -> None:
+        """Load the model. Raises on failure; afterwards the engine is ready."""
+
+    @abc.abstractmethod
+    async def score(self, pairs: Sequence[tuple[str, str]], options: ScoreOptions) -> ScoreResult:
+        """Score each pair. Safe to call from many coroutines at once; never blocks the loop."""
+
+    @abc.abstractmethod
+    def count_tokens(self, text: str) -> int:
+        """Tokens the model's tokenizer makes of ``text`` (no special tokens)."""
+
+    async def stop(self) -> None:
+        """Release the model. Default: nothing to do."""
