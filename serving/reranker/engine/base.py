@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import abc
 import enum
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+
+# Called with (pairs or texts in a model batch, padded tokens of that batch), for metrics.
+BatchObserver = Callable[[int, int], None]
 
 
 class ModelKind(str, enum.Enum):
@@ -82,6 +85,9 @@ class Engine(abc.ABC):
     @abc.abstractmethod
     def count_tokens(self, text: str) -> int:
         """Tokens the model's tokenizer makes of ``text`` (no special tokens)."""
+
+    def set_batch_observer(self, observer: BatchObserver) -> None:
+        """Report each model batch to ``observer``. Engines that batch elsewhere (vLLM) ignore it."""
 
     async def stop(self) -> None:
         """Release the model. Default: nothing to do."""

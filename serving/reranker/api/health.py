@@ -1,0 +1,38 @@
+"""Health and model readiness, as KServe's runtimes answer them (v1 and v2 protocols)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends
+from fastapi.responses import JSONResponse
+
+from .errors import APIError
+from .state import ServerState, get_state, ready_engine
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/v2/health/live", summary="The process serves HTTP")
+async def live() -> dict:
+    return {"live": True}
+
+
+@router.get("/v2/health/ready", summary="The model is loaded (503 until then)")
+async def ready(_: object = Depends(ready_engine)) -> dict:
+    return {"ready": True}
+
+
+def _known(name: str, state: ServerState) -> None:
+    if name != state.settings.model_name:
+        raise APIError(404, f"model {name!r} not found: this server serves {state.settings.model_name!r}")
+
+
+@router.get("/v1/models/{name}", summary="KServe v1 model status (503 until loaded)")
+async def v1_model(name: str, state: ServerState = Depends(get_state)) -> JSONResponse:
+    _known(name, state)
+    return JSONResponse({"name": name, "ready": state.ready}, status_code=200 if state.ready else 503)
+
+
+@router.get("/v2/models/{name}/ready", summary="KServe v2 model readiness (503 until loaded)")
+async def v2_model_ready(name: str, state: ServerState = Depends(get_state)) -> JSONResponse:
+    _known(name, state)
+    return JSONResponse({"name": name, "ready": state.ready}, status_code=200 if state.ready else 503)

@@ -1,0 +1,51 @@
+"""POST /openai/v1/score and /v1/score: vLLM's score API (text_1 against text_2)."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+from fastapi import APIRouter, Depends
+
+from ..engine.base import Engine
+from .errors import APIError
+from .rerank import check_document_count, score_options
+from .schemas import ErrorResponse, ScoreData, ScoreRequest, ScoreResponse, ScoreUsage
+from .state import ServerState, get_state, ready_engine
+
+SCORE_PATHS = ("/openai/v1/score", "/v1/score")
+
+router = APIRouter(tags=["score"])
+
+
+async def score(
+    body: ScoreRequest,
+    state: ServerState = Depends(get_state),
+    engine: Engine = Depends(ready_engine),
+) -> ScoreResponse:
+    state.check_model_name(body.model)
+    try:
+        pairs = body.pairs()
+    except ValueError as exc:
+        raise APIError(400, str(exc), "text_2") from None
+    check_document_count(len(pairs), state, "text_2")
+    options = score_options(body.use_activation, body.truncate_prompt_tokens, state)
+    scored = await engine.score(pairs, options)
+    state.metrics.documents.inc(len(pairs))
+    state.metrics.tokens.inc(scored.total_tokens)
+    return ScoreResponse(
+        id=f"score-{uuid.uuid4()}",
+        created=int(time.time()),
+        model=state.settings.model_name,
+        data=[ScoreData(index=i, score=s) for i, s in enumerate(scored.scores)],
+        usage=ScoreUsage(prompt_tokens=scored.total_tokens, total_tokens=scored.total_tokens),
+    )
+
+
+for _path in SCORE_PATHS:
+    router.add_api_route(
+        _path, score, methods=["POST"], response_model=ScoreResponse,
+        responses={code: {"model": ErrorResponse} for code in (400, 404, 413, 503)},
+        summary="Score text_1 against text_2 (1:1, 1:N or N:N)",
+        operation_id="score" + _path.replace("/", "_"),
+    )

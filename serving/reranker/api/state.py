@@ -1,0 +1,45 @@
+"""What the routes share: settings, metrics, and the engine once it has loaded."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from fastapi import Request
+
+from ..config import Settings
+from ..engine.base import Engine
+from ..metrics import Metrics
+from .errors import APIError
+
+
+@dataclass
+class ServerState:
+    settings: Settings
+    metrics: Metrics
+    engine: Engine | None = None
+    load_error: str | None = None
+    started_at: int = field(default_factory=lambda: int(time.time()))
+
+    @property
+    def ready(self) -> bool:
+        return self.engine is not None
+
+    def check_model_name(self, requested: str | None) -> None:
+        if requested is not None and requested != self.settings.model_name:
+            raise APIError(
+                404, f"model {requested!r} not found: this server serves {self.settings.model_name!r}", "model"
+            )
+
+
+def get_state(request: Request) -> ServerState:
+    return request.app.state.server
+
+
+def ready_engine(request: Request) -> Engine:
+    """The loaded engine, or 503 while it is still loading (or failed to)."""
+    state = get_state(request)
+    if state.engine is None:
+        reason = f"failed to load: {state.load_error}" if state.load_error else "is still loading"
+        raise APIError(503, f"model {state.settings.model_name!r} {reason}")
+    return state.engine

@@ -1,0 +1,80 @@
+"""The FastAPI application: routes, error handling, metrics, and loading the engine.
+
+The app answers HTTP at once and loads the model in the background, so that liveness
+succeeds while readiness (and every scoring route) answers 503 until the weights are in.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.responses import Response
+from prometheus_client import CONTENT_TYPE_LATEST
+
+from . import __version__
+from .api import health, models, rerank, score
+from .api.errors import install_error_handlers
+from .api.middleware import BodySizeLimit, RequestMetrics
+from .api.state import ServerState
+from .config import Settings
+from .engine.base import Engine
+from .metrics import Metrics
+
+log = logging.getLogger(__name__)
+
+EngineLoader = Callable[[], Awaitable[Engine]]
+
+
+def create_app(
+    settings: Settings,
+    load_engine: EngineLoader,
+    on_load_failure: Callable[[str], None] | None = None,
+) -> FastAPI:
+    state = ServerState(settings, Metrics())
+
+    async def load() -> None:
+        try:
+            engine = await load_engine()
+        except Exception as exc:
+            state.load_error = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            log.error("could not load the model: %s", state.load_error)
+            if on_load_failure is not None:
+                on_load_failure(state.load_error)
+            return
+        engine.set_batch_observer(state.metrics.observe_batch)
+        state.engine = engine
+        log.info("model %r is ready (%s engine)", settings.model_name, engine.info.backend)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI):
+        loading = asyncio.create_task(load(), name="load-model")
+        try:
+            yield
+        finally:
+            loading.cancel()
+            if state.engine is not None:
+                await state.engine.stop()
+
+    app = FastAPI(
+        title="kserve-reranker",
+        version=__version__,
+        summary="Rerank documents against a query with a cross-encoder or an embedding model.",
+        lifespan=lifespan,
+    )
+    app.state.server = state
+    install_error_handlers(app)
+    for module in (rerank, score, health, models):
+        app.include_router(module.router)
+
+    @app.get("/metrics", tags=["metrics"], summary="Prometheus metrics")
+    async def metrics() -> Response:
+        return Response(state.metrics.render(), media_type=CONTENT_TYPE_LATEST)
+
+    # Outermost first: metrics see every answer, 413s included.
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestMetrics, metrics=state.metrics)
+    return app

@@ -1,0 +1,145 @@
+"""Dynamic batching: pack work from concurrent requests into model batches under a token budget.
+
+Requests put items (one per pair or text, each with its token length) on a shared queue and
+await their results. One worker drains the queue: it takes what is waiting (up to a few
+budgets' worth, oldest first, so no request waits behind an unbounded backlog), sorts it by
+length so a batch pads little, cuts it into batches whose padded size (pairs x longest pair)
+fits the budget, and runs each batch in a single compute thread so the event loop never blocks.
+While the model computes, new requests queue up and form the next round: under load batches
+fill themselves; when idle, a lone request runs at once with no added wait.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from .base import BatchObserver
+
+log = logging.getLogger(__name__)
+
+Payload = TypeVar("Payload")
+
+# How many token budgets one round may take from the queue before the worker looks again.
+_ROUND_BUDGETS = 8
+
+
+@dataclass
+class _Pending(Generic[Payload]):
+    payload: Payload
+    length: int
+    future: asyncio.Future
+
+
+BatchFn = Callable[[list[Any]], Sequence[Any]]
+
+
+def plan_batches(lengths: Sequence[int], max_batch_tokens: int) -> list[list[int]]:
+    """Indices of ``lengths`` grouped into batches: sorted by length, padded size within budget.
+
+    An item longer than the budget still gets a batch of its own (the model limit, not the
+    budget, decides what fits).
+    """
+    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+    batches: list[list[int]] = []
+    current: list[int] = []
+    for index in order:
+        # Sorted ascending, so this item is the longest in the batch it joins.
+        if current and (len(current) + 1) * lengths[index] > max_batch_tokens:
+            batches.append(current)
+            current = []
+        current.append(index)
+    if current:
+        batches.append(current)
+    return batches
+
+
+class DynamicBatcher(Generic[Payload]):
+    def __init__(
+        self,
+        run_batch: BatchFn,
+        max_batch_tokens: int,
+        observe_batch: BatchObserver | None = None,
+    ):
+        self._run_batch = run_batch
+        self._max_batch_tokens = max_batch_tokens
+        self._observe = observe_batch
+        self._queue: deque[_Pending[Payload]] = deque()
+        self._wakeup = asyncio.Event()
+        # One thread: the model is one resource; torch parallelises inside each batch.
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="model")
+        self._worker: asyncio.Task | None = None
+
+    def start(self) -> None:
+        if self._worker is None:
+            self._worker = asyncio.get_running_loop().create_task(self._work(), name="batcher")
+
+    async def stop(self) -> None:
+        if self._worker is not None:
+            self._worker.cancel()
+            try:
+                await self._worker
+            except asyncio.CancelledError:
+                pass
+            self._worker = None
+        for pending in self._queue:
+            if not pending.future.done():
+                pending.future.set_exception(RuntimeError("server is shutting down"))
+        self._queue.clear()
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+    async def submit(self, payloads: Sequence[Payload], lengths: Sequence[int]) -> list[Any]:
+        """Results for ``payloads`` in order, computed in whatever batches the worker forms."""
+        if self._worker is None:
+            raise RuntimeError("batcher is not started")
+        loop = asyncio.get_running_loop()
+        pending = [_Pending(p, n, loop.create_future()) for p, n in zip(payloads, lengths)]
+        self._queue.extend(pending)
+        self._wakeup.set()
+        return list(await asyncio.gather(*(p.future for p in pending)))
+
+    async def _work(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await self._wakeup.wait()
+            self._wakeup.clear()
+            while self._queue:
+                round_items = self._take_round()
+                for batch_indices in plan_batches([p.length for p in round_items], self._max_batch_tokens):
+                    batch = [round_items[i] for i in batch_indices]
+                    await self._run(loop, batch)
+
+    def _take_round(self) -> list[_Pending[Payload]]:
+        taken: list[_Pending[Payload]] = []
+        tokens = 0
+        cap = self._max_batch_tokens * _ROUND_BUDGETS
+        while self._queue and (not taken or tokens + self._queue[0].length <= cap):
+            pending = self._queue.popleft()
+            if pending.future.done():  # the request was cancelled (client went away)
+                continue
+            taken.append(pending)
+            tokens += pending.length
+        return taken
+
+    async def _run(self, loop: asyncio.AbstractEventLoop, batch: list[_Pending[Payload]]) -> None:
+        batch = [p for p in batch if not p.future.done()]
+        if not batch:
+            return
+        if self._observe is not None:
+            self._observe(len(batch), len(batch) * max(p.length for p in batch))
+        try:
+            results = await loop.run_in_executor(self._executor, self._run_batch, [p.payload for p in batch])
+        except Exception as exc:  # every waiter of this batch learns of the failure
+            log.exception("model batch of %d items failed", len(batch))
+            for pending in batch:
+                if not pending.future.done():
+                    pending.future.set_exception(exc)
+            return
+        for pending, result in zip(batch, results):
+            if not pending.future.done():
+                pending.future.set_result(result)

@@ -1,0 +1,185 @@
+"""The torch engine: transformers / sentence-transformers on CPU, or CUDA when present.
+
+Cross-encoders score each pair with one logit (sigmoid by default); embedding models embed the
+query and each document and score their cosine similarity. Tokenizing runs in a worker thread
+and the model in the batcher's compute thread, so the event loop only moves results around.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+
+from ..config import Settings
+from .base import (
+    BatchObserver,
+    Engine,
+    InputTooLongError,
+    ModelInfo,
+    ModelKind,
+    ScoreOptions,
+    ScoreResult,
+    TruncationPolicy,
+)
+from .batcher import DynamicBatcher
+from .inputs import EncodedPair, cut_to_tokens, encode_pairs, encode_texts
+from .model_source import ResolvedModel
+
+log = logging.getLogger(__name__)
+
+_DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+
+
+def pick_device(requested: str) -> torch.device:
+    if requested == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("--device cuda was asked for but no CUDA device is available")
+    if requested == "auto":
+        requested = "cuda" if torch.cuda.is_available() else "cpu"
+    return torch.device(requested)
+
+
+def pick_dtype(requested: str, device: torch.device, config: dict[str, Any]) -> torch.dtype:
+    if requested != "auto":
+        return _DTYPES[requested]
+    if device.type == "cpu":
+        return torch.float32  # exact scores; --dtype bfloat16 is much faster on AMX CPUs
+    own = config.get("torch_dtype") or config.get("dtype")
+    return _DTYPES.get(own, torch.float16) if own in ("float16", "bfloat16") else torch.float16
+
+
+class TorchEngine(Engine):
+    def __init__(self, settings: Settings, model: ResolvedModel):
+        self._settings = settings
+        self._model_source = model
+        self._policy = TruncationPolicy(settings.truncation)
+        self._info = ModelInfo(settings.model_name, model.path, model.kind, model.max_model_len, "torch")
+        self._observer: BatchObserver | None = None
+        self._tokenizer: Any = None
+        self._model: Any = None
+        self._device: torch.device | None = None
+        self._batcher: DynamicBatcher | None = None
+
+    @property
+    def info(self) -> ModelInfo:
+        return self._info
+
+    def set_batch_observer(self, observer: BatchObserver) -> None:
+        self._observer = observer
+
+    async def start(self) -> None:
+        await asyncio.to_thread(self._load)
+        self._batcher = DynamicBatcher(self._run_batch, self._settings.max_batch_tokens, self._observe)
+        self._batcher.start()
+
+    async def stop(self) -> None:
+        if self._batcher is not None:
+            await self._batcher.stop()
+
+    def _observe(self, items: int, padded_tokens: int) -> None:
+        if self._observer is not None:
+            self._observer(items, padded_tokens)
+
+    def _load(self) -> None:
+        device = pick_device(self._settings.device)
+        dtype = pick_dtype(self._settings.dtype, device, self._model_source.config)
+        path = self._model_source.path
+        remote = self._settings.trust_remote_code
+        if self._model_source.kind is ModelKind.CROSS_ENCODER:
+            from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+            self._tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=remote)
+            model = AutoModelForSequenceClassification.from_pretrained(
+                path, dtype=dtype, trust_remote_code=remote
+            )
+        else:
+            from sentence_transformers import SentenceTransformer
+
+            model = SentenceTransformer(
+                path, device=str(device), trust_remote_code=remote, model_kwargs={"dtype": dtype}
+            )
+            self._tokenizer = model.tokenizer
+        self._model = model.to(device).eval()
+        self._device = device
+        log.info(
+            "torch engine: %s model %s on %s (%s), limit %d tokens",
+            self._model_source.kind.value, path, device, str(dtype).removeprefix("torch."),
+            self._model_source.max_model_len,
+        )
+
+    def count_tokens(self, text: str) -> int:
+        return len(self._tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    async def score(self, pairs: Sequence[tuple[str, str]], options: ScoreOptions) -> ScoreResult:
+        if self._batcher is None:
+            raise RuntimeError("engine is not started")
+        if self._model_source.kind is ModelKind.CROSS_ENCODER:
+            return await self._score_cross(pairs, options)
+        return await self._score_embedding(pairs, options)
+
+    async def _score_cross(self, pairs: Sequence[tuple[str, str]], options: ScoreOptions) -> ScoreResult:
+        encoded = await asyncio.to_thread(
+            encode_pairs, self._tokenizer, pairs, self._info.max_model_len, self._policy,
+            options.max_tokens_per_doc,
+        )
+        lengths = [len(e.input_ids) for e in encoded]
+        logits = await self._batcher.submit(encoded, lengths)
+        values = torch.tensor(logits, dtype=torch.float64)
+        if options.use_activation:
+            values = torch.sigmoid(values)
+        return ScoreResult(values.tolist(), sum(lengths))
+
+    async def _score_embedding(self, pairs: Sequence[tuple[str, str]], options: ScoreOptions) -> ScoreResult:
+        # Each distinct text is embedded once: a rerank request embeds its query a single time.
+        queries = list(dict.fromkeys(q for q, _ in pairs))
+        documents = await asyncio.to_thread(
+            cut_to_tokens, self._tokenizer, [d for _, d in pairs], options.max_tokens_per_doc
+        )
+        texts = list(dict.fromkeys([*queries, *documents]))
+        try:
+            ids = await asyncio.to_thread(
+                encode_texts, self._tokenizer, texts, self._info.max_model_len, self._policy
+            )
+        except InputTooLongError as exc:
+            raise _name_text(exc, texts[exc.pair_index], queries, documents) from None
+        vectors = await self._batcher.submit(ids, [len(i) for i in ids])
+        by_text = dict(zip(texts, vectors))
+        # Normalized vectors: the dot product is the cosine (clamped against rounding past 1).
+        scores = [
+            min(1.0, max(-1.0, float(torch.dot(by_text[q], by_text[d]))))
+            for (q, _), d in zip(pairs, documents)
+        ]
+        return ScoreResult(scores, sum(len(i) for i in ids))
+
+    @torch.inference_mode()
+    def _run_batch(self, items: list[Any]) -> list[Any]:
+        if self._model_source.kind is ModelKind.CROSS_ENCODER:
+            features = self._pad(
+                {"input_ids": [e.input_ids for e in items]}
+                | ({"token_type_ids": [e.token_type_ids for e in items]} if items[0].token_type_ids else {})
+            )
+            return self._model(**features).logits[:, 0].float().cpu().tolist()
+        features = self._pad({"input_ids": items})
+        embeddings = self._model(features)["sentence_embedding"].float()
+        return list(torch.nn.functional.normalize(embeddings, dim=-1).cpu())
+
+    def _pad(self, columns: dict[str, list[list[int]]]) -> dict[str, torch.Tensor]:
+        padded = self._tokenizer.pad(columns, return_tensors="pt")
+        return {key: value.to(self._device) for key, value in padded.items()}
+
+
+def _name_text(
+    exc: InputTooLongError, text: str, queries: list[str], documents: list[str]
+) -> InputTooLongError:
+    """Re-word an embedding-text error to name the query or the document the client sent."""
+    detail = str(exc).split(": ", 1)[1]
+    if text in queries:
+        return InputTooLongError(f"query is too long: {detail}", pair_index=queries.index(text))
+    index = documents.index(text)
+    return InputTooLongError(f"document {index} is too long: {detail}", pair_index=index)
+
+
+__all__ = ["TorchEngine", "EncodedPair", "pick_device", "pick_dtype"]

@@ -1,0 +1,189 @@
+"""The vLLM engine: vLLM's asynchronous engine with the pooling runner.
+
+Every pair (cross-encoder) or text (embedding model) is its own vLLM request, so pairs from
+concurrent HTTP requests meet in vLLM's scheduler, which batches them continuously; nothing here
+holds a lock or waits for a batch to fill. Tokenizing is shared with the torch engine
+(``inputs.py``), so both engines cut documents, reject long inputs and count tokens alike.
+
+Imported only when the vLLM backend is chosen: ``vllm`` is an optional dependency.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from vllm import AsyncEngineArgs, PoolingParams, TokensPrompt
+from vllm.v1.engine.async_llm import AsyncLLM
+
+from ..config import Settings
+from .base import Engine, InputTooLongError, ModelInfo, ModelKind, ScoreOptions, ScoreResult, TruncationPolicy
+from .inputs import EncodedPair, cut_to_tokens, encode_pairs, encode_texts
+from .model_source import ResolvedModel
+
+log = logging.getLogger(__name__)
+
+# vLLM's pooling task for each kind of model.
+_POOLING_TASK = {ModelKind.CROSS_ENCODER: "classify", ModelKind.EMBEDDING: "embed"}
+
+
+def engine_args(settings: Settings, model: ResolvedModel) -> AsyncEngineArgs:
+    """vLLM's engine arguments from the server settings (the flags pass straight through)."""
+    return AsyncEngineArgs(
+        model=model.path,
+        served_model_name=settings.model_name,
+        runner="pooling",
+        dtype=settings.dtype,
+        max_model_len=model.max_model_len,
+        gpu_memory_utilization=settings.gpu_memory_utilization,
+        max_num_seqs=settings.max_num_seqs,
+        max_num_batched_tokens=settings.max_num_batched_tokens,
+        enforce_eager=settings.enforce_eager,
+        tensor_parallel_size=settings.tensor_parallel_size,
+        trust_remote_code=settings.trust_remote_code,
+        # The server's /metrics reports requests; vLLM's periodic stats lines would only add noise.
+        disable_log_stats=True,
+    )
+
+
+def segment_boundary(token_type_ids: list[int] | None) -> int | None:
+    """Where the document's segment starts: vLLM takes this index instead of the whole list
+    (its runner rebuilds token_type_ids as 0 before it and 1 from it)."""
+    if not token_type_ids:
+        return None
+    return token_type_ids.index(1) if 1 in token_type_ids else len(token_type_ids)
+
+
+class VllmEngine(Engine):
+    def __init__(self, settings: Settings, model: ResolvedModel):
+        self._settings = settings
+        self._model_source = model
+        self._policy = TruncationPolicy(settings.truncation)
+        self._info = ModelInfo(settings.model_name, model.path, model.kind, model.max_model_len, "vllm")
+        self._engine: AsyncLLM | None = None
+        self._tokenizer: Any = None
+
+    @property
+    def info(self) -> ModelInfo:
+        return self._info
+
+    async def start(self) -> None:
+        from transformers import AutoTokenizer
+
+        path = self._model_source.path
+        # Our own copy of the model's tokenizer, the same one the torch engine uses, so that both
+        # engines build identical token ids; vLLM receives ids, never text.
+        self._tokenizer = await asyncio.to_thread(
+            AutoTokenizer.from_pretrained, path, trust_remote_code=self._settings.trust_remote_code
+        )
+        # Building the engine blocks for seconds to minutes (weights, warm-up); off the event loop
+        # the server keeps answering liveness probes meanwhile. vLLM starts its output handler on
+        # the first request, inside the loop.
+        self._engine = await asyncio.to_thread(
+            AsyncLLM.from_engine_args, engine_args(self._settings, self._model_source)
+        )
+        supported = await self._engine.get_supported_tasks()
+        task = _POOLING_TASK[self._model_source.kind]
+        if task not in supported:
+            await self.stop()
+            raise RuntimeError(
+                f"vLLM cannot serve {path} as a {self._model_source.kind.value}: the model supports "
+                f"{', '.join(supported) or 'no pooling task'}, not {task}"
+            )
+        log.info(
+            "vLLM engine: %s model %s (%s), limit %d tokens",
+            self._model_source.kind.value, path, task, self._model_source.max_model_len,
+        )
+
+    async def stop(self) -> None:
+        engine, self._engine = self._engine, None
+        if engine is not None:
+            await asyncio.to_thread(engine.shutdown)
+
+    def count_tokens(self, text: str) -> int:
+        return len(self._tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    async def score(self, pairs: Sequence[tuple[str, str]], options: ScoreOptions) -> ScoreResult:
+        if self._engine is None:
+            raise RuntimeError("engine is not started")
+        if self._model_source.kind is ModelKind.CROSS_ENCODER:
+            return await self._score_cross(pairs, options)
+        return await self._score_embedding(pairs, options)
+
+    async def _score_cross(self, pairs: Sequence[tuple[str, str]], options: ScoreOptions) -> ScoreResult:
+        encoded = await asyncio.to_thread(
+            encode_pairs, self._tokenizer, pairs, self._info.max_model_len, self._policy,
+            options.max_tokens_per_doc,
+        )
+        params = PoolingParams(task="classify", use_activation=options.use_activation)
+        outputs = await self._pool_all([self._pair_request(e, params) for e in encoded])
+        # One label: the pooled output is a one-element tensor (sigmoid applied unless raw asked).
+        scores = [float(out[0]) for out in outputs]
+        return ScoreResult(scores, sum(len(e.input_ids) for e in encoded))
+
+    async def _score_embedding(self, pairs: Sequence[tuple[str, str]], options: ScoreOptions) -> ScoreResult:
+        # Each distinct text is embedded once: a rerank request embeds its query a single time.
+        queries = list(dict.fromkeys(q for q, _ in pairs))
+        documents = await asyncio.to_thread(
+            cut_to_tokens, self._tokenizer, [d for _, d in pairs], options.max_tokens_per_doc
+        )
+        texts = list(dict.fromkeys([*queries, *documents]))
+        try:
+            ids = await asyncio.to_thread(
+                encode_texts, self._tokenizer, texts, self._info.max_model_len, self._policy
+            )
+        except InputTooLongError as exc:
+            raise name_too_long_text(exc, texts[exc.pair_index], queries, documents) from None
+        params = PoolingParams(task="embed")
+        vectors = await self._pool_all([(TokensPrompt(prompt_token_ids=list(i)), params) for i in ids])
+        by_text = dict(zip(texts, vectors))
+        scores = [
+            float(torch.nn.functional.cosine_similarity(by_text[q].float(), by_text[d].float(), dim=0))
+            for (q, _), d in zip(pairs, documents)
+        ]
+        return ScoreResult(scores, sum(len(i) for i in ids))
+
+    @staticmethod
+    def _pair_request(pair: EncodedPair, params: PoolingParams) -> tuple[TokensPrompt, PoolingParams]:
+        boundary = segment_boundary(pair.token_type_ids)
+        if boundary is not None:
+            params = params.clone()
+            params.extra_kwargs = {"compressed_token_type_ids": boundary}
+        return TokensPrompt(prompt_token_ids=list(pair.input_ids)), params
+
+    async def _pool_all(self, requests: list[tuple[TokensPrompt, PoolingParams]]) -> list[torch.Tensor]:
+        """Submit every request at once and wait for all: vLLM batches them with everyone else's."""
+        batch_id = uuid.uuid4().hex
+        return list(
+            await asyncio.gather(
+                *(self._pool_one(f"{batch_id}-{i}", prompt, params) for i, (prompt, params) in enumerate(requests))
+            )
+        )
+
+    async def _pool_one(self, request_id: str, prompt: TokensPrompt, params: PoolingParams) -> torch.Tensor:
+        assert self._engine is not None
+        final = None
+        # Cancelling this coroutine (a client that went away) makes vLLM abort the request.
+        async for output in self._engine.encode(prompt, params, request_id):
+            final = output
+        if final is None:
+            raise RuntimeError(f"vLLM returned no output for request {request_id}")
+        return final.outputs.data
+
+
+def name_too_long_text(
+    exc: InputTooLongError, text: str, queries: list[str], documents: list[str]
+) -> InputTooLongError:
+    """Re-word an embedding-text error to name the query or the document the client sent."""
+    detail = str(exc).split(": ", 1)[1]
+    if text in queries:
+        return InputTooLongError(f"query is too long: {detail}", pair_index=queries.index(text))
+    index = documents.index(text)
+    return InputTooLongError(f"document {index} is too long: {detail}", pair_index=index)
+
+
+__all__ = ["VllmEngine", "engine_args", "segment_boundary"]
