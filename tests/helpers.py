@@ -1,0 +1,65 @@
+"""Helpers shared by the test modules (importable as ``helpers``: tests/ is on sys.path)."""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import socket
+import time
+from collections.abc import Iterator
+
+SEED_REQUEST = {
+    "model": "reranker",
+    "query": "What is the capital of France?",
+    "documents": [
+        "Paris is the capital and most populous city of France.",
+        "Berlin is the capital and largest city of Germany.",
+        "The Eiffel Tower is located in Paris, France.",
+        "France is a country in Western Europe.",
+    ],
+    "top_n": 2,
+}
+
+
+@contextlib.contextmanager
+def running_app(**settings_values) -> Iterator:
+    """The real app with a real torch engine, in-process, once the model is loaded."""
+    from fastapi.testclient import TestClient
+
+    from reranker.app import create_app
+    from reranker.config import Settings
+    from reranker.engine.factory import start_engine
+    from reranker.engine.model_source import resolve_model
+
+    settings = Settings(**{"backend": "torch", **settings_values})
+    model = resolve_model(settings)
+    app = create_app(settings, lambda: start_engine(settings, model))
+    with TestClient(app) as client:
+        wait_ready(client)
+        yield client
+
+
+def wait_ready(client, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while client.get("/v2/health/ready").status_code != 200:
+        if time.monotonic() > deadline:
+            raise TimeoutError("model did not load")
+        time.sleep(0.05)
+
+
+def assert_error(response, status: int, message_pattern: str) -> dict:
+    """The response is an OpenAI-style error with this status and a message matching the pattern."""
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert set(body) == {"error"}, body
+    error = body["error"]
+    assert {"message", "type", "code"} <= set(error)
+    assert error["code"] == status
+    assert re.search(message_pattern, error["message"]), error["message"]
+    return error
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
