@@ -1,0 +1,130 @@
+"""``reranker-validate`` / ``scripts/validate.py``: render kustomizations and check them.
+
+Exit status: 0 clean, 1 at least one violation, 2 a usage error, a render error or no schemas.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from . import crds
+from .check import CheckOptions, check_target
+from .findings import SCHEMA, Status
+from .output import FORMATS, RunInfo
+from .policies import POLICIES
+from .policies.secrets import component_secret_names
+from .render import RENDERERS
+from .schemas import DEFAULT_KUBERNETES_VERSION, SchemaChecker
+
+EXIT_CLEAN, EXIT_VIOLATIONS, EXIT_ERROR = 0, 1, 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="reranker-validate",
+        description="Render kustomizations (default: every overlays/* and gitops/** "
+        "kustomization under the current directory) and check every object against the "
+        "Kubernetes and KServe schemas (unknown fields are errors) and this bundle's policies. "
+        "Exit 0 when clean, 1 on any violation, 2 on a usage, render or schema-source error.",
+    )
+    parser.add_argument("targets", nargs="*", metavar="KUSTOMIZATION_DIR")
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument(
+        "--schema-dir", type=Path, metavar="DIR",
+        help="read CRDs (YAML/JSON files) from DIR instead of downloading the KServe release's",
+    )
+    source.add_argument(
+        "--from-cluster", action="store_true",
+        help="read CRDs from the cluster of the current kubeconfig context",
+    )
+    parser.add_argument("--context", help="kubeconfig context for --from-cluster")
+    parser.add_argument(
+        "--kserve-version", default=crds.KSERVE_VERSION,
+        help="KServe release whose CRDs are downloaded when no other source is given "
+        "(default: %(default)s)",
+    )
+    parser.add_argument(
+        "--cache-dir", type=Path, default=None,
+        help=f"where downloaded CRDs are kept (default: {crds.default_cache_dir()})",
+    )
+    parser.add_argument(
+        "--kubernetes-version", default=DEFAULT_KUBERNETES_VERSION,
+        help="Kubernetes version of the built-in kinds' schemas (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--skip", action="append", default=[], metavar="POLICY",
+        help="waive a policy (repeatable): its violations are reported as waived and do not "
+        "fail the run; see --list-policies",
+    )
+    parser.add_argument(
+        "--components", type=Path, default=Path("components"), metavar="DIR",
+        help="the bundle's components, whose Secrets count as provided (default: %(default)s)",
+    )
+    parser.add_argument("--renderer", choices=RENDERERS, help="force a renderer (default: the first available)")
+    parser.add_argument("--output", choices=sorted(FORMATS), default="text", help="report format")
+    parser.add_argument("--output-file", type=Path, metavar="FILE", help="write the report to FILE")
+    parser.add_argument("--list-policies", action="store_true", help="list policy ids and exit")
+    return parser
+
+
+def default_targets(root: Path) -> list[Path]:
+    """Every overlay, and every kustomization among the GitOps examples."""
+    overlays = sorted(p.parent for p in root.glob("overlays/*/kustomization.yaml"))
+    gitops = sorted(p.parent for p in root.glob("gitops/**/kustomization.yaml"))
+    return overlays + gitops
+
+
+def load_schemas(args: argparse.Namespace) -> crds.CrdSchemas:
+    if args.schema_dir is not None:
+        return crds.from_directory(args.schema_dir)
+    if args.from_cluster:
+        return crds.from_cluster(args.context)
+    return crds.from_release(args.kserve_version, args.cache_dir)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.list_policies:
+        print(f"{SCHEMA:<24} objects match the Kubernetes / KServe CRD schemas (unknown fields are errors)")
+        for policy in POLICIES.values():
+            print(f"{policy.id:<24} {policy.reason}")
+        return EXIT_CLEAN
+    unknown = sorted(set(args.skip) - {SCHEMA, *POLICIES})
+    if unknown:
+        parser.error(f"--skip: unknown policy {', '.join(unknown)} (see --list-policies)")
+    targets = args.targets or default_targets(Path("."))
+    if not targets:
+        parser.error("no KUSTOMIZATION_DIR given and no overlays/*/kustomization.yaml here")
+
+    try:
+        schemas = load_schemas(args)
+    except crds.SchemaSourceError as error:
+        print(f"reranker-validate: error: {error}", file=sys.stderr)
+        return EXIT_ERROR
+    options = CheckOptions(
+        schemas=SchemaChecker(schemas, args.kubernetes_version),
+        skip=set(args.skip),
+        component_secrets=component_secret_names(args.components),
+        renderer=args.renderer,
+    )
+    reports = [check_target(target, options) for target in targets]
+    info = RunInfo(schemas.source, args.kubernetes_version, sorted(set(args.skip)))
+    report_text = FORMATS[args.output](reports, info)
+    if args.output_file:
+        args.output_file.write_text(report_text)
+    else:
+        sys.stdout.write(report_text)
+
+    if any(r.error is not None for r in reports):
+        return EXIT_ERROR
+    if any(r.with_status(Status.VIOLATION) for r in reports):
+        return EXIT_VIOLATIONS
+    return EXIT_CLEAN
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,104 @@
+"""KServe deployment mode and the scaling settings that mode supports."""
+
+from __future__ import annotations
+
+from typing import Any, Iterator
+
+from ..findings import Finding
+from ..workloads import ISVC_COMPONENTS
+from .base import Context, policy, violation
+
+MODE_ANNOTATION = "serving.kserve.io/deploymentMode"
+AUTOSCALER_ANNOTATION = "serving.kserve.io/autoscalerClass"
+# Standard is KServe >= 0.16's name for RawDeployment, Knative for Serverless.
+PLAIN_DEPLOYMENT_MODES = {"Standard", "RawDeployment"}
+KNATIVE_MODES = {"Knative", "Serverless"}
+KNOWN_MODES = PLAIN_DEPLOYMENT_MODES | KNATIVE_MODES | {"ModelMesh"}
+MODE_KINDS = ("InferenceService", "InferenceGraph")
+# A HorizontalPodAutoscaler scales on resource metrics only; request-based metrics need Knative.
+HPA_METRICS = {"cpu", "memory"}
+KNATIVE_METRICS = {"concurrency", "rps", "cpu", "memory"}
+# Autoscalers that can scale a plain Deployment to zero.
+SCALE_TO_ZERO_AUTOSCALERS = {"keda", "external"}
+
+
+@policy(
+    "deployment-mode",
+    "without the annotation the mode is the cluster's default (Knative on many installs); mixed "
+    "modes in one bundle need both stacks",
+)
+def check_deployment_mode(context: Context) -> Iterator[Finding]:
+    annotated = [o for o in context.objects if o.get("kind") in MODE_KINDS]
+    modes = {_mode(o) for o in annotated} - {None}
+    path = ["metadata", "annotations", MODE_ANNOTATION]
+    for obj in annotated:
+        mode = _mode(obj)
+        if mode is None:
+            yield violation("deployment-mode", obj, path, f"no {MODE_ANNOTATION} annotation")
+        elif mode not in KNOWN_MODES:
+            yield violation(
+                "deployment-mode", obj, path,
+                f"unknown deployment mode {mode!r}; use one of {', '.join(sorted(KNOWN_MODES))}",
+            )
+        elif len(modes) > 1:
+            yield violation(
+                "deployment-mode", obj, path,
+                f"mode {mode!r} differs from others in this bundle ({', '.join(sorted(modes - {mode}))})",
+            )
+
+
+@policy(
+    "scaling",
+    "replica bounds and scale metrics must be ones the deployment mode's autoscaler can honour",
+)
+def check_scaling(context: Context) -> Iterator[Finding]:
+    for obj in context.objects:
+        if obj.get("kind") == "InferenceService":
+            yield from _isvc_scaling(obj)
+        elif obj.get("kind") == "HorizontalPodAutoscaler":
+            spec = obj.get("spec") or {}
+            low, high = spec.get("minReplicas", 1), spec.get("maxReplicas")
+            if isinstance(low, int) and isinstance(high, int) and low > high:
+                yield violation(
+                    "scaling", obj, ["spec", "minReplicas"],
+                    f"minReplicas {low} is above maxReplicas {high}",
+                )
+
+
+def _isvc_scaling(obj: dict[str, Any]) -> Iterator[Finding]:
+    mode = _mode(obj)
+    autoscaler = ((obj.get("metadata") or {}).get("annotations") or {}).get(AUTOSCALER_ANNOTATION)
+    for component in ISVC_COMPONENTS:
+        spec = (obj.get("spec") or {}).get(component)
+        if not isinstance(spec, dict):
+            continue
+        path = ["spec", component]
+        low, high = spec.get("minReplicas"), spec.get("maxReplicas")
+        # maxReplicas 0 means "no upper bound" to KServe.
+        if isinstance(low, int) and isinstance(high, int) and high > 0 and low > high:
+            yield violation(
+                "scaling", obj, [*path, "minReplicas"],
+                f"minReplicas {low} is above maxReplicas {high}",
+            )
+        metric = spec.get("scaleMetric")
+        if mode in PLAIN_DEPLOYMENT_MODES:
+            if low == 0 and autoscaler not in SCALE_TO_ZERO_AUTOSCALERS:
+                yield violation(
+                    "scaling", obj, [*path, "minReplicas"],
+                    f"minReplicas 0 in {mode} mode needs {AUTOSCALER_ANNOTATION}: keda "
+                    "(an HPA cannot scale to zero)",
+                )
+            if metric and autoscaler in (None, "hpa") and metric not in HPA_METRICS:
+                yield violation(
+                    "scaling", obj, [*path, "scaleMetric"],
+                    f"scaleMetric {metric!r} needs Knative; {mode} mode's HPA scales on "
+                    f"{' or '.join(sorted(HPA_METRICS))}",
+                )
+        elif mode in KNATIVE_MODES and metric and metric not in KNATIVE_METRICS:
+            yield violation(
+                "scaling", obj, [*path, "scaleMetric"], f"unknown Knative scaleMetric {metric!r}"
+            )
+
+
+def _mode(obj: dict[str, Any]) -> str | None:
+    return ((obj.get("metadata") or {}).get("annotations") or {}).get(MODE_ANNOTATION)

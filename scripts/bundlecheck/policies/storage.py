@@ -1,0 +1,99 @@
+"""Model storage: a pinned model revision, and one storage container that downloads it."""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Iterator
+
+from ..findings import Finding
+from ..workloads import ISVC_COMPONENTS
+from .base import Context, policy, violation
+
+HF_SCHEME = "hf://"
+_COMMIT = re.compile(r"^[0-9a-f]{40}$")
+# What KServe's own ClusterStorageContainers (config/storagecontainers/default.yaml) claim. They
+# exist in every KServe install, so they compete with the bundle's containers. (Releases before
+# `default-hf` existed let `default` claim hf:// instead: the count is the same.)
+KSERVE_BUILTIN_FORMATS: dict[str, list[dict[str, str]]] = {
+    "default": [
+        {"prefix": "gs://"},
+        {"prefix": "s3://"},
+        {"prefix": "hdfs://"},
+        {"prefix": "webhdfs://"},
+        {"regex": r"https://(.+?).blob.core.windows.net/(.+)"},
+        {"regex": r"https://(.+?).file.core.windows.net/(.+)"},
+        {"regex": r"https?://(.+)/(.+)"},
+    ],
+    "default-hf": [{"prefix": HF_SCHEME}],
+}
+
+
+@policy(
+    "storage-uri-pinned",
+    "an hf:// model without a commit follows the repository's main branch: every restart may "
+    "serve different weights",
+)
+def check_storage_uri_pinned(context: Context) -> Iterator[Finding]:
+    for obj, path, uri in storage_uris(context.objects):
+        if not uri.startswith(HF_SCHEME):
+            continue
+        repo, _, revision = uri[len(HF_SCHEME):].partition(":")
+        if not _COMMIT.match(revision):
+            yield violation(
+                "storage-uri-pinned", obj, path,
+                f"{uri!r} is not pinned to a revision: use hf://{repo}:<40-hex commit sha>",
+            )
+
+
+@policy(
+    "storage-container",
+    "when several ClusterStorageContainers claim a URI KServe picks one at random; exactly one "
+    "must claim it, or storageContainerName must name one that does",
+)
+def check_storage_container(context: Context) -> Iterator[Finding]:
+    bundled = {
+        o["metadata"]["name"]: (o.get("spec") or {}).get("supportedUriFormats") or []
+        for o in context.objects
+        if o.get("kind") == "ClusterStorageContainer"
+    }
+    for obj, path, uri in storage_uris(context.objects):
+        component = path[1]
+        pinned = ((obj.get("spec") or {}).get(component) or {}).get("storageContainerName")
+        if pinned:
+            if pinned not in bundled:
+                yield violation(
+                    "storage-container", obj, ["spec", component, "storageContainerName"],
+                    f"names ClusterStorageContainer {pinned!r}, which the bundle does not provide",
+                )
+            elif not claims(bundled[pinned], uri):
+                yield violation(
+                    "storage-container", obj, ["spec", component, "storageContainerName"],
+                    f"ClusterStorageContainer {pinned!r} does not support {uri!r}",
+                )
+            continue
+        claimants = [n for n, formats in {**KSERVE_BUILTIN_FORMATS, **bundled}.items() if claims(formats, uri)]
+        if len(claimants) > 1:
+            yield violation(
+                "storage-container", obj, path,
+                f"{uri!r} is claimed by {', '.join(sorted(claimants))}: set "
+                f"spec.{component}.storageContainerName",
+            )
+
+
+def claims(formats: list[dict[str, Any]], uri: str) -> bool:
+    for uri_format in formats:
+        prefix, regex = uri_format.get("prefix"), uri_format.get("regex")
+        if (prefix and uri.startswith(prefix)) or (regex and re.match(regex, uri)):
+            return True
+    return False
+
+
+def storage_uris(objects: list[dict[str, Any]]) -> Iterator[tuple[dict[str, Any], list[Any], str]]:
+    """(InferenceService, path, uri) for each storageUri of each component's model."""
+    for obj in objects:
+        if obj.get("kind") != "InferenceService":
+            continue
+        for component in ISVC_COMPONENTS:
+            for key, part in ((obj.get("spec") or {}).get(component) or {}).items():
+                if isinstance(part, dict) and isinstance(part.get("storageUri"), str):
+                    yield obj, ["spec", component, key, "storageUri"], part["storageUri"]
