@@ -123,13 +123,18 @@ def detect_kind(config: dict[str, Any], path: Path) -> ModelKind:
             )
         return ModelKind.CROSS_ENCODER
     # A sentence-transformers directory, or a bare encoder (BertModel, XLMRobertaModel, ...).
-    if (path / "modules.json").is_file() or any(a.endswith("Model") for a in architectures):
+    if (path / "modules.json").is_file() or any(_is_bare_encoder(a) for a in architectures):
         return ModelKind.EMBEDDING
     described = ", ".join(architectures) or f"model_type {config.get('model_type', 'unknown')}"
     raise ModelSourceError(
         f"model at {path} is neither a cross-encoder (sequence classification with one label) nor "
         f"an embedding model ({described})"
     )
+
+
+def _is_bare_encoder(architecture: str) -> bool:
+    # BertModel, XLMRobertaModel, ... but not GPT2LMHeadModel and its kin (text generators).
+    return architecture.endswith("Model") and "LMHead" not in architecture
 
 
 def model_token_limit(config: dict[str, Any], path: Path, kind: ModelKind) -> int:

@@ -11,7 +11,9 @@ Imported only when the vLLM backend is chosen: ``vllm`` is an optional dependenc
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import time
 import uuid
 from collections.abc import Sequence
 from typing import Any
@@ -21,7 +23,7 @@ from vllm import AsyncEngineArgs, PoolingParams, TokensPrompt
 from vllm.v1.engine.async_llm import AsyncLLM
 
 from ..config import Settings
-from .base import Engine, InputTooLongError, ModelInfo, ModelKind, ScoreOptions, ScoreResult, TruncationPolicy
+from .base import Engine, EngineError, InputTooLongError, ModelInfo, ModelKind, ScoreOptions, ScoreResult, TruncationPolicy
 from .inputs import EncodedPair, cut_to_tokens, encode_pairs, encode_texts
 from .model_source import ResolvedModel
 
@@ -101,8 +103,15 @@ class VllmEngine(Engine):
 
     async def stop(self) -> None:
         engine, self._engine = self._engine, None
-        if engine is not None:
-            await asyncio.to_thread(engine.shutdown)
+        if engine is None:
+            return
+        # Stop the output handler first: once the engine process is gone it would log the
+        # expected disconnect as an error.
+        if engine.output_handler is not None:
+            engine.output_handler.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await engine.output_handler
+        await asyncio.to_thread(engine.shutdown)
 
     def count_tokens(self, text: str) -> int:
         return len(self._tokenizer(text, add_special_tokens=False)["input_ids"])
@@ -166,12 +175,17 @@ class VllmEngine(Engine):
 
     async def _pool_one(self, request_id: str, prompt: TokensPrompt, params: PoolingParams) -> torch.Tensor:
         assert self._engine is not None
+        # Rendered as vLLM's own serving code does (the engine takes rendered inputs, not prompts).
+        engine_input = self._engine.renderer.process_for_engine(prompt, time.time())
         final = None
-        # Cancelling this coroutine (a client that went away) makes vLLM abort the request.
-        async for output in self._engine.encode(prompt, params, request_id):
-            final = output
+        try:
+            # Cancelling this coroutine (a client that went away) makes vLLM abort the request.
+            async for output in self._engine.encode(engine_input, params, request_id):
+                final = output
+        except Exception as exc:  # vLLM raises many types; to the API each is an engine failure
+            raise EngineError(f"vLLM failed on request {request_id}: {exc}") from exc
         if final is None:
-            raise RuntimeError(f"vLLM returned no output for request {request_id}")
+            raise EngineError(f"vLLM returned no output for request {request_id}")
         return final.outputs.data
 
 

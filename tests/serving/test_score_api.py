@@ -1,0 +1,50 @@
+"""vLLM's score API: text_1 against text_2, 1:1, 1:N and N:N, matching the rerank scores."""
+
+from __future__ import annotations
+
+import pytest
+from helpers import SEED_REQUEST, assert_error
+
+from reranker.api.schemas import ScoreResponse
+
+QUERY, DOCS = SEED_REQUEST["query"], SEED_REQUEST["documents"]
+
+
+@pytest.mark.parametrize("path", ["/openai/v1/score", "/v1/score"])
+def test_should_score_one_to_many_like_rerank(tiny_client, path):
+    body = tiny_client.post(path, json={"model": "reranker", "text_1": QUERY, "text_2": DOCS}).json()
+    ScoreResponse.model_validate(body)
+    assert body["object"] == "list" and body["id"].startswith("score-")
+    assert [d["index"] for d in body["data"]] == [0, 1, 2, 3]
+    reranked = tiny_client.post("/v1/rerank", json={"query": QUERY, "documents": DOCS}).json()["results"]
+    by_index = {r["index"]: r["relevance_score"] for r in reranked}
+    assert [d["score"] for d in body["data"]] == pytest.approx([by_index[i] for i in range(4)], abs=1e-6)
+    assert body["usage"]["total_tokens"] == body["usage"]["prompt_tokens"] > 0
+
+
+def test_should_score_one_to_one(tiny_client):
+    body = tiny_client.post("/v1/score", json={"text_1": QUERY, "text_2": DOCS[0]}).json()
+    assert len(body["data"]) == 1
+
+
+def test_should_score_pairwise_n_to_n(tiny_client):
+    pairwise = tiny_client.post("/v1/score", json={"text_1": [QUERY, "Germany"], "text_2": [DOCS[0], DOCS[1]]}).json()
+    single = tiny_client.post("/v1/score", json={"text_1": "Germany", "text_2": DOCS[1]}).json()
+    assert pairwise["data"][1]["score"] == pytest.approx(single["data"][0]["score"], abs=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("body", "pattern"),
+    [
+        ({"text_1": ["a", "b"], "text_2": ["a", "b", "c"]}, r"text_1 has 2 items and text_2 has 3"),
+        ({"text_1": [], "text_2": ["a"]}, r"must not be empty"),
+        ({"text_1": "a"}, r"text_2: Field required"),
+        ({"text_1": 3, "text_2": "a"}, r"text_1: invalid value, expected a string or a list of strings"),
+    ],
+)
+def test_should_reject_bad_score_requests(tiny_client, body, pattern):
+    assert_error(tiny_client.post("/v1/score", json=body), 400, pattern)
+
+
+def test_should_answer_404_for_another_model(tiny_client):
+    assert_error(tiny_client.post("/v1/score", json={"model": "x", "text_1": "a", "text_2": "b"}), 404, "not found")
