@@ -11,8 +11,9 @@ from __future__ import annotations
 import base64
 import re
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 from kubernetes.utils import parse_quantity
