@@ -11,6 +11,10 @@ from .render import RenderError, render
 from .schemas import SchemaChecker
 
 
+class PolicyError(Exception):
+    """A policy failed to run (a bug in the policy, or an object shape it did not expect)."""
+
+
 @dataclass
 class CheckOptions:
     schemas: SchemaChecker
@@ -33,7 +37,11 @@ def check_target(target: Path | str, options: CheckOptions) -> TargetReport:
         findings.extend(options.schemas.check(obj))
     context = Context(rendered.objects, component_secrets=options.component_secrets)
     for policy in POLICIES.values():
-        findings.extend(policy.check(context))
+        try:
+            findings.extend(policy.check(context))
+        except Exception as error:  # a policy bug must not read as "violations" (exit 1)
+            report.error = PolicyError(f"policy {policy.id} crashed: {error!r}")
+            return report
     report.checks_run = [SCHEMA, *POLICIES]
 
     # A runtime shared by two pods yields its findings twice: keep the first of each.

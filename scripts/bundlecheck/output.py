@@ -23,7 +23,7 @@ def summary_counts(reports: list[TargetReport]) -> dict[str, int]:
         "violations": sum(len(r.with_status(Status.VIOLATION)) for r in reports),
         "waived": sum(len(r.with_status(Status.WAIVED)) for r in reports),
         "not_schema_checked": sum(len(r.with_status(Status.NOT_CHECKED)) for r in reports),
-        "render_errors": sum(1 for r in reports if r.error is not None),
+        "errors": sum(1 for r in reports if r.error is not None),
     }
 
 
@@ -39,7 +39,7 @@ def to_text(reports: list[TargetReport], info: RunInfo) -> str:
     lines = []
     for report in reports:
         if report.error is not None:
-            lines.append(f"{report.target}: RENDER ERROR: {report.error}")
+            lines.append(f"{report.target}: ERROR: {report.error}")
             continue
         violations = len(report.with_status(Status.VIOLATION))
         state = f"{violations} violation(s)" if violations else "ok"
@@ -52,7 +52,7 @@ def to_text(reports: list[TargetReport], info: RunInfo) -> str:
     lines.append(
         f"Summary: {counts['kustomizations']} kustomization(s), {counts['objects']} objects: "
         f"{counts['violations']} violation(s), {counts['waived']} waived, "
-        f"{counts['not_schema_checked']} not schema-checked, {counts['render_errors']} render error(s)."
+        f"{counts['not_schema_checked']} not schema-checked, {counts['errors']} render/check error(s)."
     )
     lines.append(
         f"Schemas: Kubernetes {info.kubernetes_version}, custom resources from {info.schema_source}."
@@ -72,7 +72,7 @@ def to_json(reports: list[TargetReport], info: RunInfo) -> str:
                 "path": r.target,
                 "renderer": r.renderer,
                 "objects": r.object_count,
-                "render_error": str(r.error) if r.error is not None else None,
+                "error": str(r.error) if r.error is not None else None,
                 "findings": [
                     {
                         "status": f.status.value,
@@ -98,7 +98,7 @@ def to_junit(reports: list[TargetReport], info: RunInfo) -> str:
         cases = 0
         failures = errors = skipped = 0
         if report.error is not None:
-            case = ET.SubElement(suite, "testcase", classname=report.target, name="render")
+            case = ET.SubElement(suite, "testcase", classname=report.target, name="render-and-check")
             ET.SubElement(case, "error", message=str(report.error))
             cases, errors = 1, 1
         for check in report.checks_run:

@@ -117,8 +117,9 @@ def secret_references(obj: Any, path: list[Any] | None = None) -> Iterator[tuple
 
 
 def _provided_name(obj: dict[str, Any]) -> str | None:
-    value: Any = obj
-    for key in SECRET_PROVIDER_KINDS[obj["kind"]]:
+    target_path = SECRET_PROVIDER_KINDS[obj["kind"]]
+    value: Any = obj if target_path else None
+    for key in target_path:
         value = value.get(key) if isinstance(value, dict) else None
     return value or (obj.get("metadata") or {}).get("name")
 
