@@ -70,7 +70,7 @@ def _locate(settings: Settings) -> tuple[Path, bool]:
     if settings.model_dir == DEFAULT_MODEL_DIR:
         # Nothing mounted and nothing asked for: a local run, not a pod. Serve the packaged model.
         path = embedded_model_path()
-        log.info("no model at %s and no --model_id: serving the embedded all-MiniLM-L6-v2", model_dir)
+        log.warning("no model at %s and no --model_id: serving the embedded all-MiniLM-L6-v2", model_dir)
         return Path(path), True
     raise ModelSourceError(f"model directory {model_dir} does not exist")
 
