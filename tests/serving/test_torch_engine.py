@@ -134,3 +134,19 @@ def test_should_cut_documents_to_max_tokens_per_doc(tiny_cross_encoder_dir):
     full, cut, query_tokens = run_with_engine(tiny_cross_encoder_dir, scenario)
     assert cut.total_tokens == query_tokens + 3 + 3  # [CLS] q [SEP] 3 doc tokens [SEP]
     assert full.total_tokens > cut.total_tokens
+
+
+def test_should_size_cpu_threads_by_the_cgroup_quota(tmp_path):
+    from reranker.engine.torch_engine import compute_threads, cpu_quota
+
+    (tmp_path / "cpu.max").write_text("150000 100000\n")
+    assert cpu_quota(tmp_path) == 1.5
+    assert compute_threads(1.5) == min(2, compute_threads(None))
+    (tmp_path / "cpu.max").write_text("max 100000\n")
+    assert cpu_quota(tmp_path) is None
+    v1 = tmp_path / "v1"
+    (v1 / "cpu").mkdir(parents=True)
+    (v1 / "cpu" / "cpu.cfs_quota_us").write_text("400000")
+    (v1 / "cpu" / "cpu.cfs_period_us").write_text("100000")
+    assert cpu_quota(v1) == 4.0
+    assert cpu_quota(tmp_path / "absent") is None

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
+import os
+from pathlib import Path
 from collections.abc import Sequence
 from typing import Any
 
@@ -51,6 +54,31 @@ def pick_dtype(requested: str, device: torch.device, config: dict[str, Any]) -> 
     return _DTYPES.get(own, torch.float16) if own in ("float16", "bfloat16") else torch.float16
 
 
+def cpu_quota(cgroup_root: Path = Path("/sys/fs/cgroup")) -> float | None:
+    """CPUs the container may use by its cgroup quota (v2 ``cpu.max`` or v1 CFS), if limited."""
+    try:
+        quota, period = (cgroup_root / "cpu.max").read_text().split()[:2]
+        return None if quota == "max" else int(quota) / int(period)
+    except (OSError, ValueError):
+        pass
+    try:
+        quota_us = int((cgroup_root / "cpu" / "cpu.cfs_quota_us").read_text())
+        period_us = int((cgroup_root / "cpu" / "cpu.cfs_period_us").read_text())
+        return None if quota_us <= 0 else quota_us / period_us
+    except (OSError, ValueError):
+        return None
+
+
+def compute_threads(quota: float | None) -> int:
+    """Torch threads for CPU inference: the pod's CPU limit, not the node's core count.
+
+    Torch sizes its pool by the cores it sees; in a pod limited to 2 CPUs on a 64-core node that
+    is 64 threads throttled by the quota, many times slower than 2.
+    """
+    visible = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, min(visible, math.ceil(quota))) if quota else visible
+
+
 class TorchEngine(Engine):
     def __init__(self, settings: Settings, model: ResolvedModel):
         self._settings = settings
@@ -85,6 +113,8 @@ class TorchEngine(Engine):
 
     def _load(self) -> None:
         device = pick_device(self._settings.device)
+        if device.type == "cpu":
+            torch.set_num_threads(compute_threads(cpu_quota()))
         dtype = pick_dtype(self._settings.dtype, device, self._model_source.config)
         path = self._model_source.path
         remote = self._settings.trust_remote_code
@@ -105,8 +135,9 @@ class TorchEngine(Engine):
         self._model = model.to(device).eval()
         self._device = device
         log.info(
-            "torch engine: %s model %s on %s (%s), limit %d tokens",
+            "torch engine: %s model %s on %s (%s, %d threads), limit %d tokens",
             self._model_source.kind.value, path, device, str(dtype).removeprefix("torch."),
+            torch.get_num_threads(),
             self._model_source.max_model_len,
         )
 
