@@ -1,0 +1,193 @@
+"""reranker-validate end to end: the bundle passes, exit codes, report formats, schema sources."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import yaml
+
+from bundlecheck import crds
+from bundlecheck.cli import default_targets, main
+
+REPO = Path(__file__).resolve().parents[2]
+KSERVE_CRDS = REPO.parent / "shared" / "kserve-crds"
+BROKEN = Path(__file__).resolve().parent / "broken"
+
+
+@pytest.fixture(scope="module")
+def kserve_crds() -> Path:
+    if not KSERVE_CRDS.is_dir():
+        pytest.skip(f"the KServe CRDs test data is not at {KSERVE_CRDS}")
+    return KSERVE_CRDS
+
+
+@pytest.fixture()
+def at_repo_root(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(REPO)
+
+
+def test_should_default_to_every_overlay_and_gitops_kustomization(at_repo_root: None) -> None:
+    targets = [str(t) for t in default_targets(Path("."))]
+    overlays = sorted(str(p.parent) for p in Path("overlays").glob("*/kustomization.yaml"))
+    assert targets[: len(overlays)] == overlays and "overlays/cpu" in targets
+    assert all(t.startswith(("overlays/", "gitops/")) for t in targets)
+    assert any(t.startswith("gitops/") for t in targets)
+
+
+def test_whole_bundle_passes_with_a_short_summary(
+    at_repo_root: None, kserve_crds: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(["--schema-dir", str(kserve_crds)])
+
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "overlays/t4: ok" in out
+    assert "0 violation(s)" in out.splitlines()[-2]
+    # Argo CD and Flux objects have no schema here: said so, never counted as passing.
+    assert "NOT CHECKED" in out and "not schema-checked" in out
+
+
+def test_should_exit_1_and_name_the_policy_in_text(
+    kserve_crds: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main([str(BROKEN / "image-pinned-latest"), "--schema-dir", str(kserve_crds)])
+
+    out = capsys.readouterr().out
+    assert code == 1
+    assert (
+        "FAIL        ServingRuntime/kserve-reranker spec.containers[0].image: image "
+        "'ghcr.io/example/kserve-reranker:latest' is not pinned" in out
+    )
+    assert "[image-pinned]" in out
+
+
+def test_should_write_junit_with_one_failing_case_per_violated_check(
+    kserve_crds: Path, tmp_path: Path
+) -> None:
+    report_file = tmp_path / "report.xml"
+
+    code = main(
+        [str(BROKEN / "gpu-placement-no-toleration"), "--schema-dir", str(kserve_crds),
+         "--output", "junit", "--output-file", str(report_file)]
+    )
+
+    suite = ET.parse(report_file).getroot().find("testsuite")
+    failed = [c.get("name") for c in suite.iter("testcase") if c.find("failure") is not None]
+    assert code == 1
+    assert failed == ["gpu-placement"]
+    assert suite.get("failures") == "1"
+    assert int(suite.get("tests")) > 10  # schema and every policy
+
+
+def test_render_error_exits_2_with_a_clear_line(
+    tmp_path: Path, kserve_crds: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "kustomization.yaml").write_text("resources: [missing-patch.yaml]\n")
+
+    code = main([str(tmp_path), "--schema-dir", str(kserve_crds), "--output", "json"])
+
+    (target,) = json.loads(capsys.readouterr().out)["kustomizations"]
+    assert code == 2
+    assert target["error"].startswith(f"cannot render {tmp_path}")
+    assert "missing-patch.yaml" in target["error"]
+
+
+def test_unknown_skip_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["--skip", "gpu-requests", "overlays/cpu"])
+    assert exit_.value.code == 2
+    assert "unknown policy gpu-requests" in capsys.readouterr().err
+
+
+def test_schema_dir_without_crds_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main([str(REPO / "overlays/cpu"), "--schema-dir", str(tmp_path)])
+    assert code == 2
+    assert "no CustomResourceDefinition found" in capsys.readouterr().err
+
+
+def test_script_runs_from_a_checkout(kserve_crds: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "scripts/validate.py", "overlays/cpu", "--schema-dir", str(kserve_crds)],
+        cwd=REPO, capture_output=True, text=True, timeout=300,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.startswith("overlays/cpu: ok")
+
+
+# --- schema sources ----------------------------------------------------------------------------
+
+TINY_CRD = {
+    "apiVersion": "apiextensions.k8s.io/v1",
+    "kind": "CustomResourceDefinition",
+    "spec": {
+        "group": "serving.kserve.io",
+        "names": {"kind": "InferenceService"},
+        "versions": [
+            {"name": "v1beta1", "served": True,
+             "schema": {"openAPIV3Schema": {"type": "object"}}},
+        ],
+    },
+}
+
+
+def test_release_download_is_cached(tmp_path: Path) -> None:
+    fetched: list[str] = []
+
+    def fetch(url: str) -> str:
+        fetched.append(url)
+        return yaml.safe_dump(TINY_CRD)
+
+    first = crds.from_release("v0.20.0", tmp_path, fetch)
+    again = crds.from_release("v0.20.0", tmp_path, fetch)
+
+    assert len(fetched) == len(crds.KSERVE_CRD_PATHS)
+    assert all(u.startswith("https://raw.githubusercontent.com/kserve/kserve/v0.20.0/") for u in fetched)
+    assert first.lookup("serving.kserve.io/v1beta1", "InferenceService") is not None
+    assert again.schemas == first.schemas
+
+
+def test_release_download_tries_the_older_path(tmp_path: Path) -> None:
+    def fetch(url: str) -> str:
+        if "/clusterstoragecontainer/" in url:
+            raise OSError("404")
+        return yaml.safe_dump(TINY_CRD)
+
+    crds.from_release("v0.20.0", tmp_path, fetch)
+    assert (tmp_path / "kserve-v0.20.0/serving.kserve.io_clusterstoragecontainers.yaml").is_file()
+
+
+def test_offline_without_cache_says_what_to_do(tmp_path: Path) -> None:
+    def offline(url: str) -> str:
+        raise OSError("network unreachable")
+
+    with pytest.raises(crds.SchemaSourceError, match="--schema-dir DIR or --from-cluster"):
+        crds.from_release("v0.20.0", tmp_path, offline)
+    assert not list((tmp_path / "kserve-v0.20.0").iterdir())  # no truncated cache file
+
+
+def test_from_cluster_reads_the_listed_crds(monkeypatch: pytest.MonkeyPatch) -> None:
+    from kubernetes import client, config
+
+    monkeypatch.setattr(config, "load_kube_config", lambda context=None: None)
+    monkeypatch.setattr(
+        client, "ApiextensionsV1Api",
+        lambda api: SimpleNamespace(list_custom_resource_definition=lambda: SimpleNamespace(items=[TINY_CRD])),
+    )
+
+    schemas = crds.from_cluster()
+
+    assert schemas.source == "the live cluster"
+    assert schemas.lookup("serving.kserve.io/v1beta1", "InferenceService") == {"type": "object"}
+
+
+def test_schema_dir_reads_only_crds(tmp_path: Path) -> None:
+    shutil.copy(REPO / "base/kustomization.yaml", tmp_path / "kustomization.yaml")
+    (tmp_path / "crd.yaml").write_text(yaml.safe_dump(TINY_CRD))
+    assert crds.from_directory(tmp_path).kinds() == ["serving.kserve.io/v1beta1 InferenceService"]
