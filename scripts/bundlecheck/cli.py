@@ -28,42 +28,58 @@ def build_parser() -> argparse.ArgumentParser:
         description="Render kustomizations (default: every overlays/* and gitops/** "
         "kustomization under the current directory) and check every object against the "
         "Kubernetes and KServe schemas (unknown fields are errors) and this bundle's policies. "
-        "Exit 0 when clean, 1 on any violation, 2 on a usage, render, check or schema-source error.",
+        "Exit 0 when clean, 1 on any violation, 2 on a usage, render, check or schema-source "
+        "error.",
     )
     parser.add_argument("targets", nargs="*", metavar="KUSTOMIZATION_DIR")
     source = parser.add_mutually_exclusive_group()
     source.add_argument(
-        "--schema-dir", type=Path, metavar="DIR",
+        "--schema-dir",
+        type=Path,
+        metavar="DIR",
         help="read CRDs (YAML/JSON files) from DIR instead of downloading the KServe release's",
     )
     source.add_argument(
-        "--from-cluster", action="store_true",
+        "--from-cluster",
+        action="store_true",
         help="read CRDs from the cluster of the current kubeconfig context",
     )
     parser.add_argument("--context", help="kubeconfig context for --from-cluster")
     parser.add_argument(
-        "--kserve-version", default=crds.KSERVE_VERSION,
+        "--kserve-version",
+        default=crds.KSERVE_VERSION,
         help="KServe release whose CRDs are downloaded when no other source is given "
         "(default: %(default)s)",
     )
     parser.add_argument(
-        "--cache-dir", type=Path, default=None,
+        "--cache-dir",
+        type=Path,
+        default=None,
         help=f"where downloaded CRDs are kept (default: {crds.default_cache_dir()})",
     )
     parser.add_argument(
-        "--kubernetes-version", default=DEFAULT_KUBERNETES_VERSION,
+        "--kubernetes-version",
+        default=DEFAULT_KUBERNETES_VERSION,
         help="Kubernetes version of the built-in kinds' schemas (default: %(default)s)",
     )
     parser.add_argument(
-        "--skip", action="append", default=[], metavar="POLICY",
+        "--skip",
+        action="append",
+        default=[],
+        metavar="POLICY",
         help="waive a policy (repeatable): its violations are reported as waived and do not "
         "fail the run; see --list-policies",
     )
     parser.add_argument(
-        "--components", type=Path, default=Path("components"), metavar="DIR",
+        "--components",
+        type=Path,
+        default=Path("components"),
+        metavar="DIR",
         help="the bundle's components, whose Secrets count as provided (default: %(default)s)",
     )
-    parser.add_argument("--renderer", choices=RENDERERS, help="force a renderer (default: the first available)")
+    parser.add_argument(
+        "--renderer", choices=RENDERERS, help="force a renderer (default: the first available)"
+    )
     parser.add_argument("--output", choices=sorted(FORMATS), default="text", help="report format")
     parser.add_argument("--output-file", type=Path, metavar="FILE", help="write the report to FILE")
     parser.add_argument("--list-policies", action="store_true", help="list policy ids and exit")
@@ -89,7 +105,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.list_policies:
-        print(f"{SCHEMA:<24} objects match the Kubernetes / KServe CRD schemas (unknown fields are errors)")
+        print(
+            f"{SCHEMA:<24} objects match the Kubernetes / KServe CRD schemas "
+            "(unknown fields are errors)"
+        )
         for policy in POLICIES.values():
             print(f"{policy.id:<24} {policy.reason}")
         return EXIT_CLEAN

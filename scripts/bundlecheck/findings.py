@@ -55,7 +55,7 @@ _PLAIN_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
 
 
 def format_path(parts: Iterable[Any]) -> str:
-    """``["spec", "containers", 0, "nvidia.com/gpu"]`` -> ``spec.containers[0]["nvidia.com/gpu"]``."""
+    """``["spec", "limits", "nvidia.com/gpu"]`` -> ``spec.limits["nvidia.com/gpu"]``."""
     text = ""
     for part in parts:
         if isinstance(part, int):

@@ -44,7 +44,8 @@ def to_text(reports: list[TargetReport], info: RunInfo) -> str:
         violations = len(report.with_status(Status.VIOLATION))
         state = f"{violations} violation(s)" if violations else "ok"
         lines.append(
-            f"{report.target}: {state} ({report.object_count} objects, rendered by {report.renderer})"
+            f"{report.target}: {state} "
+            f"({report.object_count} objects, rendered by {report.renderer})"
         )
         for status in (Status.VIOLATION, Status.WAIVED, Status.NOT_CHECKED):
             lines += [f"  {_TEXT_LABEL[status]:<11} {_line(f)}" for f in report.with_status(status)]
@@ -52,10 +53,12 @@ def to_text(reports: list[TargetReport], info: RunInfo) -> str:
     lines.append(
         f"Summary: {counts['kustomizations']} kustomization(s), {counts['objects']} objects: "
         f"{counts['violations']} violation(s), {counts['waived']} waived, "
-        f"{counts['not_schema_checked']} not schema-checked, {counts['errors']} render/check error(s)."
+        f"{counts['not_schema_checked']} not schema-checked, "
+        f"{counts['errors']} render/check error(s)."
     )
     lines.append(
-        f"Schemas: Kubernetes {info.kubernetes_version}, custom resources from {info.schema_source}."
+        f"Schemas: Kubernetes {info.kubernetes_version}, "
+        f"custom resources from {info.schema_source}."
         + (f" Waived policies: {', '.join(info.waived)}." if info.waived else "")
     )
     return "\n".join(lines) + "\n"
@@ -98,7 +101,9 @@ def to_junit(reports: list[TargetReport], info: RunInfo) -> str:
         cases = 0
         failures = errors = skipped = 0
         if report.error is not None:
-            case = ET.SubElement(suite, "testcase", classname=report.target, name="render-and-check")
+            case = ET.SubElement(
+                suite, "testcase", classname=report.target, name="render-and-check"
+            )
             ET.SubElement(case, "error", message=str(report.error))
             cases, errors = 1, 1
         for check in report.checks_run:

@@ -71,9 +71,7 @@ def render(path: Path | str, renderer: str | None = None) -> RenderResult:
     if renderer is None:
         choices = available_renderers()
         if not choices:
-            raise RenderError(
-                path, "no renderer found: install pykustomize, kustomize or kubectl"
-            )
+            raise RenderError(path, "no renderer found: install pykustomize, kustomize or kubectl")
         renderer = choices[0]
     if renderer not in RENDERERS:
         raise RenderError(path, f"unknown renderer {renderer!r}; choose one of {RENDERERS}")

@@ -11,7 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
-from .findings import object_ref
 
 KSERVE_CONTAINER = "kserve-container"
 RUNTIME_KINDS = ("ServingRuntime", "ClusterServingRuntime")
@@ -36,10 +35,6 @@ class Container:
     spec: dict[str, Any]  # effective fields (runtime fields merged in for a KServe model)
     pod_security: dict[str, Any] = field(default_factory=dict)  # the pod's securityContext
 
-    @property
-    def ref(self) -> str:
-        return object_ref(self.obj)
-
 
 @dataclass
 class Pod:
@@ -47,10 +42,6 @@ class Pod:
     path: list[Any]  # where the pod-level fields are in obj
     fields: dict[str, Any]  # effective nodeSelector, tolerations, affinity, securityContext
     containers: list[Container]
-
-    @property
-    def ref(self) -> str:
-        return object_ref(self.obj)
 
 
 def runtimes_by_name(objects: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -76,7 +67,10 @@ def merge_container(base: dict[str, Any], override: dict[str, Any]) -> dict[str,
         if isinstance(base.get(key), dict) and isinstance(override.get(key), dict):
             merged[key] = {**base[key], **override[key]}
     if base.get("resources") or override.get("resources"):
-        resources_base, resources_over = base.get("resources") or {}, override.get("resources") or {}
+        resources_base, resources_over = (
+            base.get("resources") or {},
+            override.get("resources") or {},
+        )
         merged["resources"] = {
             kind: {**(resources_base.get(kind) or {}), **(resources_over.get(kind) or {})}
             for kind in ("requests", "limits")

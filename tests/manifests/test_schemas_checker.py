@@ -79,26 +79,41 @@ def test_should_check_metadata_as_object_meta(checker: SchemaChecker) -> None:
 
 
 def test_should_report_a_kserve_kind_without_schema_as_violation(checker: SchemaChecker) -> None:
-    obj = {"apiVersion": "serving.kserve.io/v1alpha1", "kind": "TrainedModel", "metadata": {"name": "t"}}
+    obj = {
+        "apiVersion": "serving.kserve.io/v1alpha1",
+        "kind": "TrainedModel",
+        "metadata": {"name": "t"},
+    }
     (finding,) = checker.check(obj)
     assert finding.status is Status.VIOLATION
     assert "no schema for KServe kind" in finding.message
 
 
 def test_should_report_a_third_party_kind_as_not_checked(checker: SchemaChecker) -> None:
-    obj = {"apiVersion": "monitoring.coreos.com/v1", "kind": "PodMonitor", "metadata": {"name": "p"}}
+    obj = {
+        "apiVersion": "monitoring.coreos.com/v1",
+        "kind": "PodMonitor",
+        "metadata": {"name": "p"},
+    }
     (finding,) = checker.check(obj)
     assert finding.status is Status.NOT_CHECKED
 
 
 def test_should_check_builtin_kinds_strictly(checker: SchemaChecker) -> None:
-    config_map = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"a": "b"}}
+    config_map = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "c"},
+        "data": {"a": "b"},
+    }
     assert checker.check(config_map) == []
     config_map["dta"] = {}
     assert [f.path for f in checker.check(config_map)] == ["dta"]
 
 
-def test_should_reject_a_builtin_kind_unknown_to_the_kubernetes_version(checker: SchemaChecker) -> None:
+def test_should_reject_a_builtin_kind_unknown_to_the_kubernetes_version(
+    checker: SchemaChecker,
+) -> None:
     obj = {"apiVersion": "extensions/v1beta1", "kind": "Deployment", "metadata": {"name": "d"}}
     (finding,) = checker.check(obj)
     assert finding.status is Status.VIOLATION

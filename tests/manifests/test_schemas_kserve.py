@@ -71,7 +71,9 @@ def test_every_kserve_object_validates_strictly(
 
 
 def test_should_reject_a_field_kserve_does_not_know(bundle: Path, schemas: SchemaChecker) -> None:
-    isvc = next(o for o in render(bundle / "overlays/cpu").objects if o["kind"] == "InferenceService")
+    isvc = next(
+        o for o in render(bundle / "overlays/cpu").objects if o["kind"] == "InferenceService"
+    )
     isvc["spec"]["predictor"]["model"]["gpuCount"] = 1
     isvc["metadata"]["labelz"] = {"team": "search"}
 

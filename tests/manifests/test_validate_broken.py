@@ -21,28 +21,33 @@ KSERVE_CRDS = REPO.parent / "shared" / "kserve-crds"
 # case directory: (check id, field path of the violation)
 EXPECTED = {
     "gpu-request-unequal": (
-        "gpu-request", 'spec.predictor.model.resources.requests["nvidia.com/gpu"]'
+        "gpu-request",
+        'spec.predictor.model.resources.requests["nvidia.com/gpu"]',
     ),
     "gpu-placement-no-toleration": ("gpu-placement", "spec.predictor.tolerations"),
     "gpu-placement-cpu-on-gpu-nodes": ("gpu-placement", "spec.predictor.nodeSelector"),
     "image-pinned-latest": ("image-pinned", "spec.containers[0].image"),
     "no-secret-data": ("no-secret-data", "stringData"),
     "secret-ref-unresolved": (
-        "secret-ref-resolves", "spec.container.env[0].valueFrom.secretKeyRef.name"
+        "secret-ref-resolves",
+        "spec.container.env[0].valueFrom.secretKeyRef.name",
     ),
     "storage-uri-unpinned": ("storage-uri-pinned", "spec.predictor.model.storageUri"),
     "storage-container-unpinned": ("storage-container", "spec.predictor.model.storageUri"),
     "deployment-mode-missing": (
-        "deployment-mode", 'metadata.annotations["serving.kserve.io/deploymentMode"]'
+        "deployment-mode",
+        'metadata.annotations["serving.kserve.io/deploymentMode"]',
     ),
     "scaling-min-above-max": ("scaling", "spec.predictor.minReplicas"),
     "server-flags-unknown": ("server-flags", "spec.predictor.model.args[6]"),
     "server-flags-bad-value": ("server-flags", "spec.predictor.model.args"),
     "non-root-privilege-escalation": (
-        "non-root", "spec.predictor.model.securityContext.allowPrivilegeEscalation"
+        "non-root",
+        "spec.predictor.model.securityContext.allowPrivilegeEscalation",
     ),
     "requests-above-limits": (
-        "requests-within-limits", "spec.predictor.model.resources.requests.memory"
+        "requests-within-limits",
+        "spec.predictor.model.resources.requests.memory",
     ),
     "schema-unknown-field": (SCHEMA, "spec.predictor.model.storageContainerName"),
     "schema-kserve-kind-unknown": (SCHEMA, ""),

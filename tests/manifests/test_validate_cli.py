@@ -74,8 +74,15 @@ def test_should_write_junit_with_one_failing_case_per_violated_check(
     report_file = tmp_path / "report.xml"
 
     code = main(
-        [str(BROKEN / "gpu-placement-no-toleration"), "--schema-dir", str(kserve_crds),
-         "--output", "junit", "--output-file", str(report_file)]
+        [
+            str(BROKEN / "gpu-placement-no-toleration"),
+            "--schema-dir",
+            str(kserve_crds),
+            "--output",
+            "junit",
+            "--output-file",
+            str(report_file),
+        ]
     )
 
     suite = ET.parse(report_file).getroot().find("testsuite")
@@ -106,7 +113,9 @@ def test_unknown_skip_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> No
     assert "unknown policy gpu-requests" in capsys.readouterr().err
 
 
-def test_schema_dir_without_crds_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_schema_dir_without_crds_exits_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     code = main([str(REPO / "overlays/cpu"), "--schema-dir", str(tmp_path)])
     assert code == 2
     assert "no CustomResourceDefinition found" in capsys.readouterr().err
@@ -115,7 +124,10 @@ def test_schema_dir_without_crds_exits_2(tmp_path: Path, capsys: pytest.CaptureF
 def test_script_runs_from_a_checkout(kserve_crds: Path) -> None:
     done = subprocess.run(
         [sys.executable, "scripts/validate.py", "overlays/cpu", "--schema-dir", str(kserve_crds)],
-        cwd=REPO, capture_output=True, text=True, timeout=300,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert done.stdout.startswith("overlays/cpu: ok")
@@ -130,8 +142,7 @@ TINY_CRD = {
         "group": "serving.kserve.io",
         "names": {"kind": "InferenceService"},
         "versions": [
-            {"name": "v1beta1", "served": True,
-             "schema": {"openAPIV3Schema": {"type": "object"}}},
+            {"name": "v1beta1", "served": True, "schema": {"openAPIV3Schema": {"type": "object"}}},
         ],
     },
 }
@@ -148,7 +159,9 @@ def test_release_download_is_cached(tmp_path: Path) -> None:
     again = crds.from_release("v0.20.0", tmp_path, fetch)
 
     assert len(fetched) == len(crds.KSERVE_CRD_PATHS)
-    assert all(u.startswith("https://raw.githubusercontent.com/kserve/kserve/v0.20.0/") for u in fetched)
+    assert all(
+        u.startswith("https://raw.githubusercontent.com/kserve/kserve/v0.20.0/") for u in fetched
+    )
     assert first.lookup("serving.kserve.io/v1beta1", "InferenceService") is not None
     assert again.schemas == first.schemas
 
@@ -177,8 +190,11 @@ def test_from_cluster_reads_the_listed_crds(monkeypatch: pytest.MonkeyPatch) -> 
 
     monkeypatch.setattr(config, "load_kube_config", lambda context=None: None)
     monkeypatch.setattr(
-        client, "ApiextensionsV1Api",
-        lambda api: SimpleNamespace(list_custom_resource_definition=lambda: SimpleNamespace(items=[TINY_CRD])),
+        client,
+        "ApiextensionsV1Api",
+        lambda api: SimpleNamespace(
+            list_custom_resource_definition=lambda: SimpleNamespace(items=[TINY_CRD])
+        ),
     )
 
     schemas = crds.from_cluster()

@@ -21,7 +21,9 @@ def cpu_objects() -> list[dict[str, Any]]:
     return render(REPO / "overlays/cpu").objects
 
 
-def findings(policy_id: str, objects: list[dict[str, Any]], **context: Any) -> list[tuple[str, str]]:
+def findings(
+    policy_id: str, objects: list[dict[str, Any]], **context: Any
+) -> list[tuple[str, str]]:
     return [(f.obj, f.path) for f in POLICIES[policy_id].check(Context(objects, **context))]
 
 
@@ -55,7 +57,10 @@ def test_secret_ref_fails_when_no_component_provides_it(cpu_objects: list[dict[s
 
 
 def test_secret_ref_to_a_generated_name_that_was_not_rewritten(cpu_objects) -> None:
-    objects = [*cpu_objects, {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "hf-secret-5t9m8k2hbd"}}]
+    objects = [
+        *cpu_objects,
+        {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "hf-secret-5t9m8k2hbd"}},
+    ]
     (finding,) = POLICIES["secret-ref-resolves"].check(Context(objects, {"hf-secret"}))
     assert "generates 'hf-secret-5t9m8k2hbd'" in finding.message
 
@@ -67,9 +72,19 @@ def test_gpu_product_in_required_node_affinity_counts_as_selector() -> None:
     assert findings("gpu-placement", a100) == [
         ("InferenceService/reranker-model", "spec.predictor.nodeSelector")
     ]
-    predictor["affinity"] = {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
-        "nodeSelectorTerms": [{"matchExpressions": [
-            {"key": "nvidia.com/gpu.product", "operator": "In", "values": [product]}]}]}}}
+    predictor["affinity"] = {
+        "nodeAffinity": {
+            "requiredDuringSchedulingIgnoredDuringExecution": {
+                "nodeSelectorTerms": [
+                    {
+                        "matchExpressions": [
+                            {"key": "nvidia.com/gpu.product", "operator": "In", "values": [product]}
+                        ]
+                    }
+                ]
+            }
+        }
+    }
     assert findings("gpu-placement", a100) == []
 
 
@@ -86,7 +101,9 @@ def test_model_inherits_the_runtime_security_context(cpu_objects) -> None:
     assert "securityContext" not in the(objects, "InferenceService")["spec"]["predictor"]["model"]
     assert findings("non-root", objects) == []
 
-    the(objects, "ServingRuntime")["spec"]["containers"][0]["securityContext"]["runAsNonRoot"] = False
+    the(objects, "ServingRuntime")["spec"]["containers"][0]["securityContext"]["runAsNonRoot"] = (
+        False
+    )
     the(objects, "ServingRuntime")["spec"]["containers"][0]["securityContext"].pop("runAsUser")
     assert findings("non-root", objects) == [
         ("InferenceService/reranker-model", "spec.predictor.model.securityContext.runAsNonRoot")
@@ -98,7 +115,8 @@ def test_mixed_deployment_modes_are_reported(cpu_objects) -> None:
     second["metadata"]["name"] = "other"
     second["metadata"]["annotations"]["serving.kserve.io/deploymentMode"] = "Knative"
     assert {obj for obj, _ in findings("deployment-mode", [*cpu_objects, second])} == {
-        "InferenceService/reranker-model", "InferenceService/other"
+        "InferenceService/reranker-model",
+        "InferenceService/other",
     }
 
 
@@ -106,7 +124,9 @@ def test_scale_to_zero_in_standard_mode_needs_keda(cpu_objects) -> None:
     objects = copy.deepcopy(cpu_objects)
     isvc = the(objects, "InferenceService")
     isvc["spec"]["predictor"]["minReplicas"] = 0
-    assert findings("scaling", objects) == [("InferenceService/reranker-model", "spec.predictor.minReplicas")]
+    assert findings("scaling", objects) == [
+        ("InferenceService/reranker-model", "spec.predictor.minReplicas")
+    ]
     isvc["metadata"]["annotations"]["serving.kserve.io/autoscalerClass"] = "keda"
     assert findings("scaling", objects) == []
 

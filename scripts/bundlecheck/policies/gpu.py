@@ -16,7 +16,8 @@ GPU_TAINT_KEY = "nvidia.com/gpu"
 
 @policy(
     "gpu-request",
-    "GPUs are whole devices that cannot be overcommitted: request an integer count, limit = request",
+    "GPUs are whole devices that cannot be overcommitted: request an integer count, "
+    "limit = request",
 )
 def check_gpu_request(context: Context) -> Iterator[Finding]:
     for pod in pods(context.objects):
@@ -30,19 +31,25 @@ def check_gpu_request(context: Context) -> Iterator[Finding]:
             for kind, value in (("requests", request), ("limits", limit)):
                 if value is None:
                     yield violation(
-                        "gpu-request", pod.obj, [*path, kind, GPU_RESOURCE],
+                        "gpu-request",
+                        pod.obj,
+                        [*path, kind, GPU_RESOURCE],
                         f"{GPU_RESOURCE} is set in only one of requests/limits; set both to the "
                         "same whole number",
                     )
                 elif _whole_gpus(value) is None:
                     yield violation(
-                        "gpu-request", pod.obj, [*path, kind, GPU_RESOURCE],
+                        "gpu-request",
+                        pod.obj,
+                        [*path, kind, GPU_RESOURCE],
                         f"{GPU_RESOURCE} must be a positive whole number, not {value!r}",
                     )
             whole_request, whole_limit = _whole_gpus(request), _whole_gpus(limit)
             if whole_request and whole_limit and whole_request != whole_limit:
                 yield violation(
-                    "gpu-request", pod.obj, [*path, "requests", GPU_RESOURCE],
+                    "gpu-request",
+                    pod.obj,
+                    [*path, "requests", GPU_RESOURCE],
                     f"{GPU_RESOURCE} request {request} differs from limit {limit}",
                 )
 
@@ -58,24 +65,32 @@ def check_gpu_placement(context: Context) -> Iterator[Finding]:
         selects, tolerates = _selects_gpu_nodes(pod), _tolerates_gpu_taint(pod)
         if wants_gpu and not selects:
             yield violation(
-                "gpu-placement", pod.obj, [*pod.path, "nodeSelector"],
+                "gpu-placement",
+                pod.obj,
+                [*pod.path, "nodeSelector"],
                 f"requests {GPU_RESOURCE} but selects no GPU product: add nodeSelector "
                 f"{GPU_PRODUCT_LABEL} (or a required node affinity on it)",
             )
         if wants_gpu and not tolerates:
             yield violation(
-                "gpu-placement", pod.obj, [*pod.path, "tolerations"],
+                "gpu-placement",
+                pod.obj,
+                [*pod.path, "tolerations"],
                 f"requests {GPU_RESOURCE} but does not tolerate the {GPU_TAINT_KEY}:NoSchedule "
                 "taint of GPU nodes",
             )
         if not wants_gpu and selects:
             yield violation(
-                "gpu-placement", pod.obj, [*pod.path, "nodeSelector"],
+                "gpu-placement",
+                pod.obj,
+                [*pod.path, "nodeSelector"],
                 f"requests no GPU but selects GPU nodes by {GPU_PRODUCT_LABEL}",
             )
         if not wants_gpu and tolerates:
             yield violation(
-                "gpu-placement", pod.obj, [*pod.path, "tolerations"],
+                "gpu-placement",
+                pod.obj,
+                [*pod.path, "tolerations"],
                 f"requests no GPU but tolerates the {GPU_TAINT_KEY} taint (it would hold a GPU "
                 "node's CPU and memory)",
             )
@@ -97,12 +112,9 @@ def _requests_gpu(container: dict[str, Any]) -> bool:
 def _selects_gpu_nodes(pod: Pod) -> bool:
     if GPU_PRODUCT_LABEL in (pod.fields.get("nodeSelector") or {}):
         return True
-    required = (
-        ((pod.fields.get("affinity") or {}).get("nodeAffinity") or {}).get(
-            "requiredDuringSchedulingIgnoredDuringExecution"
-        )
-        or {}
-    )
+    required = ((pod.fields.get("affinity") or {}).get("nodeAffinity") or {}).get(
+        "requiredDuringSchedulingIgnoredDuringExecution"
+    ) or {}
     return any(
         expression.get("key") == GPU_PRODUCT_LABEL
         for term in required.get("nodeSelectorTerms") or []
@@ -112,6 +124,7 @@ def _selects_gpu_nodes(pod: Pod) -> bool:
 
 def _tolerates_gpu_taint(pod: Pod) -> bool:
     return any(
-        toleration.get("key") == GPU_TAINT_KEY and toleration.get("effect") in (None, "", "NoSchedule")
+        toleration.get("key") == GPU_TAINT_KEY
+        and toleration.get("effect") in (None, "", "NoSchedule")
         for toleration in pod.fields.get("tolerations") or []
     )

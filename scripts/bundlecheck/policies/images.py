@@ -32,6 +32,8 @@ def check_image_pinned(context: Context) -> Iterator[Finding]:
         image = container.spec.get("image")
         if isinstance(image, str) and not is_pinned(image):
             yield violation(
-                "image-pinned", container.obj, [*container.path, "image"],
+                "image-pinned",
+                container.obj,
+                [*container.path, "image"],
                 f"image {image!r} is not pinned: give it a version tag (not latest) or a digest",
             )

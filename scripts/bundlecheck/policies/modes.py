@@ -37,13 +37,18 @@ def check_deployment_mode(context: Context) -> Iterator[Finding]:
             yield violation("deployment-mode", obj, path, f"no {MODE_ANNOTATION} annotation")
         elif mode not in KNOWN_MODES:
             yield violation(
-                "deployment-mode", obj, path,
+                "deployment-mode",
+                obj,
+                path,
                 f"unknown deployment mode {mode!r}; use one of {', '.join(sorted(KNOWN_MODES))}",
             )
         elif len(modes) > 1:
             yield violation(
-                "deployment-mode", obj, path,
-                f"mode {mode!r} differs from others in this bundle ({', '.join(sorted(modes - {mode}))})",
+                "deployment-mode",
+                obj,
+                path,
+                f"mode {mode!r} differs from others in this bundle "
+                f"({', '.join(sorted(modes - {mode}))})",
             )
 
 
@@ -60,7 +65,9 @@ def check_scaling(context: Context) -> Iterator[Finding]:
             low, high = spec.get("minReplicas", 1), spec.get("maxReplicas")
             if isinstance(low, int) and isinstance(high, int) and low > high:
                 yield violation(
-                    "scaling", obj, ["spec", "minReplicas"],
+                    "scaling",
+                    obj,
+                    ["spec", "minReplicas"],
                     f"minReplicas {low} is above maxReplicas {high}",
                 )
 
@@ -77,20 +84,26 @@ def _isvc_scaling(obj: dict[str, Any]) -> Iterator[Finding]:
         # maxReplicas 0 means "no upper bound" to KServe.
         if isinstance(low, int) and isinstance(high, int) and high > 0 and low > high:
             yield violation(
-                "scaling", obj, [*path, "minReplicas"],
+                "scaling",
+                obj,
+                [*path, "minReplicas"],
                 f"minReplicas {low} is above maxReplicas {high}",
             )
         metric = spec.get("scaleMetric")
         if mode in PLAIN_DEPLOYMENT_MODES:
             if low == 0 and autoscaler not in SCALE_TO_ZERO_AUTOSCALERS:
                 yield violation(
-                    "scaling", obj, [*path, "minReplicas"],
+                    "scaling",
+                    obj,
+                    [*path, "minReplicas"],
                     f"minReplicas 0 in {mode} mode needs {AUTOSCALER_ANNOTATION}: keda "
                     "(an HPA cannot scale to zero)",
                 )
             if metric and autoscaler in (None, "hpa") and metric not in HPA_METRICS:
                 yield violation(
-                    "scaling", obj, [*path, "scaleMetric"],
+                    "scaling",
+                    obj,
+                    [*path, "scaleMetric"],
                     f"scaleMetric {metric!r} needs Knative; {mode} mode's HPA scales on "
                     f"{' or '.join(sorted(HPA_METRICS))}",
                 )

@@ -34,7 +34,9 @@ def check_no_secret_data(context: Context) -> Iterator[Finding]:
             if obj.get(key):
                 # Name the keys only: the report must not repeat the values.
                 yield violation(
-                    "no-secret-data", obj, [key],
+                    "no-secret-data",
+                    obj,
+                    [key],
                     f"Secret carries {key} ({', '.join(sorted(obj[key]))}) in the rendered bundle",
                 )
 
@@ -53,14 +55,19 @@ def check_secret_refs(context: Context) -> Iterator[Finding]:
             generated = sorted(n for n in rendered if _generated_from(n) == name)
             if generated:
                 yield violation(
-                    "secret-ref-resolves", obj, path,
+                    "secret-ref-resolves",
+                    obj,
+                    path,
                     f"refers to Secret {name!r} but the bundle generates {generated[0]!r}: "
                     "teach kustomize this field (configurations: nameReference)",
                 )
             elif name not in context.component_secrets:
                 yield violation(
-                    "secret-ref-resolves", obj, path,
-                    f"refers to Secret {name!r}, which neither this render nor any component provides",
+                    "secret-ref-resolves",
+                    obj,
+                    path,
+                    f"refers to Secret {name!r}, which neither this render nor any component "
+                    "provides",
                 )
 
 

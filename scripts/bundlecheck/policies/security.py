@@ -28,14 +28,18 @@ def check_non_root(context: Context) -> Iterator[Finding]:
             )
         elif not non_root and not (isinstance(user, int) and user > 0):
             yield violation(
-                "non-root", container.obj, [*path, "runAsNonRoot"],
+                "non-root",
+                container.obj,
+                [*path, "runAsNonRoot"],
                 "may run as root: set runAsNonRoot: true (or a non-zero runAsUser)",
             )
         if security.get("privileged"):
             yield violation("non-root", container.obj, [*path, "privileged"], "runs privileged")
         if security.get("allowPrivilegeEscalation") is not False:
             yield violation(
-                "non-root", container.obj, [*path, "allowPrivilegeEscalation"],
+                "non-root",
+                container.obj,
+                [*path, "allowPrivilegeEscalation"],
                 "allowPrivilegeEscalation must be false",
             )
 
@@ -53,7 +57,8 @@ def check_requests_within_limits(context: Context) -> Iterator[Finding]:
             request, limit = _quantity(requests[name]), _quantity(limits[name])
             if request is not None and limit is not None and request > limit:
                 yield violation(
-                    "requests-within-limits", container.obj,
+                    "requests-within-limits",
+                    container.obj,
                     [*container.path, "resources", "requests", name],
                     f"request {requests[name]} is above limit {limits[name]}",
                 )

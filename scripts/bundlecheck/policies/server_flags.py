@@ -67,7 +67,9 @@ def _unknown_flags(obj: dict[str, Any], path: list[Any], args: list[Any], known:
         flag = str(arg).split("=", 1)[0]
         if flag.startswith("--") and flag not in known:
             yield violation(
-                "server-flags", obj, [*path, index],
+                "server-flags",
+                obj,
+                [*path, index],
                 f"the reranker server has no flag {flag} (see reranker-server --help)",
             )
 
@@ -83,4 +85,6 @@ def _rejected_values(obj: dict[str, Any], path: list[Any], argv: list[Any]) -> I
     except SystemExit as exit_:
         if exit_.code:
             message = stderr.getvalue().strip().splitlines()[-1:] or ["rejected"]
-            yield violation("server-flags", obj, path, f"the server rejects these args: {message[0]}")
+            yield violation(
+                "server-flags", obj, path, f"the server rejects these args: {message[0]}"
+            )

@@ -37,10 +37,12 @@ def check_storage_uri_pinned(context: Context) -> Iterator[Finding]:
     for obj, path, uri in storage_uris(context.objects):
         if not uri.startswith(HF_SCHEME):
             continue
-        repo, _, revision = uri[len(HF_SCHEME):].partition(":")
+        repo, _, revision = uri[len(HF_SCHEME) :].partition(":")
         if not _COMMIT.match(revision):
             yield violation(
-                "storage-uri-pinned", obj, path,
+                "storage-uri-pinned",
+                obj,
+                path,
                 f"{uri!r} is not pinned to a revision: use hf://{repo}:<40-hex commit sha>",
             )
 
@@ -62,19 +64,29 @@ def check_storage_container(context: Context) -> Iterator[Finding]:
         if pinned:
             if pinned not in bundled:
                 yield violation(
-                    "storage-container", obj, ["spec", component, "storageContainerName"],
+                    "storage-container",
+                    obj,
+                    ["spec", component, "storageContainerName"],
                     f"names ClusterStorageContainer {pinned!r}, which the bundle does not provide",
                 )
             elif not claims(bundled[pinned], uri):
                 yield violation(
-                    "storage-container", obj, ["spec", component, "storageContainerName"],
+                    "storage-container",
+                    obj,
+                    ["spec", component, "storageContainerName"],
                     f"ClusterStorageContainer {pinned!r} does not support {uri!r}",
                 )
             continue
-        claimants = [n for n, formats in {**KSERVE_BUILTIN_FORMATS, **bundled}.items() if claims(formats, uri)]
+        claimants = [
+            n
+            for n, formats in {**KSERVE_BUILTIN_FORMATS, **bundled}.items()
+            if claims(formats, uri)
+        ]
         if len(claimants) > 1:
             yield violation(
-                "storage-container", obj, path,
+                "storage-container",
+                obj,
+                path,
                 f"{uri!r} is claimed by {', '.join(sorted(claimants))}: set "
                 f"spec.{component}.storageContainerName",
             )
