@@ -12,15 +12,25 @@ from typing import Any
 
 INT_OR_STRING = "x-kubernetes-int-or-string"
 PRESERVE_UNKNOWN = "x-kubernetes-preserve-unknown-fields"
+EMBEDDED_RESOURCE = "x-kubernetes-embedded-resource"
+# An embedded object (a pod template in a custom resource) has these even when undeclared.
+_EMBEDDED_FIELDS = {
+    "apiVersion": {"type": "string"},
+    "kind": {"type": "string"},
+    "metadata": {"type": "object", PRESERVE_UNKNOWN: True},
+}
 
 
 def strict_schema(schema: dict[str, Any], root: bool = True) -> dict[str, Any]:
     node = dict(schema)
+    is_object = node.get("type") == "object"
     if node.get(INT_OR_STRING):
         node["type"] = ["integer", "string"]
     if node.get("nullable") and isinstance(node.get("type"), str):
         node["type"] = [node["type"], "null"]
 
+    if node.get(EMBEDDED_RESOURCE):
+        node["properties"] = {**_EMBEDDED_FIELDS, **(node.get("properties") or {})}
     if "properties" in node:
         node["properties"] = {
             name: _strict_property(name, sub, root) for name, sub in node["properties"].items()
@@ -30,11 +40,7 @@ def strict_schema(schema: dict[str, Any], root: bool = True) -> dict[str, Any]:
     if isinstance(node.get("additionalProperties"), dict):
         node["additionalProperties"] = strict_schema(node["additionalProperties"], root=False)
 
-    if (
-        node.get("type") == "object"
-        and "additionalProperties" not in node
-        and not node.get(PRESERVE_UNKNOWN)
-    ):
+    if is_object and "additionalProperties" not in node and not node.get(PRESERVE_UNKNOWN):
         node["additionalProperties"] = False
     # allOf/anyOf/oneOf/not only add value checks in a structural schema: left unchanged.
     return node

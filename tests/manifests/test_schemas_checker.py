@@ -25,6 +25,16 @@ WIDGET_SCHEMA = {
                 "note": {"type": "string", "nullable": True},
                 "labels": {"type": "object", "additionalProperties": {"type": "string"}},
                 "free": {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
+                "optional": {
+                    "type": "object",
+                    "nullable": True,
+                    "properties": {"flag": {"type": "boolean"}},
+                },
+                "template": {
+                    "type": "object",
+                    "x-kubernetes-embedded-resource": True,
+                    "properties": {"spec": {"type": "object"}},
+                },
             },
         },
     },
@@ -57,6 +67,17 @@ def checker() -> SchemaChecker:
 def test_should_accept_declared_fields(checker: SchemaChecker) -> None:
     obj = widget(size="10Gi", note=None, labels={"x": "y"}, free={"anything": [1]})
     assert checker.check(obj) == []
+
+
+def test_should_keep_a_nullable_object_strict(checker: SchemaChecker) -> None:
+    assert checker.check(widget(optional=None)) == []
+    assert [f.path for f in checker.check(widget(optional={"flg": True}))] == ["spec.optional.flg"]
+
+
+def test_should_accept_kind_and_metadata_in_an_embedded_resource(checker: SchemaChecker) -> None:
+    template = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}, "spec": {}}
+    assert checker.check(widget(template=template)) == []
+    assert [f.path for f in checker.check(widget(template={"extra": 1}))] == ["spec.template.extra"]
 
 
 def test_should_accept_int_or_string_as_either(checker: SchemaChecker) -> None:

@@ -113,6 +113,21 @@ def test_unknown_skip_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> No
     assert "unknown policy gpu-requests" in capsys.readouterr().err
 
 
+def test_missing_kserve_schema_exits_1_naming_the_kind(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "isvc-only.yaml").write_text(yaml.safe_dump(TINY_CRD))
+
+    code = main([str(REPO / "overlays/cpu"), "--schema-dir", str(tmp_path)])
+
+    out = capsys.readouterr().out
+    assert code == 1
+    assert (
+        "FAIL        ServingRuntime/kserve-reranker: no schema for KServe kind "
+        f"serving.kserve.io/v1alpha1 ServingRuntime in directory {tmp_path} [schema]" in out
+    )
+
+
 def test_schema_dir_without_crds_exits_2(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
