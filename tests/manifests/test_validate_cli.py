@@ -15,6 +15,7 @@ import yaml
 
 from bundlecheck import crds
 from bundlecheck.cli import default_targets, main
+from bundlecheck.policies import POLICIES, Context, Policy
 
 REPO = Path(__file__).resolve().parents[2]
 KSERVE_CRDS = REPO.parent / "shared" / "kserve-crds"
@@ -104,6 +105,20 @@ def test_render_error_exits_2_with_a_clear_line(
     assert code == 2
     assert target["error"].startswith(f"cannot render {tmp_path}")
     assert "missing-patch.yaml" in target["error"]
+
+
+def test_a_crashing_policy_exits_2_not_1(
+    kserve_crds: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def crash(context: Context) -> list:
+        raise KeyError("spec")
+
+    monkeypatch.setitem(POLICIES, "crashing", Policy("crashing", "test", crash))
+
+    code = main([str(REPO / "overlays/cpu"), "--schema-dir", str(kserve_crds)])
+
+    assert code == 2
+    assert "ERROR: policy crashing crashed: KeyError('spec')" in capsys.readouterr().out
 
 
 def test_unknown_skip_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
