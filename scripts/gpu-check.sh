@@ -7,7 +7,7 @@
 #   MODEL_DIR  a local model directory (e.g. a copy of BAAI/bge-reranker-base); default: the
 #              embedded all-MiniLM-L6-v2 that the package ships.
 # Environment:
-#   WHEELS=DIR     carried wheels (default: wheels/ at the repository root)
+#   WHEELS=DIR     carried wheels (default: .whl/ at the repository root; git ignores it)
 #   VENV=DIR       environment to create or reuse (default: .venv-gpu)
 #   PORT=N         server port (default: 8080)
 #   REQUESTS=N DOCS=N CONCURRENCY=N   the load (defaults 200, 16, 16)
@@ -15,13 +15,13 @@
 #
 # Filling WHEELS, on a machine with network, the same CPU architecture and the same Python
 # minor version as the GPU machine (from the repository root):
-#   python -m pip wheel --wheel-dir wheels '.[vllm]'
+#   python -m pip wheel --wheel-dir .whl '.[vllm]'
 # That builds this package's wheel and downloads every dependency (vLLM, CUDA torch: several GB).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 MODEL_DIR="${1:-}"
-WHEELS="${WHEELS:-$ROOT/wheels}"
+WHEELS="${WHEELS:-$ROOT/.whl}"
 VENV="${VENV:-$ROOT/.venv-gpu}"
 PORT="${PORT:-8080}"
 REQUESTS="${REQUESTS:-200}"

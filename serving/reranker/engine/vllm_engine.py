@@ -23,7 +23,16 @@ from vllm import AsyncEngineArgs, PoolingParams, TokensPrompt
 from vllm.v1.engine.async_llm import AsyncLLM
 
 from ..config import Settings
-from .base import Engine, EngineError, InputTooLongError, ModelInfo, ModelKind, ScoreOptions, ScoreResult, TruncationPolicy
+from .base import (
+    Engine,
+    EngineError,
+    InputTooLongError,
+    ModelInfo,
+    ModelKind,
+    ScoreOptions,
+    ScoreResult,
+    TruncationPolicy,
+)
 from .inputs import EncodedPair, cut_to_tokens, encode_pairs, encode_texts
 from .model_source import ResolvedModel
 
@@ -128,11 +137,14 @@ class VllmEngine(Engine):
             encode_pairs, self._tokenizer, pairs, self._info.max_model_len, self._policy,
             options.max_tokens_per_doc,
         )
-        params = PoolingParams(task="classify", use_activation=options.use_activation)
+        # Raw logits from vLLM, and the sigmoid here: vLLM would apply the activation a model's
+        # sentence-transformers config names (Identity for some rerankers), the torch engine
+        # always applies sigmoid, and both engines must give the same scores.
+        params = PoolingParams(task="classify", use_activation=False)
         outputs = await self._pool_all([self._pair_request(e, params) for e in encoded])
-        # One label: the pooled output is a one-element tensor (sigmoid applied unless raw asked).
-        scores = [float(out[0]) for out in outputs]
-        return ScoreResult(scores, sum(len(e.input_ids) for e in encoded))
+        logits = torch.tensor([float(out[0]) for out in outputs], dtype=torch.float64)  # one label each
+        scores = torch.sigmoid(logits) if options.use_activation else logits
+        return ScoreResult(scores.tolist(), sum(len(e.input_ids) for e in encoded))
 
     async def _score_embedding(self, pairs: Sequence[tuple[str, str]], options: ScoreOptions) -> ScoreResult:
         # Each distinct text is embedded once: a rerank request embeds its query a single time.
