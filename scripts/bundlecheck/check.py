@@ -7,6 +7,7 @@ from pathlib import Path
 
 from .findings import SCHEMA, Finding, Status, TargetReport
 from .policies import POLICIES, Context
+from .policies.secrets import component_secret_names
 from .render import RenderError, render
 from .schemas import SchemaChecker
 
@@ -19,8 +20,17 @@ class PolicyError(Exception):
 class CheckOptions:
     schemas: SchemaChecker
     skip: set[str] = field(default_factory=set)  # policy ids (or "schema") to waive
-    component_secrets: set[str] = field(default_factory=set)
+    # The bundle's components/ (their Secrets count as provided); None: the nearest
+    # components/ folder above each kustomization.
+    components_dir: Path | None = None
     renderer: str | None = None
+
+
+def find_components_dir(target: Path) -> Path | None:
+    for folder in [target, *target.parents]:
+        if (folder / "components").is_dir():
+            return folder / "components"
+    return None
 
 
 def check_target(target: Path | str, options: CheckOptions) -> TargetReport:
@@ -35,7 +45,9 @@ def check_target(target: Path | str, options: CheckOptions) -> TargetReport:
     findings: list[Finding] = []
     for obj in rendered.objects:
         findings.extend(options.schemas.check(obj))
-    context = Context(rendered.objects, component_secrets=options.component_secrets)
+    components_dir = options.components_dir or find_components_dir(rendered.path)
+    secrets = component_secret_names(components_dir) if components_dir else set()
+    context = Context(rendered.objects, component_secrets=secrets)
     for policy in POLICIES.values():
         try:
             findings.extend(policy.check(context))

@@ -15,7 +15,6 @@ from .check import CheckOptions, check_target
 from .findings import SCHEMA, Status
 from .output import FORMATS, RunInfo
 from .policies import POLICIES
-from .policies.secrets import component_secret_names
 from .render import RENDERERS
 from .schemas import DEFAULT_KUBERNETES_VERSION, SchemaChecker
 
@@ -73,9 +72,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--components",
         type=Path,
-        default=Path("components"),
+        default=None,
         metavar="DIR",
-        help="the bundle's components, whose Secrets count as provided (default: %(default)s)",
+        help="the bundle's components, whose Secrets count as provided (default: the nearest "
+        "components/ folder above each kustomization)",
     )
     parser.add_argument(
         "--renderer", choices=RENDERERS, help="force a renderer (default: the first available)"
@@ -127,7 +127,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     options = CheckOptions(
         schemas=SchemaChecker(schemas, args.kubernetes_version),
         skip=set(args.skip),
-        component_secrets=component_secret_names(args.components),
+        components_dir=args.components,
         renderer=args.renderer,
     )
     reports = [check_target(target, options) for target in targets]

@@ -11,7 +11,6 @@ from bundlecheck.check import CheckOptions, check_target
 from bundlecheck.crds import from_directory
 from bundlecheck.findings import SCHEMA, Status
 from bundlecheck.policies import POLICIES
-from bundlecheck.policies.secrets import component_secret_names
 from bundlecheck.schemas import SchemaChecker
 
 REPO = Path(__file__).resolve().parents[2]
@@ -65,7 +64,7 @@ def check(case: str, schemas: SchemaChecker, skip: frozenset[str] = frozenset())
     options = CheckOptions(
         schemas=schemas,
         skip=set(skip),
-        component_secrets=component_secret_names(REPO / "components"),
+        components_dir=REPO / "components",
     )
     report = check_target(BROKEN / case, options)
     assert report.error is None, report.error

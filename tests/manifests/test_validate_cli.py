@@ -151,6 +151,14 @@ def test_schema_dir_without_crds_exits_2(
     assert "no CustomResourceDefinition found" in capsys.readouterr().err
 
 
+def test_should_find_the_components_when_run_from_elsewhere(
+    kserve_crds: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # overlays/cpu's storage container reads hf-secret, which only components/ provide.
+    monkeypatch.chdir(tmp_path)
+    assert main([str(REPO / "overlays/cpu"), "--schema-dir", str(kserve_crds)]) == 0
+
+
 def test_script_runs_from_a_checkout(kserve_crds: Path) -> None:
     done = subprocess.run(
         [sys.executable, "scripts/validate.py", "overlays/cpu", "--schema-dir", str(kserve_crds)],

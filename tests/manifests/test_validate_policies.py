@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from bundlecheck.check import find_components_dir
 from bundlecheck.policies import POLICIES, Context
 from bundlecheck.policies.images import is_pinned
 from bundlecheck.policies.secrets import component_secret_names
@@ -47,6 +48,12 @@ def test_image_pinning(image: str, pinned: bool) -> None:
 
 def test_components_provide_the_token_secret() -> None:
     assert "hf-secret" in component_secret_names(REPO / "components")
+
+
+def test_should_find_the_bundles_components_above_a_kustomization() -> None:
+    broken_case = REPO / "tests/manifests/broken/no-secret-data"
+    assert find_components_dir(broken_case) == REPO / "components"
+    assert find_components_dir(REPO / "overlays/cpu") == REPO / "components"
 
 
 def test_secret_ref_fails_when_no_component_provides_it(cpu_objects: list[dict[str, Any]]) -> None:
