@@ -63,9 +63,10 @@ def merge_container(base: dict[str, Any], override: dict[str, Any]) -> dict[str,
     """KServe's merge of the runtime container with the model spec: the model wins per field,
     per resource name and per securityContext field."""
     merged = {**base, **override}
-    for key in ("securityContext",):
-        if isinstance(base.get(key), dict) and isinstance(override.get(key), dict):
-            merged[key] = {**base[key], **override[key]}
+    if isinstance(base.get("securityContext"), dict) and isinstance(
+        override.get("securityContext"), dict
+    ):
+        merged["securityContext"] = {**base["securityContext"], **override["securityContext"]}
     if base.get("resources") or override.get("resources"):
         resources_base, resources_over = (
             base.get("resources") or {},
