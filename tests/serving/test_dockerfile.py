@@ -143,6 +143,12 @@ def test_should_install_vllm_in_the_gpu_image_and_cpu_torch_in_the_cpu_image():
     assert "--index-url https://download.pytorch.org/whl/cpu" in cpu_runs
 
 
+def test_cpu_image_should_pin_the_torch_that_make_setup_installs():
+    pinned = makefile_variable("TORCH_INSTALL").removeprefix("torch==")
+    args = [c.value[0] for c in instructions(venv_builder("cpu"), "ARG")]
+    assert f"TORCH_VERSION={pinned}" in args
+
+
 @pytest.mark.parametrize("target", TARGETS)
 def test_should_start_the_console_script_the_runtime_expects(target):
     entrypoint = instructions(target, "ENTRYPOINT")[-1]
