@@ -1,0 +1,86 @@
+"""The kind suite's cluster, its --keep-cluster option, and what it prints when it cannot run
+or when a test fails."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))  # the suites' helper modules
+
+from kind_cluster import (  # noqa: E402
+    CLUSTER_NAME,
+    E2E_NAMESPACE,
+    ISVC_NAME,
+    KindCluster,
+    cluster_exists,
+    missing_prerequisite,
+)
+
+# A kind suite that could not run must not end green: 77 is "skipped" in automake's convention.
+NOT_RUN_EXIT_STATUS = 77
+
+_not_run = pytest.StashKey[str]()
+_cluster = pytest.StashKey[KindCluster]()
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--keep-cluster",
+        action="store_true",
+        default=False,
+        help=f"kind suite: reuse the kind cluster {CLUSTER_NAME} when it exists and leave it running "
+        f"(delete it with: kind delete cluster --name {CLUSTER_NAME})",
+    )
+
+
+@pytest.fixture(scope="session")
+def kind_cluster(request, tmp_path_factory) -> KindCluster:
+    """A kind cluster with cert-manager and KServe in Standard mode; skips, in one line, where
+    the machine cannot run one."""
+    config = request.config
+    missing = missing_prerequisite()
+    if missing:
+        config.stash[_not_run] = missing
+        pytest.skip(f"kind suite not run: {missing}")
+
+    keep = config.getoption("--keep-cluster", default=False)
+    cluster = KindCluster(CLUSTER_NAME, tmp_path_factory.mktemp("kind") / "kubeconfig")
+    if not keep and cluster_exists(CLUSTER_NAME):
+        cluster.delete()  # a leftover from an interrupted run: start clean
+    cluster.create()
+    config.stash[_cluster] = cluster
+    if not keep:
+        # A finalizer, not try/finally: failure reports still read the cluster before it goes.
+        request.addfinalizer(cluster.delete)
+    cluster.install_cert_manager()
+    cluster.install_kserve_standard()
+    return cluster
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    if report.skipped and _not_run in item.config.stash and isinstance(report.longrepr, tuple):
+        # Every kind test skips for the same reason: report it at its one source, so that the
+        # summary folds the skips into one line.
+        code = missing_prerequisite.__code__
+        report.longrepr = (code.co_filename, code.co_firstlineno, report.longrepr[2])
+    cluster = item.config.stash.get(_cluster, None)
+    if report.failed and cluster is not None and "kind_cluster" in getattr(item, "fixturenames", ()):
+        report.sections.append(("kind cluster: pods, logs and events", cluster.diagnostics(E2E_NAMESPACE, ISVC_NAME)))
+    return report
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if _not_run in session.config.stash and exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = NOT_RUN_EXIT_STATUS
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    if _not_run in config.stash:
+        terminalreporter.write_line(
+            f"the kind suite did not run (see the SKIPPED line): exit status {NOT_RUN_EXIT_STATUS}", red=True
+        )
