@@ -1,8 +1,8 @@
 """A kind cluster with cert-manager and KServe in Standard mode, driven by the CLIs.
 
 Everything the suite installs is pinned here. The kind binary, kubectl and a Docker engine that
-runs privileged containers come from the machine; ``missing_prerequisite`` names the first one
-that is not there, in one line.
+runs privileged containers come from the machine; ``missing_prerequisite`` names, in one line,
+every one that is not there.
 """
 
 from __future__ import annotations
@@ -47,7 +47,9 @@ def missing_prerequisite() -> str | None:
                 timeout=900,
             )
             if privileged.returncode != 0:
-                missing.append(f"privileged containers (a kind node would not start: {_first_line(privileged.stderr)})")
+                # The daemon's error comes last, after any "Unable to find image" pull notes.
+                reason = _first_line("\n".join(reversed(privileged.stderr.splitlines())))
+                missing.append(f"privileged containers (a kind node would not start: {reason})")
     return "missing " + "; ".join(missing) if missing else None
 
 

@@ -12,16 +12,19 @@ from local_pod import REPO
 NO_ENGINE = "Cannot connect to the Docker daemon at unix:///var/run/docker.sock."
 
 
+def fake_tools(bin_dir, monkeypatch, **scripts):
+    """A PATH holding only these tools, each a shell script body."""
+    bin_dir.mkdir()
+    for name, body in scripts.items():
+        tool = bin_dir / name
+        tool.write_text(f"#!/bin/sh\n{body}\n")
+        tool.chmod(0o755)
+    monkeypatch.setenv("PATH", str(bin_dir))
+
+
 @pytest.fixture
 def docker_without_engine(tmp_path, monkeypatch):
-    """A PATH whose only tool is a docker CLI that cannot reach an engine."""
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    docker = bin_dir / "docker"
-    docker.write_text(f"#!/bin/sh\necho '{NO_ENGINE}' >&2\nexit 1\n")
-    docker.chmod(0o755)
-    monkeypatch.setenv("PATH", str(bin_dir))
-    return bin_dir
+    fake_tools(tmp_path / "bin", monkeypatch, docker=f"echo '{NO_ENGINE}' >&2; exit 1")
 
 
 def test_should_name_every_missing_tool_in_one_line(tmp_path, monkeypatch):
@@ -36,6 +39,19 @@ def test_should_name_a_docker_cli_without_an_engine(docker_without_engine):
     missing = missing_prerequisite()
     assert missing.startswith(f"missing a Docker engine (`docker info`: {NO_ENGINE})")
     assert "\n" not in missing
+
+
+def test_should_name_privileged_containers_when_the_engine_refuses_them(tmp_path, monkeypatch):
+    docker = """case "$1" in
+  info) exit 0 ;;
+  run) echo "Unable to find image 'kindest/node' locally" >&2
+       echo "docker: Error response from daemon: privileged mode is disabled." >&2; exit 125 ;;
+esac"""
+    fake_tools(tmp_path / "bin", monkeypatch, docker=docker, kind="exit 0", kubectl="exit 0")
+    assert missing_prerequisite() == (
+        "missing privileged containers (a kind node would not start: "
+        "docker: Error response from daemon: privileged mode is disabled.)"
+    )
 
 
 @pytest.mark.slow
