@@ -63,13 +63,14 @@ def kind_cluster(request, tmp_path_factory) -> KindCluster:
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item, call):
     report = yield
-    if report.skipped and _not_run in item.config.stash and isinstance(report.longrepr, tuple):
+    uses_cluster = "kind_cluster" in getattr(item, "fixturenames", ())
+    if report.skipped and uses_cluster and _not_run in item.config.stash and isinstance(report.longrepr, tuple):
         # Every kind test skips for the same reason: report it at its one source, so that the
         # summary folds the skips into one line.
         code = missing_prerequisite.__code__
         report.longrepr = (code.co_filename, code.co_firstlineno, report.longrepr[2])
     cluster = item.config.stash.get(_cluster, None)
-    if report.failed and cluster is not None and "kind_cluster" in getattr(item, "fixturenames", ()):
+    if report.failed and uses_cluster and cluster is not None:
         report.sections.append(("kind cluster: pods, logs and events", cluster.diagnostics(E2E_NAMESPACE, ISVC_NAME)))
     return report
 
@@ -80,7 +81,7 @@ def pytest_sessionfinish(session, exitstatus):
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
-    if _not_run in config.stash:
+    if _not_run in config.stash and exitstatus == pytest.ExitCode.OK:
         terminalreporter.write_line(
             f"the kind suite did not run (see the SKIPPED line): exit status {NOT_RUN_EXIT_STATUS}", red=True
         )

@@ -25,7 +25,8 @@ from seed_contract import assert_seed_ranking, assert_seed_response_shape
 from bundlecheck.kserve_command import KSERVE_CONTAINER, predictor_container
 from bundlecheck.render import render
 
-pytestmark = [pytest.mark.e2e, pytest.mark.timeout(3600)]
+# The first test also pays for the cluster, the image build and the rollout (fixtures).
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(5400)]
 
 KIND_OVERLAY = Path(__file__).parent / "kind-overlay"
 IMAGE_BUILD_TIMEOUT_S = 2400  # the first build downloads torch's CPU wheel and the base image
