@@ -112,8 +112,8 @@ def localize(pod: LocalPod, model_dir: Path, scratch: Path, local_port: int) -> 
 
 
 def start(pod: LocalPod, log_path: Path) -> subprocess.Popen:
-    log = log_path.open("w")
-    return subprocess.Popen(pod.local_argv, env=pod.local_env, stdout=log, stderr=subprocess.STDOUT)
+    with log_path.open("w") as log:  # the child keeps its own copy of the descriptor
+        return subprocess.Popen(pod.local_argv, env=pod.local_env, stdout=log, stderr=subprocess.STDOUT)
 
 
 class ProbeFailed(AssertionError):
