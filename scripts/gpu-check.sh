@@ -71,5 +71,5 @@ if ! "$VENV/bin/python" "$ROOT/scripts/gpu_check_load.py" --url "http://127.0.0.
   fail "the check failed"
 fi
 echo "== engine chosen (from the server log)"
-grep -E "vLLM engine|backend" "$LOG" | head -n 5 || true
+grep -E "vLLM engine:|backend (vllm|auto|torch)" "$LOG" || true
 echo "gpu-check: OK"
