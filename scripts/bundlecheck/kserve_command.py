@@ -21,12 +21,11 @@ The kubelet then runs ``command`` (or the image's ENTRYPOINT when there is none)
 
 from __future__ import annotations
 
-import copy
 import re
 from dataclasses import dataclass
 from typing import Any
 
-from .workloads import KSERVE_CONTAINER, runtimes_by_name
+from .workloads import KSERVE_CONTAINER, merge_containers, runtimes_by_name
 
 # ModelSpec fields that are not Container fields: KServe reads them itself.
 MODEL_ONLY_FIELDS = (
@@ -37,14 +36,6 @@ MODEL_ONLY_FIELDS = (
     "storageUri",
     "storage",
 )
-# corev1.Container's patchMergeKey for the lists that strategic merge merges item by item.
-LIST_MERGE_KEYS = {
-    "env": "name",
-    "ports": "containerPort",
-    "volumeMounts": "mountPath",
-    "volumeDevices": "devicePath",
-    "resizePolicy": "resourceName",
-}
 INFERENCE_SERVICE_NAME_ENV = "INFERENCE_SERVICE_NAME"
 PROBES = ("startupProbe", "readinessProbe", "livenessProbe")
 
@@ -152,16 +143,6 @@ def predictor_container(
     return PredictorContainer(isvc_name=name, runtime_name=runtime_name, spec=merged)
 
 
-def merge_containers(runtime: dict[str, Any], model: dict[str, Any]) -> dict[str, Any]:
-    """KServe's MergeRuntimeContainers: strategic merge, then runtime args + model args."""
-    merged = _strategic_merge(copy.deepcopy(runtime), copy.deepcopy(model))
-    merged["name"] = merged.get("name") or runtime.get("name")
-    merged["args"] = [*(runtime.get("args") or []), *(model.get("args") or [])]
-    if not merged["args"]:
-        del merged["args"]
-    return merged
-
-
 def replace_placeholders(value: Any, metadata: dict[str, Any]) -> Any:
     """Fill ``{{.Name}}``, ``{{.Namespace}}`` and ``{{index .Labels "k"}}`` /
     ``{{index .Annotations "k"}}`` in every string, as KServe's template over ObjectMeta does.
@@ -202,31 +183,6 @@ def _find_isvc(objects: list[dict[str, Any]], name: str | None) -> dict[str, Any
         wanted = f"InferenceService {name!r}" if name else "one InferenceService"
         raise KServeCommandError(f"expected {wanted} among the objects, found {len(found)}")
     return found[0]
-
-
-def _strategic_merge(base: Any, patch: Any, merge_key: str | None = None) -> Any:
-    if isinstance(base, dict) and isinstance(patch, dict):
-        for key, value in patch.items():
-            if value is None:  # strategic merge: null deletes the field
-                base.pop(key, None)
-            elif key in base:
-                base[key] = _strategic_merge(base[key], value, LIST_MERGE_KEYS.get(key))
-            else:
-                base[key] = value
-        return base
-    if isinstance(base, list) and isinstance(patch, list) and merge_key:
-        merged = list(base)
-        for item in patch:
-            index = next(
-                (i for i, old in enumerate(merged) if old.get(merge_key) == item.get(merge_key)),
-                None,
-            )
-            if index is None:
-                merged.append(item)
-            else:
-                merged[index] = _strategic_merge(merged[index], item)
-        return merged
-    return patch
 
 
 def _placeholder_value(expression: str, metadata: dict[str, Any]) -> str:

@@ -8,10 +8,18 @@ effective view, and report paths inside the object the user edits.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
-
+# corev1.Container's patchMergeKey for the lists that strategic merge merges item by item.
+LIST_MERGE_KEYS = {
+    "env": "name",
+    "ports": "containerPort",
+    "volumeMounts": "mountPath",
+    "volumeDevices": "devicePath",
+    "resizePolicy": "resourceName",
+}
 KSERVE_CONTAINER = "kserve-container"
 RUNTIME_KINDS = ("ServingRuntime", "ClusterServingRuntime")
 ISVC_COMPONENTS = ("predictor", "transformer", "explainer")
@@ -59,25 +67,39 @@ def runtime_container(runtime: dict[str, Any] | None) -> dict[str, Any]:
     return {}
 
 
-def merge_container(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
-    """KServe's merge of the runtime container with the model spec: the model wins per field,
-    per resource name and per securityContext field."""
-    merged = {**base, **override}
-    if isinstance(base.get("securityContext"), dict) and isinstance(
-        override.get("securityContext"), dict
-    ):
-        merged["securityContext"] = {**base["securityContext"], **override["securityContext"]}
-    if base.get("resources") or override.get("resources"):
-        resources_base, resources_over = (
-            base.get("resources") or {},
-            override.get("resources") or {},
-        )
-        merged["resources"] = {
-            kind: {**(resources_base.get(kind) or {}), **(resources_over.get(kind) or {})}
-            for kind in ("requests", "limits")
-            if resources_base.get(kind) or resources_over.get(kind)
-        }
+def merge_containers(runtime: dict[str, Any], model: dict[str, Any]) -> dict[str, Any]:
+    """KServe's MergeRuntimeContainers: strategic merge, then runtime args + model args."""
+    merged = _strategic_merge(copy.deepcopy(runtime), copy.deepcopy(model))
+    merged["name"] = merged.get("name") or runtime.get("name")
+    merged["args"] = [*(runtime.get("args") or []), *(model.get("args") or [])]
+    if not merged["args"]:
+        del merged["args"]
     return merged
+
+
+def _strategic_merge(base: Any, patch: Any, merge_key: str | None = None) -> Any:
+    if isinstance(base, dict) and isinstance(patch, dict):
+        for key, value in patch.items():
+            if value is None:  # strategic merge: null deletes the field
+                base.pop(key, None)
+            elif key in base:
+                base[key] = _strategic_merge(base[key], value, LIST_MERGE_KEYS.get(key))
+            else:
+                base[key] = value
+        return base
+    if isinstance(base, list) and isinstance(patch, list) and merge_key:
+        merged = list(base)
+        for item in patch:
+            index = next(
+                (i for i, old in enumerate(merged) if old.get(merge_key) == item.get(merge_key)),
+                None,
+            )
+            if index is None:
+                merged.append(item)
+            else:
+                merged[index] = _strategic_merge(merged[index], item)
+        return merged
+    return patch
 
 
 def pods(objects: list[dict[str, Any]]) -> Iterator[Pod]:
@@ -158,7 +180,7 @@ def _isvc_pods(isvc: dict[str, Any], runtimes: dict[str, dict[str, Any]]):
                 if c.spec.get("name") != KSERVE_CONTAINER
             ]
         if isinstance(model, dict):
-            effective = merge_container(runtime_container(runtime), model)
+            effective = merge_containers(runtime_container(runtime), model)
             found.insert(
                 0, Container(isvc, [*path, "model"], effective, spec.get("securityContext") or {})
             )
