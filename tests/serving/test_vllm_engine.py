@@ -150,7 +150,7 @@ class TestCrossEncoder:
             return await asyncio.gather(*(vllm.engine.score(pairs, ScoreOptions()) for pairs in requests))
 
         together = vllm.run(all_at_once())
-        for pairs, result in zip(requests, together):
+        for pairs, result in zip(requests, together, strict=True):
             assert len(result.scores) == len(pairs)
             assert_same_scores(result, torch.run(torch.engine.score(pairs, ScoreOptions())))
 
@@ -185,7 +185,7 @@ class TestEmbeddingModel:
         async def all_at_once():
             return await asyncio.gather(*(vllm.engine.score(pairs, ScoreOptions()) for pairs in requests))
 
-        for pairs, result in zip(requests, vllm.run(all_at_once())):
+        for pairs, result in zip(requests, vllm.run(all_at_once()), strict=True):
             assert_same_scores(result, torch.run(torch.engine.score(pairs, ScoreOptions())))
 
 

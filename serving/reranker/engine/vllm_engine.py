@@ -179,11 +179,10 @@ class VllmEngine(Engine):
     async def _pool_all(self, requests: list[tuple[TokensPrompt, PoolingParams]]) -> list[torch.Tensor]:
         """Submit every request at once and wait for all: vLLM batches them with everyone else's."""
         batch_id = uuid.uuid4().hex
-        return list(
-            await asyncio.gather(
-                *(self._pool_one(f"{batch_id}-{i}", prompt, params) for i, (prompt, params) in enumerate(requests))
-            )
-        )
+        pending = [
+            self._pool_one(f"{batch_id}-{i}", prompt, params) for i, (prompt, params) in enumerate(requests)
+        ]
+        return list(await asyncio.gather(*pending))
 
     async def _pool_one(self, request_id: str, prompt: TokensPrompt, params: PoolingParams) -> torch.Tensor:
         assert self._engine is not None
