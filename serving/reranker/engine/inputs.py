@@ -15,6 +15,19 @@ from .base import InputTooLongError, TruncationPolicy
 
 
 @dataclass(frozen=True)
+class EmbeddingInputs:
+    """What an embedding model must embed to score some pairs: each distinct text once."""
+
+    documents: list[str]  # the pairs' documents, after max_tokens_per_doc
+    texts: list[str]  # distinct texts to embed (queries first)
+    token_ids: list[list[int]]  # one per text
+
+    @property
+    def total_tokens(self) -> int:
+        return sum(len(ids) for ids in self.token_ids)
+
+
+@dataclass(frozen=True)
 class EncodedPair:
     input_ids: list[int]
     token_type_ids: list[int] | None  # None where the model has no segment embeddings
@@ -86,3 +99,42 @@ def encode_texts(
                 pair_index=index,
             )
     return encoded
+
+
+def encode_embedding_pairs(
+    tokenizer: Any,
+    pairs: Sequence[tuple[str, str]],
+    max_len: int,
+    policy: TruncationPolicy,
+    max_tokens_per_doc: int | None = None,
+) -> EmbeddingInputs:
+    """Tokenize the distinct texts of the pairs (a rerank request embeds its query once)."""
+    queries = list(dict.fromkeys(q for q, _ in pairs))
+    documents = cut_to_tokens(tokenizer, [d for _, d in pairs], max_tokens_per_doc)
+    texts = list(dict.fromkeys([*queries, *documents]))
+    try:
+        ids = encode_texts(tokenizer, texts, max_len, policy)
+    except InputTooLongError as exc:
+        raise _name_text(exc, texts[exc.pair_index], queries, documents) from None
+    return EmbeddingInputs(documents, texts, ids)
+
+
+def cosine_scores(pairs: Sequence[tuple[str, str]], inputs: EmbeddingInputs, vectors: Sequence[Any]) -> list[float]:
+    """Cosine similarity of each pair's embeddings (``vectors`` align with ``inputs.texts``)."""
+    import torch
+
+    by_text = dict(zip(inputs.texts, vectors))
+    scores = []
+    for (query, _), document in zip(pairs, inputs.documents):
+        cosine = torch.nn.functional.cosine_similarity(by_text[query].float(), by_text[document].float(), dim=0)
+        scores.append(min(1.0, max(-1.0, float(cosine))))  # rounding can step past +-1
+    return scores
+
+
+def _name_text(exc: InputTooLongError, text: str, queries: list[str], documents: list[str]) -> InputTooLongError:
+    """Re-word a text error to name the query or the document the client sent."""
+    detail = str(exc).split(": ", 1)[1]
+    if text in queries:
+        return InputTooLongError(f"query is too long: {detail}", pair_index=queries.index(text))
+    index = documents.index(text)
+    return InputTooLongError(f"document {index} is too long: {detail}", pair_index=index)

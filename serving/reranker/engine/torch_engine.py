@@ -21,7 +21,6 @@ from ..config import Settings
 from .base import (
     BatchObserver,
     Engine,
-    InputTooLongError,
     ModelInfo,
     ModelKind,
     ScoreOptions,
@@ -29,7 +28,7 @@ from .base import (
     TruncationPolicy,
 )
 from .batcher import DynamicBatcher
-from .inputs import EncodedPair, cut_to_tokens, encode_pairs, encode_texts
+from .inputs import EncodedPair, cosine_scores, encode_embedding_pairs, encode_pairs
 from .model_source import ResolvedModel
 
 log = logging.getLogger(__name__)
@@ -164,26 +163,12 @@ class TorchEngine(Engine):
         return ScoreResult(values.tolist(), sum(lengths))
 
     async def _score_embedding(self, pairs: Sequence[tuple[str, str]], options: ScoreOptions) -> ScoreResult:
-        # Each distinct text is embedded once: a rerank request embeds its query a single time.
-        queries = list(dict.fromkeys(q for q, _ in pairs))
-        documents = await asyncio.to_thread(
-            cut_to_tokens, self._tokenizer, [d for _, d in pairs], options.max_tokens_per_doc
+        inputs = await asyncio.to_thread(
+            encode_embedding_pairs, self._tokenizer, pairs, self._info.max_model_len, self._policy,
+            options.max_tokens_per_doc,
         )
-        texts = list(dict.fromkeys([*queries, *documents]))
-        try:
-            ids = await asyncio.to_thread(
-                encode_texts, self._tokenizer, texts, self._info.max_model_len, self._policy
-            )
-        except InputTooLongError as exc:
-            raise _name_text(exc, texts[exc.pair_index], queries, documents) from None
-        vectors = await self._batcher.submit(ids, [len(i) for i in ids])
-        by_text = dict(zip(texts, vectors))
-        # Normalized vectors: the dot product is the cosine (clamped against rounding past 1).
-        scores = [
-            min(1.0, max(-1.0, float(torch.dot(by_text[q], by_text[d]))))
-            for (q, _), d in zip(pairs, documents)
-        ]
-        return ScoreResult(scores, sum(len(i) for i in ids))
+        vectors = await self._batcher.submit(inputs.token_ids, [len(i) for i in inputs.token_ids])
+        return ScoreResult(cosine_scores(pairs, inputs, vectors), inputs.total_tokens)
 
     @torch.inference_mode()
     def _run_batch(self, items: list[Any]) -> list[Any]:
@@ -200,17 +185,6 @@ class TorchEngine(Engine):
     def _pad(self, columns: dict[str, list[list[int]]]) -> dict[str, torch.Tensor]:
         padded = self._tokenizer.pad(columns, return_tensors="pt")
         return {key: value.to(self._device) for key, value in padded.items()}
-
-
-def _name_text(
-    exc: InputTooLongError, text: str, queries: list[str], documents: list[str]
-) -> InputTooLongError:
-    """Re-word an embedding-text error to name the query or the document the client sent."""
-    detail = str(exc).split(": ", 1)[1]
-    if text in queries:
-        return InputTooLongError(f"query is too long: {detail}", pair_index=queries.index(text))
-    index = documents.index(text)
-    return InputTooLongError(f"document {index} is too long: {detail}", pair_index=index)
 
 
 __all__ = ["TorchEngine", "EncodedPair", "pick_device", "pick_dtype"]

@@ -26,14 +26,13 @@ from ..config import Settings
 from .base import (
     Engine,
     EngineError,
-    InputTooLongError,
     ModelInfo,
     ModelKind,
     ScoreOptions,
     ScoreResult,
     TruncationPolicy,
 )
-from .inputs import EncodedPair, cut_to_tokens, encode_pairs, encode_texts
+from .inputs import EncodedPair, cosine_scores, encode_embedding_pairs, encode_pairs
 from .model_source import ResolvedModel
 
 log = logging.getLogger(__name__)
@@ -147,26 +146,13 @@ class VllmEngine(Engine):
         return ScoreResult(scores.tolist(), sum(len(e.input_ids) for e in encoded))
 
     async def _score_embedding(self, pairs: Sequence[tuple[str, str]], options: ScoreOptions) -> ScoreResult:
-        # Each distinct text is embedded once: a rerank request embeds its query a single time.
-        queries = list(dict.fromkeys(q for q, _ in pairs))
-        documents = await asyncio.to_thread(
-            cut_to_tokens, self._tokenizer, [d for _, d in pairs], options.max_tokens_per_doc
+        inputs = await asyncio.to_thread(
+            encode_embedding_pairs, self._tokenizer, pairs, self._info.max_model_len, self._policy,
+            options.max_tokens_per_doc,
         )
-        texts = list(dict.fromkeys([*queries, *documents]))
-        try:
-            ids = await asyncio.to_thread(
-                encode_texts, self._tokenizer, texts, self._info.max_model_len, self._policy
-            )
-        except InputTooLongError as exc:
-            raise name_too_long_text(exc, texts[exc.pair_index], queries, documents) from None
         params = PoolingParams(task="embed")
-        vectors = await self._pool_all([(TokensPrompt(prompt_token_ids=list(i)), params) for i in ids])
-        by_text = dict(zip(texts, vectors))
-        scores = [
-            float(torch.nn.functional.cosine_similarity(by_text[q].float(), by_text[d].float(), dim=0))
-            for (q, _), d in zip(pairs, documents)
-        ]
-        return ScoreResult(scores, sum(len(i) for i in ids))
+        vectors = await self._pool_all([(TokensPrompt(prompt_token_ids=list(i)), params) for i in inputs.token_ids])
+        return ScoreResult(cosine_scores(pairs, inputs, vectors), inputs.total_tokens)
 
     @staticmethod
     def _pair_request(pair: EncodedPair, params: PoolingParams) -> tuple[TokensPrompt, PoolingParams]:
@@ -198,17 +184,6 @@ class VllmEngine(Engine):
         if final is None:
             raise EngineError(f"vLLM returned no output for request {request_id}")
         return final.outputs.data
-
-
-def name_too_long_text(
-    exc: InputTooLongError, text: str, queries: list[str], documents: list[str]
-) -> InputTooLongError:
-    """Re-word an embedding-text error to name the query or the document the client sent."""
-    detail = str(exc).split(": ", 1)[1]
-    if text in queries:
-        return InputTooLongError(f"query is too long: {detail}", pair_index=queries.index(text))
-    index = documents.index(text)
-    return InputTooLongError(f"document {index} is too long: {detail}", pair_index=index)
 
 
 __all__ = ["VllmEngine", "engine_args", "segment_boundary"]
