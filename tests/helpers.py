@@ -63,3 +63,23 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def wait_http_ok(url: str, process, output, timeout: float = 120, interval: float = 0.2) -> None:
+    """Poll ``url`` until it answers 200; fail the test with ``output()`` if ``process`` (a Popen
+    that serves or forwards it) exits first or the time runs out."""
+    import httpx
+    import pytest
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if httpx.get(url, timeout=5).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            if process.poll() is None:
+                process.kill()
+            pytest.fail(f"{url} did not answer 200 (exit status {process.poll()}):\n{output()[-3000:]}")
+        time.sleep(interval)

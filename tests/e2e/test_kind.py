@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import json
 import subprocess
-import time
 from pathlib import Path
 
 import httpx
 import pytest
-from helpers import SEED_REQUEST, free_port
+from helpers import SEED_REQUEST, free_port, wait_http_ok
 from kind_cluster import E2E_NAMESPACE, ISVC_NAME
 from local_pod import REPO
 from seed_contract import assert_seed_ranking, assert_seed_response_shape
@@ -64,17 +63,7 @@ def base_url(deployed, expected_container):
         f"{local_port}:{expected_container.serving_port()}",
     )
     url = f"http://127.0.0.1:{local_port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if httpx.get(f"{url}/v2/health/ready", timeout=5).status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        if forward.poll() is not None or time.monotonic() > deadline:
-            forward.kill()
-            pytest.fail(f"port-forward to the predictor did not work:\n{forward.stdout.read()}")
-        time.sleep(1)
+    wait_http_ok(f"{url}/v2/health/ready", forward, lambda: forward.stdout.read(), timeout=60, interval=1)
     yield url
     forward.terminate()
     forward.wait(timeout=30)

@@ -5,11 +5,10 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 
 import httpx
 import pytest
-from helpers import SEED_REQUEST, free_port
+from helpers import SEED_REQUEST, free_port, wait_http_ok
 from tiny_models import write_config_only
 
 from reranker.cli import build_parser, settings_from
@@ -99,17 +98,7 @@ def server_process(tiny_cross_encoder_dir):
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while True:
-        try:
-            if httpx.get(f"{base}/v2/health/ready", timeout=2).status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            pytest.fail(f"server did not become ready:\n{process.stdout.read()}")
-        time.sleep(0.2)
+    wait_http_ok(f"{base}/v2/health/ready", process, lambda: process.stdout.read())
     yield base
     process.terminate()
     process.wait(timeout=30)
