@@ -12,24 +12,16 @@ import logging
 import math
 import os
 from pathlib import Path
-from collections.abc import Sequence
 from typing import Any
 
 import torch
 
 from ..config import Settings
-from .base import (
-    BatchObserver,
-    Engine,
-    ModelInfo,
-    ModelKind,
-    ScoreOptions,
-    ScoreResult,
-    TruncationPolicy,
-)
+from .base import BatchObserver, ModelKind
 from .batcher import DynamicBatcher
-from .inputs import EncodedPair, cosine_scores, encode_embedding_pairs, encode_pairs
+from .inputs import EncodedPair
 from .model_source import ResolvedModel
+from .pair_engine import PairScoringEngine
 
 log = logging.getLogger(__name__)
 
@@ -80,21 +72,17 @@ def compute_threads(quota: float | None) -> int:
     return max(1, min(visible, math.ceil(quota))) if quota else visible
 
 
-class TorchEngine(Engine):
+class TorchEngine(PairScoringEngine):
     def __init__(self, settings: Settings, model: ResolvedModel):
-        self._settings = settings
-        self._model_source = model
-        self._policy = TruncationPolicy(settings.truncation)
-        self._info = ModelInfo(settings.model_name, model.path, model.kind, model.max_model_len, "torch")
+        super().__init__(settings, model, "torch")
         self._observer: BatchObserver | None = None
-        self._tokenizer: Any = None
         self._model: Any = None
         self._device: torch.device | None = None
         self._batcher: DynamicBatcher | None = None
 
     @property
-    def info(self) -> ModelInfo:
-        return self._info
+    def _started(self) -> bool:
+        return self._batcher is not None
 
     def set_batch_observer(self, observer: BatchObserver) -> None:
         self._observer = observer
@@ -142,35 +130,11 @@ class TorchEngine(Engine):
             self._model_source.max_model_len,
         )
 
-    def count_tokens(self, text: str) -> int:
-        return len(self._tokenizer(text, add_special_tokens=False)["input_ids"])
+    async def _classify(self, encoded: list[EncodedPair]) -> list[float]:
+        return await self._batcher.submit(encoded, [len(e.input_ids) for e in encoded])
 
-    async def score(self, pairs: Sequence[tuple[str, str]], options: ScoreOptions) -> ScoreResult:
-        if self._batcher is None:
-            raise RuntimeError("engine is not started")
-        if self._model_source.kind is ModelKind.CROSS_ENCODER:
-            return await self._score_cross(pairs, options)
-        return await self._score_embedding(pairs, options)
-
-    async def _score_cross(self, pairs: Sequence[tuple[str, str]], options: ScoreOptions) -> ScoreResult:
-        encoded = await asyncio.to_thread(
-            encode_pairs, self._tokenizer, pairs, self._info.max_model_len, self._policy,
-            options.max_tokens_per_doc,
-        )
-        lengths = [len(e.input_ids) for e in encoded]
-        logits = await self._batcher.submit(encoded, lengths)
-        values = torch.tensor(logits, dtype=torch.float64)
-        if options.use_activation:
-            values = torch.sigmoid(values)
-        return ScoreResult(values.tolist(), sum(lengths))
-
-    async def _score_embedding(self, pairs: Sequence[tuple[str, str]], options: ScoreOptions) -> ScoreResult:
-        inputs = await asyncio.to_thread(
-            encode_embedding_pairs, self._tokenizer, pairs, self._info.max_model_len, self._policy,
-            options.max_tokens_per_doc,
-        )
-        vectors = await self._batcher.submit(inputs.token_ids, [len(i) for i in inputs.token_ids])
-        return ScoreResult(cosine_scores(pairs, inputs, vectors), inputs.total_tokens)
+    async def _embed(self, token_ids: list[list[int]]) -> list[torch.Tensor]:
+        return await self._batcher.submit(token_ids, [len(ids) for ids in token_ids])
 
     @torch.inference_mode()
     def _run_batch(self, items: list[Any]) -> list[Any]:

@@ -15,25 +15,16 @@ import contextlib
 import logging
 import time
 import uuid
-from collections.abc import Sequence
-from typing import Any
 
 import torch
 from vllm import AsyncEngineArgs, PoolingParams, TokensPrompt
 from vllm.v1.engine.async_llm import AsyncLLM
 
 from ..config import Settings
-from .base import (
-    Engine,
-    EngineError,
-    ModelInfo,
-    ModelKind,
-    ScoreOptions,
-    ScoreResult,
-    TruncationPolicy,
-)
-from .inputs import EncodedPair, cosine_scores, encode_embedding_pairs, encode_pairs
+from .base import EngineError, ModelKind
+from .inputs import EncodedPair
 from .model_source import ResolvedModel
+from .pair_engine import PairScoringEngine
 
 log = logging.getLogger(__name__)
 
@@ -68,18 +59,14 @@ def segment_boundary(token_type_ids: list[int] | None) -> int | None:
     return token_type_ids.index(1) if 1 in token_type_ids else len(token_type_ids)
 
 
-class VllmEngine(Engine):
+class VllmEngine(PairScoringEngine):
     def __init__(self, settings: Settings, model: ResolvedModel):
-        self._settings = settings
-        self._model_source = model
-        self._policy = TruncationPolicy(settings.truncation)
-        self._info = ModelInfo(settings.model_name, model.path, model.kind, model.max_model_len, "vllm")
+        super().__init__(settings, model, "vllm")
         self._engine: AsyncLLM | None = None
-        self._tokenizer: Any = None
 
     @property
-    def info(self) -> ModelInfo:
-        return self._info
+    def _started(self) -> bool:
+        return self._engine is not None
 
     async def start(self) -> None:
         from transformers import AutoTokenizer
@@ -121,38 +108,17 @@ class VllmEngine(Engine):
                 await engine.output_handler
         await asyncio.to_thread(engine.shutdown)
 
-    def count_tokens(self, text: str) -> int:
-        return len(self._tokenizer(text, add_special_tokens=False)["input_ids"])
-
-    async def score(self, pairs: Sequence[tuple[str, str]], options: ScoreOptions) -> ScoreResult:
-        if self._engine is None:
-            raise RuntimeError("engine is not started")
-        if self._model_source.kind is ModelKind.CROSS_ENCODER:
-            return await self._score_cross(pairs, options)
-        return await self._score_embedding(pairs, options)
-
-    async def _score_cross(self, pairs: Sequence[tuple[str, str]], options: ScoreOptions) -> ScoreResult:
-        encoded = await asyncio.to_thread(
-            encode_pairs, self._tokenizer, pairs, self._info.max_model_len, self._policy,
-            options.max_tokens_per_doc,
-        )
-        # Raw logits from vLLM, and the sigmoid here: vLLM would apply the activation a model's
-        # sentence-transformers config names (Identity for some rerankers), the torch engine
-        # always applies sigmoid, and both engines must give the same scores.
+    async def _classify(self, encoded: list[EncodedPair]) -> list[float]:
+        # Raw logits from vLLM; the shared scoring applies the sigmoid. vLLM would apply the
+        # activation a model's sentence-transformers config names (Identity for some rerankers),
+        # and both engines must give the same scores.
         params = PoolingParams(task="classify", use_activation=False)
         outputs = await self._pool_all([self._pair_request(e, params) for e in encoded])
-        logits = torch.tensor([float(out[0]) for out in outputs], dtype=torch.float64)  # one label each
-        scores = torch.sigmoid(logits) if options.use_activation else logits
-        return ScoreResult(scores.tolist(), sum(len(e.input_ids) for e in encoded))
+        return [float(out[0]) for out in outputs]  # one label each
 
-    async def _score_embedding(self, pairs: Sequence[tuple[str, str]], options: ScoreOptions) -> ScoreResult:
-        inputs = await asyncio.to_thread(
-            encode_embedding_pairs, self._tokenizer, pairs, self._info.max_model_len, self._policy,
-            options.max_tokens_per_doc,
-        )
+    async def _embed(self, token_ids: list[list[int]]) -> list[torch.Tensor]:
         params = PoolingParams(task="embed")
-        vectors = await self._pool_all([(TokensPrompt(prompt_token_ids=list(i)), params) for i in inputs.token_ids])
-        return ScoreResult(cosine_scores(pairs, inputs, vectors), inputs.total_tokens)
+        return await self._pool_all([(TokensPrompt(prompt_token_ids=list(ids)), params) for ids in token_ids])
 
     @staticmethod
     def _pair_request(pair: EncodedPair, params: PoolingParams) -> tuple[TokensPrompt, PoolingParams]:
