@@ -19,6 +19,14 @@ OVERLAYS ?=
 KSERVE_CRD_DIR ?= $(wildcard ../shared/kserve-crds)
 IMAGE_REPO ?= ghcr.io/example/kserve-reranker
 IMAGE_TAG ?= 0.1.0
+# Image builds (podman or docker; CONTAINER_ENGINE=... picks one). BASE_IMAGE=debian makes the base
+# from Debian's packages (no image registry needed); TORCH_INDEX_URL='' takes the CPU torch wheel
+# from pip's own sources (auto: that, where they hold it). IMAGE_ARGS: more build_image.py options.
+BASE_IMAGE ?= python:3.12-slim
+TORCH_INDEX_URL ?= auto
+IMAGE_ARGS ?=
+# make test-image: its base image (empty: python:3.12-slim where it can be pulled, else Debian's).
+TEST_BASE_IMAGE ?=
 
 BIN := $(VENV)/bin
 VLLM_BIN := $(VLLM_VENV)/bin
@@ -27,10 +35,10 @@ VLLM_CPU_ENV := VLLM_CPU_KVCACHE_SPACE=$${VLLM_CPU_KVCACHE_SPACE:-1} \
 	VLLM_CPU_OMP_THREADS_BIND=$${VLLM_CPU_OMP_THREADS_BIND:-0-$$(( $$(nproc) - 1 ))}
 
 .DEFAULT_GOAL := help
-.PHONY: help setup serve test test-vllm setup-vllm validate bench image e2e clean
+.PHONY: help setup serve test test-vllm setup-vllm validate bench image test-image container-tools e2e clean
 
 help: ## List the targets
-	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+	@grep -E '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
 
 setup: $(VENV)/.installed ## Create .venv with the server, test and validation dependencies
 
@@ -76,9 +84,17 @@ validate: setup ## Render every overlay and gitops example; check schemas and po
 bench: setup ## Measure rerank throughput and latency of the server (torch engine)
 	$(BIN)/python scripts/bench.py $(BENCH_ARGS)
 
-image: ## Build the GPU (vLLM) and CPU (torch) serving images (needs a Docker engine)
-	docker build -f serving/Dockerfile --target gpu -t $(IMAGE_REPO):$(IMAGE_TAG)-gpu .
-	docker build -f serving/Dockerfile --target cpu -t $(IMAGE_REPO):$(IMAGE_TAG)-cpu .
+image: ## Build the GPU (vLLM) and CPU (torch) images with podman or docker (BASE_IMAGE, TORCH_INDEX_URL)
+	$(PYTHON) scripts/build_image.py --target gpu --target cpu --repo $(IMAGE_REPO) --version $(IMAGE_TAG) \
+		--base-image '$(BASE_IMAGE)' --torch-index-url '$(TORCH_INDEX_URL)' $(IMAGE_ARGS)
+
+test-image: setup ## Build the CPU image and run overlays/cpu's predictor Pod in it (podman kube play)
+	BASE_IMAGE='$(TEST_BASE_IMAGE)' $(BIN)/python -m pytest tests/e2e -m image -p no:cacheprovider $(PYTEST_ARGS)
+
+container-tools: ## Install podman, runc and mmdebstrap from Debian's packages if missing (root; for test-image)
+	@command -v podman >/dev/null && command -v runc >/dev/null && command -v mmdebstrap >/dev/null || { \
+		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+			podman runc crun uidmap slirp4netns mmdebstrap ca-certificates; }
 
 e2e: setup ## Kind end-to-end suite (needs Docker that can run kind); KEEP_CLUSTER=1 keeps it
 	$(BIN)/python -m pytest tests/e2e -m e2e -p no:cacheprovider $(if $(KEEP_CLUSTER),--keep-cluster) $(PYTEST_ARGS)

@@ -11,6 +11,8 @@ mounted read-only (podman; Docker cannot mount at build time, so there serve the
 from __future__ import annotations
 
 import ast
+import os
+import re
 import subprocess
 import sys
 import time
@@ -90,6 +92,14 @@ def parse_pip_config(text: str) -> PipSources:
     return sources
 
 
+def dockerfile_arg(name: str) -> str:
+    """The default value serving/Dockerfile gives the build argument ``name``."""
+    found = re.search(rf"^ARG {name}=(\S+)", (REPO / DOCKERFILE).read_text(), re.MULTILINE)
+    if found is None:
+        raise ValueError(f"serving/Dockerfile declares no ARG {name}=...")
+    return found.group(1)
+
+
 def torch_index_for(sources: PipSources, torch_version: str) -> str:
     """The PyTorch CPU index, unless the pip sources already carry that CPU wheel (a mirror of
     it in a wheel directory): then "", so the build needs no other network."""
@@ -145,7 +155,7 @@ def build(engine: Engine, target: str, tag: str, options: BuildOptions, log: Pat
         out.write("$ " + " ".join(argv) + "\n")
         out.flush()
         completed = subprocess.run(argv, cwd=REPO, stdout=out, stderr=subprocess.STDOUT, timeout=timeout,
-                                   env={**__import__("os").environ, **engine.env})
+                                   env={**os.environ, **engine.env})
     if completed.returncode != 0:
         tail = "\n".join(log.read_text(errors="replace").splitlines()[-40:])
         raise RuntimeError(f"building target {target} failed ({engine.name} exited {completed.returncode}):\n{tail}")

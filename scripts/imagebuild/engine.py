@@ -22,6 +22,7 @@ from pathlib import Path
 
 ENGINES = ("podman", "docker")
 PODMAN_DEFAULT_NOFILE = 1048576
+HYBRID_CGROUP_MOUNT = Path("/sys/fs/cgroup/unified")  # cgroup v2 mounted beside v1 controllers
 PODMAN_OWN_NPROC = 32768  # podman lowers its own RLIMIT_NPROC to this; containers cannot exceed it
 
 
@@ -82,7 +83,7 @@ def podman_host_config(cache: Path | None = None) -> dict[str, str]:
         nproc = PODMAN_OWN_NPROC if nproc == resource.RLIM_INFINITY else min(nproc, PODMAN_OWN_NPROC)
         limits = [f'"nofile={nofile}:{nofile}"', f'"nproc={nproc}:{nproc}"']
         containers.append(f"default_ulimits = [{', '.join(limits)}]")
-    hybrid_cgroups = Path("/sys/fs/cgroup/unified").is_dir()
+    hybrid_cgroups = HYBRID_CGROUP_MOUNT.is_dir()
     if hybrid_cgroups and shutil.which("runc"):
         engine += ['runtime = "runc"', 'cgroup_manager = "cgroupfs"']
     if not containers and not engine:

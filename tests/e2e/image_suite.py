@@ -11,7 +11,6 @@ already carries that CPU wheel). Package sources and CA bundle are this machine'
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import subprocess
 from dataclasses import dataclass, field
@@ -20,10 +19,10 @@ from pathlib import Path
 from imagebuild.build import (
     DEBIAN_BASE_IMAGE,
     DEFAULT_BASE_IMAGE,
-    REPO,
     BuildOptions,
     BuildResult,
     build,
+    dockerfile_arg,
     host_pip_sources,
     make_debian_base,
     torch_index_for,
@@ -64,17 +63,12 @@ def build_cpu_image(workdir: Path) -> tuple[BuiltImage | None, str]:
 
     sources = host_pip_sources()
     notes += [f"pip source not used: {reason}" for reason in sources.skipped]
-    torch_index = os.environ.get("TORCH_INDEX_URL")
-    if torch_index is None:
-        torch_index = torch_index_for(sources, dockerfile_torch_version())
+    torch_index = os.environ.get("TORCH_INDEX_URL", "auto")
+    if torch_index == "auto":
+        torch_index = torch_index_for(sources, dockerfile_arg("TORCH_VERSION"))
     options = BuildOptions(base_image=base, torch_index_url=torch_index, sources=sources)
     result = build(engine, "cpu", TEST_TAG, options, workdir / "build.log")
     return BuiltImage(engine, TEST_TAG, result, base, notes), ""
-
-
-def dockerfile_torch_version() -> str:
-    text = (REPO / "serving" / "Dockerfile").read_text()
-    return re.search(r"^ARG TORCH_VERSION=(\S+)", text, re.MULTILINE).group(1)
 
 
 def _base_image(engine: Engine, workdir: Path, notes: list[str]) -> tuple[str | None, str]:

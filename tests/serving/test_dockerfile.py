@@ -111,7 +111,34 @@ def test_should_define_the_targets_that_make_image_builds():
     recipe = (ROOT / "Makefile").read_text().split("\nimage:", 1)[1].split("\n\n", 1)[0]
     for target in TARGETS:
         assert target in STAGES, f"serving/Dockerfile has no stage named {target}"
-        assert f"-f serving/Dockerfile --target {target}" in recipe
+        assert f"--target {target}" in recipe
+
+
+@pytest.mark.parametrize("name", ["BASE_IMAGE", "TORCH_INDEX_URL", "PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL",
+                                  "PIP_FIND_LINKS", "PIP_TRUSTED_HOST"])
+def test_should_take_the_offline_build_arguments_in_every_stage_that_installs(name):
+    # A build argument exists only in the stage that declares it (or before the first FROM,
+    # for FROM lines): each stage whose pip reaches an index declares pip's own.
+    global_args = [c.value[0].split("=")[0] for c in dockerfile.parse_file(str(DOCKERFILE))
+                   if c.cmd == "ARG" and c.start_line < min(s.commands[0].start_line for s in STAGES.values() if s.commands)]
+    for stage in STAGES.values():
+        installs = [c for c in stage.commands if c.cmd == "RUN" and "pip-build install" in c.value[0]]
+        if not installs:
+            continue
+        declared = {c.value[0].split("=")[0] for c in stage.commands if c.cmd == "ARG"}
+        if name == "BASE_IMAGE":
+            assert name in global_args
+        elif name != "TORCH_INDEX_URL" or "torch" in installs[0].value[0]:
+            assert name in declared, f"stage {stage.name} installs with pip but does not declare {name}"
+
+
+def test_should_mount_build_secrets_only_for_the_runs_that_need_them():
+    for stage in STAGES.values():
+        for command in stage.commands:
+            if command.cmd == "RUN" and "pip-build install" in command.value[0]:
+                assert {"--mount=type=secret,id=pip_ca", "--mount=type=secret,id=pip_conf"} <= set(command.flags)
+            if command.cmd in ("COPY", "ADD", "ENV"):
+                assert "pip_ca" not in " ".join(command.value) and "/run/secrets" not in " ".join(command.value)
 
 
 def test_should_be_multi_stage_with_the_package_built_apart_from_the_runtime():
@@ -119,7 +146,7 @@ def test_should_be_multi_stage_with_the_package_built_apart_from_the_runtime():
         builder = venv_builder(target)
         assert builder not in {s.name for s in chain(target)}, "the runtime must not inherit the build stages"
         runs = [c.value[0] for s in chain(builder) for c in s.commands if c.cmd == "RUN"]
-        assert any(re.search(r"pip install (--no-deps )?\.$", run) for run in runs), runs
+        assert any(re.search(r"pip install (--no-deps )?(--no-build-isolation )?\.$", run) for run in runs), runs
 
 
 @pytest.mark.parametrize("target", TARGETS)
@@ -127,7 +154,7 @@ def test_should_install_dependencies_before_copying_the_code(target):
     commands = [c for s in chain(venv_builder(target)) for c in s.commands]
     code_copies = [i for i, c in enumerate(commands) if c.cmd == "COPY" and c.value[0] in ("serving", "scripts")]
     dependency_installs = [
-        i for i, c in enumerate(commands) if c.cmd == "RUN" and re.search(r"pip install .*-r ", c.value[0])
+        i for i, c in enumerate(commands) if c.cmd == "RUN" and re.search(r"pip(-build)? install .*-r ", c.value[0])
     ]
     assert code_copies and dependency_installs
     assert max(dependency_installs) < min(code_copies), "a code change would reinstall every dependency"
@@ -140,7 +167,9 @@ def test_should_install_vllm_in_the_gpu_image_and_cpu_torch_in_the_cpu_image():
     assert "['optional-dependencies']['vllm']" in gpu_runs and "-r requirements-vllm.txt" in gpu_runs
     assert "vllm" in pyproject()["project"]["optional-dependencies"]
     assert "-r requirements-vllm.txt" not in cpu_runs
-    assert "--index-url https://download.pytorch.org/whl/cpu" in cpu_runs
+    torch_index = [c.value[0] for c in instructions(venv_builder("cpu"), "ARG") if c.value[0].startswith("TORCH_INDEX_URL=")]
+    assert torch_index == ["TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu"]
+    assert '--index-url "${TORCH_INDEX_URL}"' in cpu_runs
 
 
 def test_cpu_image_should_pin_the_torch_that_make_setup_installs():
