@@ -48,6 +48,7 @@ def parser() -> argparse.ArgumentParser:
                    help="host (default): hand this machine's pip index, mirrors, wheel directories and CA bundle "
                    "to the build; none: the Dockerfile's defaults")
     p.add_argument("--pip-conf", help="a pip.conf handed to the build as a secret (index credentials)")
+    p.add_argument("--no-cache", action="store_true", help="rebuild every layer (a release, or a timing)")
     p.add_argument("--log-dir", type=Path, default=Path("build"), help="where each target's build log goes (default: %(default)s)")
     return p
 
@@ -68,7 +69,8 @@ def main(argv: list[str] | None = None) -> int:
         if torch_index == "auto":
             torch_index = torch_index_for(sources, dockerfile_arg("TORCH_VERSION"))
         options = BuildOptions(base_image=base, torch_index_url=torch_index, version=args.version,
-                               sources=sources, pip_conf=args.pip_conf)
+                               sources=sources, pip_conf=args.pip_conf,
+                               extra_args=["--no-cache"] if args.no_cache else [])
         for target in args.target or TARGETS:
             tag = f"{args.repo}:{args.version}-{target}"
             result = build(engine, target, tag, options, args.log_dir / f"image-{target}.log")

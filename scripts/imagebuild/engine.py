@@ -84,7 +84,8 @@ def podman_host_config(cache: Path | None = None) -> dict[str, str]:
         limits = [f'"nofile={nofile}:{nofile}"', f'"nproc={nproc}:{nproc}"']
         containers.append(f"default_ulimits = [{', '.join(limits)}]")
     hybrid_cgroups = HYBRID_CGROUP_MOUNT.is_dir()
-    if hybrid_cgroups and shutil.which("runc"):
+    # Podman looks for runc in the system directories, whatever PATH says.
+    if hybrid_cgroups and shutil.which("runc", path=f"{os.environ.get('PATH', '')}:/usr/sbin:/usr/bin:/sbin:/bin"):
         engine += ['runtime = "runc"', 'cgroup_manager = "cgroupfs"']
     if not containers and not engine:
         return {}

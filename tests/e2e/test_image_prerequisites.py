@@ -13,6 +13,12 @@ from test_kind_prerequisites import fake_tools
 NO_SERVICE = "Cannot connect to Podman. Please verify your connection to the Linux system"
 
 
+@pytest.fixture(autouse=True)
+def own_cache(tmp_path, monkeypatch):
+    # podman_host_config writes a containers.conf into the cache: never the user's own.
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+
+
 def test_should_name_the_missing_engines_in_one_line(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", str(tmp_path))
     monkeypatch.delenv("CONTAINER_ENGINE", raising=False)

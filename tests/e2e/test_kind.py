@@ -11,18 +11,18 @@ and events (conftest.py).
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 
 import httpx
 import pytest
 from helpers import SEED_REQUEST, free_port, wait_http_ok
 from kind_cluster import E2E_NAMESPACE, ISVC_NAME
-from local_pod import REPO
 from seed_contract import assert_seed_ranking, assert_seed_response_shape
 
 from bundlecheck.kserve_command import KSERVE_CONTAINER, predictor_container
 from bundlecheck.render import render
+from imagebuild.build import BuildOptions, build, dockerfile_arg, host_pip_sources, torch_index_for
+from imagebuild.engine import Engine
 
 # The first test also pays for the cluster, the image build and the rollout (fixtures).
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(5400)]
@@ -37,14 +37,14 @@ def expected_container():
 
 
 @pytest.fixture(scope="module")
-def deployed(kind_cluster, expected_container):
+def deployed(kind_cluster, expected_container, tmp_path_factory):
     """The kind overlay applied in a fresh namespace, with its image built and loaded, Ready."""
     image = expected_container.image
-    build = subprocess.run(
-        ["docker", "build", "-f", "serving/Dockerfile", "--target", "cpu", "-t", image, "."],
-        cwd=REPO, capture_output=True, text=True, timeout=IMAGE_BUILD_TIMEOUT_S,
-    )
-    assert build.returncode == 0, f"docker build failed:\n{build.stderr[-4000:]}"
+    # Docker's engine, with this machine's pip sources (a proxy's CA, a mirror) as make image uses.
+    sources = host_pip_sources()
+    options = BuildOptions(torch_index_url=torch_index_for(sources, dockerfile_arg("TORCH_VERSION")), sources=sources)
+    build(Engine("docker"), "cpu", image, options, tmp_path_factory.mktemp("build") / "build.log",
+          timeout=IMAGE_BUILD_TIMEOUT_S)
     kind_cluster.load_image(image)
 
     kind_cluster.kubectl("delete", "namespace", E2E_NAMESPACE, "--ignore-not-found", "--wait=true", timeout=600)

@@ -43,7 +43,7 @@ def test_should_cap_container_limits_at_the_hosts_when_it_cannot_raise_them(limi
 def test_should_choose_runc_on_hybrid_cgroups(limits, cgroups, tmp_path, monkeypatch):
     limits(nofile=1 << 20, nproc=1 << 20)
     cgroups(True)
-    monkeypatch.setattr(engine_module.shutil, "which", lambda name: f"/usr/bin/{name}")
+    monkeypatch.setattr(engine_module.shutil, "which", lambda name, path=None: f"/usr/bin/{name}")
     podman_host_config(cache=tmp_path)
     text = (tmp_path / "containers.conf").read_text()
     assert 'runtime = "runc"' in text and "default_ulimits" not in text
@@ -61,6 +61,17 @@ def test_should_leave_a_users_own_containers_conf_alone(limits, cgroups, tmp_pat
     cgroups(True)
     monkeypatch.setenv("CONTAINERS_CONF", "/etc/mine.conf")
     assert podman_host_config(cache=tmp_path) == {}
+
+
+def test_should_find_runc_in_the_system_directories_whatever_path_says(limits, cgroups, tmp_path, monkeypatch):
+    limits(nofile=1 << 20, nproc=1 << 20)
+    cgroups(True)
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    searched = []
+    monkeypatch.setattr(engine_module.shutil, "which", lambda name, path=None: searched.append(path) or "/usr/sbin/runc")
+    podman_host_config(cache=tmp_path)
+    assert "/usr/sbin" in searched[0].split(":")
+    assert 'runtime = "runc"' in (tmp_path / "containers.conf").read_text()
 
 
 def test_should_try_the_engine_the_user_names_only(tmp_path, monkeypatch):
