@@ -49,9 +49,13 @@ class BuiltImage:
 
 def build_cpu_image(workdir: Path) -> tuple[BuiltImage | None, str]:
     """Build the CPU image, or (None, one line naming what this machine lacks)."""
-    engine, missing = find_engine()
+    # The Pod runs under `podman kube play`: Docker has no equivalent of it.
+    engine, missing = find_engine(os.environ.get("CONTAINER_ENGINE") or "podman")
     if engine is None:
-        return None, missing
+        return None, f"{missing} (make container-tools installs podman)"
+    if engine.name != "podman":
+        return None, (f"missing podman, which runs the predictor Pod (podman kube play): "
+                      f"CONTAINER_ENGINE={engine.name} can only build the image")
     notes: list[str] = []
     base, missing = _base_image(engine, workdir, notes)
     if base is None:

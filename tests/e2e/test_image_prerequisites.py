@@ -24,7 +24,7 @@ def test_should_name_the_missing_engines_in_one_line(tmp_path, monkeypatch):
     monkeypatch.delenv("CONTAINER_ENGINE", raising=False)
     built, missing = build_cpu_image(tmp_path)
     assert built is None
-    assert missing == "no container engine: `podman` is not on PATH; `docker` is not on PATH"
+    assert missing == "no container engine: `podman` is not on PATH (make container-tools installs podman)"
 
 
 def test_should_name_an_engine_that_cannot_answer(tmp_path, monkeypatch):
@@ -32,7 +32,17 @@ def test_should_name_an_engine_that_cannot_answer(tmp_path, monkeypatch):
     monkeypatch.setenv("CONTAINER_ENGINE", "podman")
     built, missing = build_cpu_image(tmp_path)
     assert built is None
-    assert missing == f"no container engine: `podman info` failed ({NO_SERVICE})"
+    assert missing == f"no container engine: `podman info` failed ({NO_SERVICE}) (make container-tools installs podman)"
+
+
+def test_should_ask_for_podman_when_docker_is_chosen(tmp_path, monkeypatch):
+    fake_tools(tmp_path / "bin", monkeypatch, docker="exit 0", podman="exit 0")
+    monkeypatch.setenv("CONTAINER_ENGINE", "docker")
+    built, missing = build_cpu_image(tmp_path)
+    assert built is None
+    assert missing == (
+        "missing podman, which runs the predictor Pod (podman kube play): CONTAINER_ENGINE=docker can only build the image"
+    )
 
 
 def test_should_name_an_engine_that_cannot_start_containers(tmp_path, monkeypatch):
