@@ -48,11 +48,13 @@ def wait_ready(client, timeout: float = 120) -> None:
 
 
 def assert_error(response, status: int, message_pattern: str) -> dict:
-    """The response is an OpenAI-style error with this status and a message matching the pattern."""
+    """The response is an OpenAI-style error with this status and a message matching the pattern,
+    the message repeated under ``detail`` (where Jina's and NVIDIA's clients read it)."""
     assert response.status_code == status, response.text
     body = response.json()
-    assert set(body) == {"error"}, body
+    assert set(body) == {"error", "detail"}, body
     error = body["error"]
+    assert body["detail"] == error["message"]
     assert {"message", "type", "code"} <= set(error)
     assert error["code"] == status
     assert re.search(message_pattern, error["message"]), error["message"]

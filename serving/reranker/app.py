@@ -16,7 +16,7 @@ from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from . import __version__
-from .api import health, models, rerank, score
+from .api import dialects, health, models, score
 from .api.errors import install_error_handlers
 from .api.middleware import BodySizeLimit, RequestMetrics
 from .api.state import ServerState
@@ -47,7 +47,7 @@ def create_app(
             return
         engine.set_batch_observer(state.metrics.observe_batch)
         state.engine = engine
-        log.info("model %r is ready (%s engine)", settings.model_name, engine.info.backend)
+        log.info("model %r is ready (%s engine)", settings.served_model_name, engine.info.backend)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI):
@@ -67,8 +67,8 @@ def create_app(
     )
     app.state.server = state
     install_error_handlers(app)
-    for module in (rerank, score, health, models):
-        app.include_router(module.router)
+    for router in (*dialects.ROUTERS, score.router, health.router, models.router):
+        app.include_router(router)
 
     @app.get("/metrics", tags=["metrics"], summary="Prometheus metrics")
     async def metrics() -> Response:

@@ -21,7 +21,10 @@ class Settings(BaseModel):
 
     # --- what to serve -------------------------------------------------------------------
     model_name: str = Field(
-        "reranker", description="Name clients send as \"model\" and that /v1/models lists."
+        "reranker",
+        description="Name clients send as \"model\", or several separated by commas (as vLLM's "
+        "--served-model-name takes several) so that clients' default names are answered too; the "
+        "first is the one responses and /v1/models report.",
     )
     model_dir: str = Field(
         DEFAULT_MODEL_DIR,
@@ -111,10 +114,23 @@ class Settings(BaseModel):
 
     @field_validator("model_name")
     @classmethod
-    def _non_empty_name(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("model name must not be empty")
-        return value
+    def _non_empty_names(cls, value: str) -> str:
+        names = [name.strip() for name in value.split(",")]
+        if not all(names):
+            raise ValueError(f"model names must not be empty: {value!r}")
+        if len(set(names)) != len(names):
+            raise ValueError(f"model names repeat: {value!r}")
+        return ",".join(names)
+
+    @property
+    def served_model_names(self) -> list[str]:
+        """Every name this server answers to, the reported one first."""
+        return self.model_name.split(",")
+
+    @property
+    def served_model_name(self) -> str:
+        """The name responses and the model list report."""
+        return self.served_model_names[0]
 
 
 def env_var(field_name: str) -> str:

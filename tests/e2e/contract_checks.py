@@ -47,7 +47,7 @@ def check_command_line(pod: LocalPod, model_name: str) -> Settings:
         raise ContractViolation(
             f"the server loads {settings.model_id or settings.model_dir}, not {MODEL_MOUNT} (the storage initializer's)"
         )
-    if settings.model_name != model_name:
+    if model_name not in settings.served_model_names:
         raise ContractViolation(f"the server names its model {settings.model_name!r}; clients send {model_name!r}")
     return settings
 

@@ -117,7 +117,7 @@ def test_should_handle_concurrent_clients_in_a_real_process(server_process):
 
     def call(word):
         request = {"query": f"capital {word}", "documents": SEED_REQUEST["documents"]}
-        return httpx.post(f"{server_process}/v1/rerank", json=request, timeout=60).json()
+        return httpx.post(f"{server_process}/openai/v1/rerank", json=request, timeout=60).json()
 
     words = ["paris", "berlin", "tower", "europe"] * 4
     with concurrent.futures.ThreadPoolExecutor(8) as pool:

@@ -1,15 +1,20 @@
-"""One error shape for every failure: ``{"error": {"message", "type", "param", "code"}}``.
+"""One error shape for every failure: ``{"error": {"message", "type", "param", "code"}, "detail"}``.
 
-That is the OpenAI/vLLM shape, so client libraries show our message instead of a parse error.
-Validation problems become 400 (not FastAPI's 422) with a message naming the field.
+``error`` is the OpenAI/vLLM shape; ``detail`` repeats the message where FastAPI-style clients
+(Jina's, NVIDIA's) read it, so client libraries show our message instead of a parse error. A
+dialect whose clients expect another shape (TEI's ``{"error": "...", "error_type"}``) sets
+``request.state.error_shape`` before it can fail. Validation problems become 400 (not
+FastAPI's 422) with a message naming the field.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from fastapi import FastAPI, Request
+from pydantic import BaseModel, ValidationError
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -29,6 +34,15 @@ _TYPES = {
 }
 
 
+BaseModelT = TypeVar("BaseModelT", bound=BaseModel)
+# (status, message, param) -> the JSON body of an error, for a dialect with its own shape.
+ErrorShape = Callable[[int, str, "str | None"], dict[str, Any]]
+
+
+def error_type(status: int) -> str:
+    return _TYPES.get(status, "Error")
+
+
 class APIError(Exception):
     def __init__(self, status: int, message: str, param: str | None = None):
         super().__init__(message)
@@ -37,9 +51,16 @@ class APIError(Exception):
         self.param = param
 
 
-def error_response(status: int, message: str, param: str | None = None) -> JSONResponse:
-    body = {"message": message, "type": _TYPES.get(status, "Error"), "param": param, "code": status}
-    return JSONResponse({"error": body}, status_code=status)
+def error_body(status: int, message: str, param: str | None = None) -> dict[str, Any]:
+    error = {"message": message, "type": error_type(status), "param": param, "code": status}
+    return {"error": error, "detail": message}
+
+
+def error_response(
+    status: int, message: str, param: str | None = None, request: Request | None = None
+) -> JSONResponse:
+    shape: ErrorShape = getattr(request.state, "error_shape", None) if request is not None else None
+    return JSONResponse((shape or error_body)(status, message, param), status_code=status)
 
 
 # pydantic names the branch of a union in the error location; these say what each branch wants.
@@ -78,6 +99,16 @@ def describe_validation_errors(errors: list[dict[str, Any]]) -> tuple[str, str |
     return shown, first_param
 
 
+def validate_body(model: type[BaseModelT], body: Any) -> BaseModelT:
+    """``body`` as ``model``, or a 400 naming the fields (for routes that pick their model from
+    the body, where FastAPI cannot validate it first)."""
+    try:
+        return model.model_validate(body)
+    except ValidationError as exc:
+        message, param = describe_validation_errors(list(exc.errors()))
+        raise APIError(400, message, param) from None
+
+
 def _union_branches(errors: list[dict[str, Any]], location: list[str]) -> list[str]:
     depth = len(location)
     branches = []
@@ -90,23 +121,23 @@ def _union_branches(errors: list[dict[str, Any]], location: list[str]) -> list[s
 
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(APIError)
-    async def _api_error(_: Request, exc: APIError) -> JSONResponse:
-        return error_response(exc.status, exc.message, exc.param)
+    async def _api_error(request: Request, exc: APIError) -> JSONResponse:
+        return error_response(exc.status, exc.message, exc.param, request)
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
         message, param = describe_validation_errors(list(exc.errors()))
-        return error_response(400, message, param)
+        return error_response(400, message, param, request)
 
     @app.exception_handler(InputTooLongError)
-    async def _too_long(_: Request, exc: InputTooLongError) -> JSONResponse:
-        return error_response(400, str(exc), "documents")
+    async def _too_long(request: Request, exc: InputTooLongError) -> JSONResponse:
+        return error_response(400, str(exc), "documents", request)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return error_response(exc.status_code, str(exc.detail))
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return error_response(exc.status_code, str(exc.detail), None, request)
 
     @app.exception_handler(Exception)
-    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error")
-        return error_response(500, f"internal error: {type(exc).__name__}")
+        return error_response(500, f"internal error: {type(exc).__name__}", None, request)

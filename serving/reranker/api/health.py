@@ -5,7 +5,6 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
 
-from .errors import APIError
 from .state import ServerState, get_state, ready_engine
 
 router = APIRouter(tags=["health"])
@@ -22,8 +21,7 @@ async def ready(_: object = Depends(ready_engine)) -> dict:
 
 
 def _known(name: str, state: ServerState) -> None:
-    if name != state.settings.model_name:
-        raise APIError(404, f"model {name!r} not found: this server serves {state.settings.model_name!r}")
+    state.check_model_name(name, param=None)
 
 
 @router.get("/v1/models/{name}", summary="KServe v1 model status (503 until loaded)")

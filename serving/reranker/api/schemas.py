@@ -1,4 +1,5 @@
-"""Request and response bodies: the seed's rerank contract and vLLM's score API."""
+"""Request and response bodies shared by the routes: the seed's rerank contract, vLLM's score
+API, errors and the model list. Each other dialect keeps its own in ``api/dialects/``."""
 
 from __future__ import annotations
 
@@ -118,6 +119,7 @@ class ErrorBody(BaseModel):
 
 class ErrorResponse(BaseModel):
     error: ErrorBody
+    detail: str = Field(..., description="The message again, where FastAPI-style clients read it.")
 
 
 class ModelCard(BaseModel):

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends
 
 from ..engine.base import Engine
 from .errors import APIError
-from .rerank import check_document_count, score_options
+from .ranking import check_document_count, score_options
 from .schemas import ErrorResponse, ScoreData, ScoreRequest, ScoreResponse, ScoreUsage
 from .state import ServerState, get_state, ready_engine
 
@@ -36,7 +36,7 @@ async def score(
     return ScoreResponse(
         id=f"score-{uuid.uuid4()}",
         created=int(time.time()),
-        model=state.settings.model_name,
+        model=state.settings.served_model_name,
         data=[ScoreData(index=i, score=s) for i, s in enumerate(scored.scores)],
         usage=ScoreUsage(prompt_tokens=scored.total_tokens, total_tokens=scored.total_tokens),
     )

@@ -25,11 +25,12 @@ class ServerState:
     def ready(self) -> bool:
         return self.engine is not None
 
-    def check_model_name(self, requested: str | None) -> None:
-        if requested is not None and requested != self.settings.model_name:
-            raise APIError(
-                404, f"model {requested!r} not found: this server serves {self.settings.model_name!r}", "model"
-            )
+    def check_model_name(self, requested: str | None, param: str | None = "model") -> None:
+        """404 for a model name this server does not answer to (None: any client default)."""
+        names = self.settings.served_model_names
+        if requested is not None and requested not in names:
+            served = " or ".join(repr(n) for n in names)
+            raise APIError(404, f"model {requested!r} not found: this server serves {served} (--model_name)", param)
 
 
 def get_state(request: Request) -> ServerState:
@@ -41,5 +42,5 @@ def ready_engine(request: Request) -> Engine:
     state = get_state(request)
     if state.engine is None:
         reason = f"failed to load: {state.load_error}" if state.load_error else "is still loading"
-        raise APIError(503, f"model {state.settings.model_name!r} {reason}")
+        raise APIError(503, f"model {state.settings.served_model_name!r} {reason}")
     return state.engine

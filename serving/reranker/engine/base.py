@@ -34,6 +34,7 @@ class ScoreOptions:
 
     use_activation: bool = True  # sigmoid on cross-encoder logits; ignored for embedding models
     max_tokens_per_doc: int | None = None  # cut each document to this many tokens first
+    truncation: TruncationPolicy | None = None  # this request's policy; None: the server's
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ class PairScoringEngine(Engine):
         self._settings = settings
         self._model_source = model
         self._policy = TruncationPolicy(settings.truncation)
-        self._info = ModelInfo(settings.model_name, model.path, model.kind, model.max_model_len, backend)
+        self._info = ModelInfo(settings.served_model_name, model.path, model.kind, model.max_model_len, backend)
         self._tokenizer: Any = None  # set by start(): the model's own tokenizer
 
     @property
@@ -51,16 +51,17 @@ class PairScoringEngine(Engine):
         if not self._started:
             raise RuntimeError("engine is not started")
         max_len = self._info.max_model_len
+        policy = options.truncation or self._policy
         if self._model_source.kind is ModelKind.CROSS_ENCODER:
             # Tokenizing a thousand documents takes a while: off the event loop.
             encoded = await asyncio.to_thread(
-                encode_pairs, self._tokenizer, pairs, max_len, self._policy, options.max_tokens_per_doc
+                encode_pairs, self._tokenizer, pairs, max_len, policy, options.max_tokens_per_doc
             )
             logits = torch.tensor(await self._classify(encoded), dtype=torch.float64)
             scores = torch.sigmoid(logits) if options.use_activation else logits
             return ScoreResult(scores.tolist(), sum(len(e.input_ids) for e in encoded))
         inputs = await asyncio.to_thread(
-            encode_embedding_pairs, self._tokenizer, pairs, max_len, self._policy, options.max_tokens_per_doc
+            encode_embedding_pairs, self._tokenizer, pairs, max_len, policy, options.max_tokens_per_doc
         )
         vectors = await self._embed(inputs.token_ids)
         return ScoreResult(cosine_scores(pairs, inputs, vectors), inputs.total_tokens)

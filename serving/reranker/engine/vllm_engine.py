@@ -36,7 +36,7 @@ def engine_args(settings: Settings, model: ResolvedModel) -> AsyncEngineArgs:
     """vLLM's engine arguments from the server settings (the flags pass straight through)."""
     return AsyncEngineArgs(
         model=model.path,
-        served_model_name=settings.model_name,
+        served_model_name=settings.served_model_name,
         runner="pooling",
         dtype=settings.dtype,
         max_model_len=model.max_model_len,

@@ -1,0 +1,56 @@
+"""POST /openai/v1/rerank: the KServe reranker guide's contract (the seed of this project).
+
+``document`` is a plain string, as the guide shows, or ``{"text": ...}`` with
+``--document_format object``.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from fastapi import APIRouter, Depends
+
+from ...engine.base import Engine
+from ..ranking import RankRequest, rank
+from ..schemas import ErrorResponse, RerankRequest, RerankResponse, RerankResult, RerankUsage, TextDocument
+from ..state import ServerState, get_state, ready_engine
+
+PATHS = ("/openai/v1/rerank",)
+ERRORS = {code: {"model": ErrorResponse} for code in (400, 404, 413, 503)}
+
+router = APIRouter(tags=["rerank"])
+
+
+async def rerank(
+    body: RerankRequest,
+    state: ServerState = Depends(get_state),
+    engine: Engine = Depends(ready_engine),
+) -> RerankResponse:
+    documents = body.document_texts()
+    ranking = await rank(
+        RankRequest(body.query, documents, body.model, body.top_n, body.use_activation, body.max_tokens_per_doc),
+        state, engine,
+    )
+    as_object = state.settings.document_format == "object"
+    results = [
+        RerankResult(
+            index=i,
+            document=(TextDocument(text=documents[i]) if as_object else documents[i]) if body.return_documents else None,
+            relevance_score=ranking.scores[i],
+        )
+        for i in ranking.order
+    ]
+    return RerankResponse(
+        id=f"rerank-{uuid.uuid4()}",
+        model=ranking.model,
+        usage=RerankUsage(total_tokens=ranking.total_tokens),
+        results=results,
+    )
+
+
+for _path in PATHS:
+    router.add_api_route(
+        _path, rerank, methods=["POST"], response_model=RerankResponse, response_model_exclude_none=True,
+        responses=ERRORS, summary="Rerank documents (KServe guide): document as a string",
+        operation_id="rerank" + _path.replace("/", "_"),
+    )

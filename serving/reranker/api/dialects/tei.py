@@ -1,0 +1,100 @@
+"""Hugging Face Text Embeddings Inference (TEI): ``POST /rerank`` with ``texts``, ``GET /info``.
+
+TEI's clients (llama-index, haystack's HuggingFaceTEIRanker, ``rerankers``) send
+``{query, texts, raw_scores, return_text, truncate}`` and read a JSON list
+``[{index, score, text?}]``, best first; TEI errors are ``{"error": "...", "error_type": ...}``.
+``truncate``: true cuts documents to the model's limit, false refuses longer ones (TEI's own
+default); absent, the server's ``--truncation`` decides.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from fastapi import APIRouter, Depends, Request
+from pydantic import BaseModel, Field, StrictBool, StrictStr, field_validator
+
+from ... import __version__
+from ...engine.base import ModelKind, TruncationPolicy
+from ..errors import validate_body
+from ..ranking import RankRequest, rank
+from ..state import ServerState, get_state, ready_engine
+
+router = APIRouter(tags=["tei"])
+
+# TEI's error types (router/src/lib.rs ErrorType), by our status.
+_ERROR_TYPES = {400: "Validation", 404: "Validation", 413: "Validation", 503: "Unhealthy"}
+
+
+class TeiRerankRequest(BaseModel):
+    query: StrictStr = Field(..., description="The search query.")
+    texts: list[StrictStr] = Field(..., min_length=1, description="The documents.")
+    raw_scores: StrictBool = Field(False, description="Raw logits instead of sigmoid scores.")
+    return_text: StrictBool = Field(False, description="Include each document's text.")
+    truncate: StrictBool | None = Field(None, description="Cut long documents (true) or refuse them (false).")
+    truncation_direction: Literal["Right", "right"] = Field("Right", description="Only Right (the end is cut).")
+
+    @field_validator("query")
+    @classmethod
+    def _query_not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("query must not be empty")
+        return value
+
+
+class TeiRank(BaseModel):
+    index: int
+    score: float
+    text: str | None = None
+
+
+def error_shape(status: int, message: str, param: str | None) -> dict[str, Any]:
+    """TEI's error body, with our message also under ``detail``."""
+    return {"error": message, "error_type": _ERROR_TYPES.get(status, "Backend"), "detail": message}
+
+
+async def rerank(body: Any, request: Request, state: ServerState) -> list[dict[str, Any]]:
+    request.state.error_shape = error_shape  # from here on, errors come in TEI's shape
+    engine = ready_engine(request)
+    tei = validate_body(TeiRerankRequest, body)
+    truncation = None if tei.truncate is None else TruncationPolicy.TRUNCATE if tei.truncate else TruncationPolicy.REJECT
+    ranking = await rank(
+        RankRequest(tei.query, tei.texts, use_activation=not tei.raw_scores, truncation=truncation,
+                    documents_param="texts"),
+        state, engine,
+    )
+    return [
+        TeiRank(index=i, score=ranking.scores[i], text=tei.texts[i] if tei.return_text else None).model_dump(
+            exclude_none=True
+        )
+        for i in ranking.order
+    ]
+
+
+@router.get("/info", summary="TEI: what this server serves (model, limits)")
+async def info(request: Request, state: ServerState = Depends(get_state)) -> dict[str, Any]:
+    settings = state.settings
+    engine = state.engine
+    kind = engine.info.kind if engine is not None else None
+    model_type: dict[str, Any] = (
+        {"embedding": {"pooling": "mean"}}
+        if kind is ModelKind.EMBEDDING
+        else {"reranker": {"id2label": {"0": "LABEL_0"}, "label2id": {"LABEL_0": 0}}}
+    )
+    return {
+        "model_id": settings.served_model_name,
+        "model_sha": None,
+        "model_dtype": settings.dtype,
+        "model_type": model_type,
+        "max_concurrent_requests": 512,
+        "max_input_length": engine.info.max_model_len if engine is not None else None,
+        "max_batch_tokens": settings.max_batch_tokens,
+        "max_batch_requests": None,
+        "max_client_batch_size": settings.max_documents,
+        "auto_truncate": settings.truncation == "truncate",
+        "tokenization_workers": 1,
+        "version": __version__,
+        "sha": None,
+        "docker_label": None,
+        "ready": engine is not None,
+    }
