@@ -39,8 +39,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="reranker-server",
         description="Serve a reranker (cross-encoder or embedding model) over HTTP: the rerank API "
-        "at /openai/v1/rerank (also /v1/rerank, /v2/rerank, /rerank), vLLM's score API, KServe "
-        "health routes and Prometheus metrics. Every flag can also be set by the environment "
+        "at /openai/v1/rerank and its clients' dialects (Cohere/Jina/vLLM /v1/rerank and /v2/rerank, "
+        "TEI and Infinity /rerank, NVIDIA NIM /v1/ranking), vLLM's score API, KServe health routes "
+        "and Prometheus metrics. Every flag can also be set by the environment "
         "variable shown; a flag wins over its variable. Repeating a flag: the last one wins.",
         allow_abbrev=False,
     )
