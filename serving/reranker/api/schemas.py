@@ -3,9 +3,19 @@ API, errors and the model list. Each other dialect keeps its own in ``api/dialec
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
+
+
+def _not_blank(value: str) -> str:
+    if not value.strip():
+        raise ValueError("query must not be empty")
+    return value
+
+
+# A query with something in it: every dialect refuses "" and whitespace alike.
+Query = Annotated[StrictStr, AfterValidator(_not_blank)]
 
 
 class _Request(BaseModel):
@@ -20,7 +30,7 @@ class TextDocument(BaseModel):
 
 class RerankRequest(_Request):
     model: StrictStr | None = Field(None, description="Served model name; other names get 404.")
-    query: StrictStr = Field(..., description="The search query.")
+    query: Query = Field(..., description="The search query.")
     documents: list[StrictStr | TextDocument] = Field(
         ..., min_length=1, description="Candidates: strings or {\"text\": ...} objects."
     )
@@ -36,13 +46,6 @@ class RerankRequest(_Request):
         description="Cross-encoders: sigmoid scores in [0, 1] (true) or raw logits (false); "
         "default from the server's --raw_scores.",
     )
-
-    @field_validator("query")
-    @classmethod
-    def _query_not_blank(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("query must not be empty")
-        return value
 
     def document_texts(self) -> list[str]:
         return [d if isinstance(d, str) else d.text for d in self.documents]

@@ -12,12 +12,13 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Request
-from pydantic import BaseModel, Field, StrictBool, StrictStr, field_validator
+from pydantic import BaseModel, Field, StrictBool, StrictStr
 
 from ... import __version__
 from ...engine.base import ModelKind, TruncationPolicy
 from ..errors import validate_body
 from ..ranking import RankRequest, rank
+from ..schemas import Query
 from ..state import ServerState, get_state, ready_engine
 
 router = APIRouter(tags=["tei"])
@@ -27,19 +28,12 @@ _ERROR_TYPES = {400: "Validation", 404: "Validation", 413: "Validation", 503: "U
 
 
 class TeiRerankRequest(BaseModel):
-    query: StrictStr = Field(..., description="The search query.")
+    query: Query = Field(..., description="The search query.")
     texts: list[StrictStr] = Field(..., min_length=1, description="The documents.")
     raw_scores: StrictBool = Field(False, description="Raw logits instead of sigmoid scores.")
     return_text: StrictBool = Field(False, description="Include each document's text.")
     truncate: StrictBool | None = Field(None, description="Cut long documents (true) or refuse them (false).")
     truncation_direction: Literal["Right", "right"] = Field("Right", description="Only Right (the end is cut).")
-
-    @field_validator("query")
-    @classmethod
-    def _query_not_blank(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("query must not be empty")
-        return value
 
 
 class TeiRank(BaseModel):
