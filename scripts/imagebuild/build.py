@@ -13,8 +13,10 @@ from __future__ import annotations
 import ast
 import os
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -165,9 +167,6 @@ def build(engine: Engine, target: str, tag: str, options: BuildOptions, log: Pat
 def make_debian_base(engine: Engine, tag: str = DEBIAN_BASE_IMAGE, suite: str = "bookworm", workdir: Path | None = None) -> str:
     """A base image from Debian's packages (mmdebstrap, then ``import``): python3 with venv and
     CA certificates, for builders that reach Debian's archive but no image registry."""
-    import shutil
-    import tempfile
-
     if shutil.which("mmdebstrap") is None:
         raise RuntimeError("mmdebstrap is not installed (Debian: apt-get install mmdebstrap)")
     with tempfile.TemporaryDirectory(dir=workdir) as scratch:

@@ -25,7 +25,6 @@ from __future__ import annotations
 import copy
 import json
 import re
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,6 +34,7 @@ import yaml
 from bundlecheck.kserve_command import PROBES
 from bundlecheck.predictor_pod import MODEL_MOUNT, STORAGE_INITIALIZER
 from imagebuild.engine import Engine
+from local_pod import poll_probe
 
 MAIN_CONTAINER = "kserve-container"
 # The stand-in storage initializer: the model the image ships, copied where KServe's would put it.
@@ -124,30 +124,12 @@ def play(engine: Engine, pod: dict[str, Any], workdir: Path) -> PlayedPod:
 
 
 def wait_for_http_probe(played: PlayedPod, path: str, port: int, timeout_s: float = 240) -> int:
-    """Poll an httpGet probe from outside, as the kubelet does (success: 200-399), until it
-    succeeds; fail at once when the container exits or the route answers 404."""
-    import httpx
-
-    url = f"http://127.0.0.1:{port}{path}"
-    deadline = time.monotonic() + timeout_s
-    status: int | str = "no connection"
-    while True:
-        exit_code = played.exit_code()
-        if exit_code is not None:
-            raise PodFailed(
-                f"{MAIN_CONTAINER} exited with {exit_code} before {path} succeeded:\n{played.logs()}"
-            )
-        try:
-            status = httpx.get(url, timeout=5).status_code
-        except httpx.TransportError:
-            status = "no connection"
-        if isinstance(status, int) and 200 <= status < 400:
-            return status
-        if status == 404:
-            raise PodFailed(f"probe path {path} answers 404: the server has no such route")
-        if time.monotonic() > deadline:
-            raise PodFailed(f"probe {path} did not succeed within {timeout_s:.0f}s (last: {status}):\n{played.logs()}")
-        time.sleep(0.5)
+    """``local_pod.poll_probe`` against the pod's server container, from outside, as the kubelet
+    probes it; fails at once when the container exits."""
+    return poll_probe(
+        path, port, played.exit_code, played.logs, who=MAIN_CONTAINER, timeout_s=timeout_s, failure=PodFailed,
+        interval=0.5,
+    )
 
 
 @dataclass(frozen=True)

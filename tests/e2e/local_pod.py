@@ -120,30 +120,47 @@ class ProbeFailed(AssertionError):
     """A probe of the runtime never succeeded against the running server."""
 
 
-def wait_for_probe(
-    process: subprocess.Popen, path: str, port: int, log_path: Path, timeout_s: float = 180
-) -> httpx.Response:
-    """Poll an httpGet probe as the kubelet does (success: 200-399) until it succeeds.
+def poll_probe(
+    path: str,
+    port: int,
+    exit_code,
+    logs,
+    *,
+    who: str,
+    timeout_s: float = 180,
+    failure: type[AssertionError] = ProbeFailed,
+    interval: float = 0.25,
+) -> int:
+    """Poll an httpGet probe as the kubelet does (success: 200-399) until it succeeds, and return
+    its status. ``exit_code()`` is None while ``who`` runs; ``logs()`` says why it stopped.
 
     Connection refused and 503 mean "not yet". A 404 fails at once: a route the server does
     not have never starts answering, so a pod would stay unready forever."""
     url = f"http://127.0.0.1:{port}{path}"
     deadline = time.monotonic() + timeout_s
     while True:
-        if process.poll() is not None:
-            raise ProbeFailed(f"the server exited with {process.returncode} before {path} succeeded:\n{_tail(log_path)}")
+        code = exit_code()
+        if code is not None:
+            raise failure(f"{who} exited with {code} before {path} succeeded:\n{logs()}")
         try:
-            response = httpx.get(url, timeout=5)
+            status = httpx.get(url, timeout=5).status_code
         except httpx.TransportError:
-            response = None
-        if response is not None and 200 <= response.status_code < 400:
-            return response
-        if response is not None and response.status_code == 404:
-            raise ProbeFailed(f"probe path {path} answers 404: the server has no such route")
+            status = None
+        if status is not None and 200 <= status < 400:
+            return status
+        if status == 404:
+            raise failure(f"probe path {path} answers 404: the server has no such route")
         if time.monotonic() > deadline:
-            status = response.status_code if response is not None else "no connection"
-            raise ProbeFailed(f"probe {path} did not succeed within {timeout_s:.0f}s (last: {status}):\n{_tail(log_path)}")
-        time.sleep(0.25)
+            last = status if status is not None else "no connection"
+            raise failure(f"probe {path} did not succeed within {timeout_s:.0f}s (last: {last}):\n{logs()}")
+        time.sleep(interval)
+
+
+def wait_for_probe(
+    process: subprocess.Popen, path: str, port: int, log_path: Path, timeout_s: float = 180
+) -> int:
+    """``poll_probe`` against a local server process."""
+    return poll_probe(path, port, process.poll, lambda: _tail(log_path), who="the server", timeout_s=timeout_s)
 
 
 def stop(process: subprocess.Popen) -> None:

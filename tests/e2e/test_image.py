@@ -36,11 +36,6 @@ def cpu_overlay_pod(overlay: Path = REPO / "overlays" / "cpu") -> dict:
 
 
 @pytest.fixture
-def podman_engine(built_image):
-    return built_image.engine  # image_suite builds with podman only: it also runs the Pod
-
-
-@pytest.fixture
 def played_pods():
     """Start pods; remove each one, with its volumes, even when the test fails."""
     pods = []
@@ -107,7 +102,8 @@ def test_should_write_nothing_outside_the_runtimes_volumes(served_pod):
     assert written == [], "the container wrote to its own file system"
 
 
-def test_should_catch_an_image_that_writes_to_its_read_only_root(built_image, podman_engine, played_pods, tmp_path):
+def test_should_catch_an_image_that_writes_to_its_read_only_root(built_image, played_pods, tmp_path):
+    podman = built_image.engine  # image_suite builds with podman only: it also runs the Pod
     # The same image, but its entrypoint first writes a file next to the code, as a server that
     # caches into its install directory would.
     broken_tag = "localhost/kserve-reranker:test-cpu-writes-root"
@@ -117,15 +113,15 @@ def test_should_catch_an_image_that_writes_to_its_read_only_root(built_image, po
         f"FROM {built_image.tag}\n"
         'ENTRYPOINT ["/bin/sh", "-c", "touch /opt/venv/.first-run && exec reranker-server \\"$@\\"", "reranker-server"]\n'
     )
-    podman_engine.command("build", "-t", broken_tag, str(context), timeout=300)
+    podman.command("build", "-t", broken_tag, str(context), timeout=300)
     port = free_port()
-    played = play(podman_engine, for_podman(cpu_overlay_pod(), broken_tag, port), tmp_path / "pod")
+    played = play(podman, for_podman(cpu_overlay_pod(), broken_tag, port), tmp_path / "pod")
     played_pods.append(played)
     with pytest.raises(PodFailed, match=r"(?s)kserve-container exited with 1 .*Read-only file system"):
         wait_for_http_probe(played, "/v2/health/live", port)
 
 
-def test_should_catch_a_runtime_arg_the_images_server_rejects(built_image, podman_engine, played_pods, tmp_path):
+def test_should_catch_a_runtime_arg_the_images_server_rejects(built_image, played_pods, tmp_path):
     overlay = tmp_path / "overlay"
     overlay.mkdir()
     (overlay / "kustomization.yaml").write_text(yaml.safe_dump({
@@ -138,7 +134,7 @@ def test_should_catch_a_runtime_arg_the_images_server_rejects(built_image, podma
         }],
     }))
     port = free_port()
-    played = play(podman_engine, for_podman(cpu_overlay_pod(overlay), built_image.tag, port), tmp_path / "pod")
+    played = play(built_image.engine, for_podman(cpu_overlay_pod(overlay), built_image.tag, port), tmp_path / "pod")
     played_pods.append(played)
     with pytest.raises(PodFailed, match=r"(?s)kserve-container exited with 2 .*unrecognized arguments: --max_batch_tokns=4096"):
         wait_for_http_probe(played, "/v2/health/live", port)

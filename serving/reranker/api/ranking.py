@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from ..engine.base import Engine, ScoreOptions, TruncationPolicy
 from .errors import APIError
+from .schemas import RerankRequest
 from .state import ServerState
 
 
@@ -34,6 +35,15 @@ class Ranking:
     model: str  # the name the server reports
 
 
+def from_rerank_body(body: RerankRequest, use_activation: bool | None = None) -> RankRequest:
+    """The call for a body in the seed's fields (seed, Cohere/Jina/vLLM, Infinity);
+    ``use_activation`` overrides the body's (Infinity's ``raw_scores``)."""
+    return RankRequest(
+        body.query, body.document_texts(), body.model, body.top_n,
+        body.use_activation if use_activation is None else use_activation, body.max_tokens_per_doc,
+    )
+
+
 def check_document_count(count: int, state: ServerState, field: str) -> None:
     limit = state.settings.max_documents
     if count > limit:
@@ -53,8 +63,6 @@ def score_options(
 
 async def rank(request: RankRequest, state: ServerState, engine: Engine) -> Ranking:
     state.check_model_name(request.model)
-    if not request.documents:
-        raise APIError(400, f"{request.documents_param}: List should have at least 1 item", request.documents_param)
     check_document_count(len(request.documents), state, request.documents_param)
     options = score_options(request.use_activation, request.max_tokens_per_doc, state, request.truncation)
     scored = await engine.score([(request.query, d) for d in request.documents], options)

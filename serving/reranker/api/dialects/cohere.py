@@ -14,7 +14,7 @@ from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field, StrictBool, StrictInt, StrictStr
 
 from ...engine.base import Engine
-from ..ranking import RankRequest, rank
+from ..ranking import from_rerank_body, rank
 from ..schemas import RerankRequest, TextDocument
 from ..state import ServerState, get_state, ready_engine
 from .seed import ERRORS
@@ -64,10 +64,7 @@ def _route(api_version: str):
         engine: Engine = Depends(ready_engine),
     ) -> CohereRerankResponse:
         documents = body.document_texts()
-        ranking = await rank(
-            RankRequest(body.query, documents, body.model, body.top_n, body.use_activation, body.max_tokens_per_doc),
-            state, engine,
-        )
+        ranking = await rank(from_rerank_body(body), state, engine)
         return CohereRerankResponse(
             id=f"rerank-{uuid.uuid4()}",
             model=ranking.model,

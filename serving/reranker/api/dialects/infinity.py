@@ -16,7 +16,7 @@ from fastapi import Request
 from pydantic import BaseModel, Field, StrictBool
 
 from ..errors import validate_body
-from ..ranking import RankRequest, rank
+from ..ranking import from_rerank_body, rank
 from ..schemas import RerankRequest
 from ..state import ServerState, ready_engine
 
@@ -49,12 +49,7 @@ async def rerank(body: Any, request: Request, state: ServerState) -> dict[str, A
     engine = ready_engine(request)
     infinity = validate_body(InfinityRerankRequest, body)
     documents = infinity.document_texts()
-    use_activation = False if infinity.raw_scores else infinity.use_activation
-    ranking = await rank(
-        RankRequest(infinity.query, documents, infinity.model, infinity.top_n, use_activation,
-                    infinity.max_tokens_per_doc),
-        state, engine,
-    )
+    ranking = await rank(from_rerank_body(infinity, use_activation=False if infinity.raw_scores else None), state, engine)
     return InfinityRerankResponse(
         id=f"rerank-{uuid.uuid4()}",
         created=int(time.time()),

@@ -11,7 +11,7 @@ import uuid
 from fastapi import APIRouter, Depends
 
 from ...engine.base import Engine
-from ..ranking import RankRequest, rank
+from ..ranking import from_rerank_body, rank
 from ..schemas import ErrorResponse, RerankRequest, RerankResponse, RerankResult, RerankUsage, TextDocument
 from ..state import ServerState, get_state, ready_engine
 
@@ -27,10 +27,7 @@ async def rerank(
     engine: Engine = Depends(ready_engine),
 ) -> RerankResponse:
     documents = body.document_texts()
-    ranking = await rank(
-        RankRequest(body.query, documents, body.model, body.top_n, body.use_activation, body.max_tokens_per_doc),
-        state, engine,
-    )
+    ranking = await rank(from_rerank_body(body), state, engine)
     as_object = state.settings.document_format == "object"
     results = [
         RerankResult(

@@ -66,7 +66,7 @@ async def rerank(body: Any, request: Request, state: ServerState) -> list[dict[s
 
 
 @router.get("/info", summary="TEI: what this server serves (model, limits)")
-async def info(request: Request, state: ServerState = Depends(get_state)) -> dict[str, Any]:
+async def info(state: ServerState = Depends(get_state)) -> dict[str, Any]:
     settings = state.settings
     engine = state.engine
     kind = engine.info.kind if engine is not None else None
@@ -80,7 +80,7 @@ async def info(request: Request, state: ServerState = Depends(get_state)) -> dic
         "model_sha": None,
         "model_dtype": settings.dtype,
         "model_type": model_type,
-        "max_concurrent_requests": 512,
+        "max_concurrent_requests": 512,  # TEI's default: this server sets no limit of its own
         "max_input_length": engine.info.max_model_len if engine is not None else None,
         "max_batch_tokens": settings.max_batch_tokens,
         "max_batch_requests": None,
