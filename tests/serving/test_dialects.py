@@ -160,6 +160,11 @@ def test_should_say_tei_clients_are_early_in_teis_shape(tiny_cross_encoder_dir):
 
 def test_should_describe_the_model_on_teis_info_route(tiny_client, minilm_client):
     info = tiny_client.get("/info").json()
+    # TEI's required fields (its openapi.json, Info), each of its type.
+    required = {"model_id": str, "served_model_name": str, "model_dtype": str, "version": str, "model_type": dict,
+                "max_concurrent_requests": int, "max_input_length": int, "max_batch_tokens": int,
+                "max_client_batch_size": int, "tokenization_workers": int, "auto_truncate": bool}
+    assert {k: type(info[k]) for k in required} == required
     assert info["model_id"] == "reranker" and "reranker" in info["model_type"]
     assert info["max_input_length"] > 0 and info["max_client_batch_size"] == 1000
     assert "embedding" in minilm_client.get("/info").json()["model_type"]

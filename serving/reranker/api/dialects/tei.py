@@ -77,6 +77,7 @@ async def info(state: ServerState = Depends(get_state)) -> dict[str, Any]:
     )
     return {
         "model_id": settings.served_model_name,
+        "served_model_name": settings.served_model_name,
         "model_sha": None,
         "model_dtype": settings.dtype,
         "model_type": model_type,
