@@ -18,7 +18,9 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from . import __version__
 from .api import dialects, health, models, score
 from .api.errors import install_error_handlers
-from .api.middleware import BodySizeLimit, RequestMetrics
+from .api.openapi import install_openapi
+from .api.auth import APIKeyAuth
+from .api.middleware import BodyLimits, CancelOnDisconnect, ErrorGuard, RequestMetrics
 from .api.state import ServerState
 from .config import Settings
 from .engine.base import Engine
@@ -59,14 +61,17 @@ def create_app(
             if state.engine is not None:
                 await state.engine.stop()
 
+    docs = {} if not settings.disable_docs else {"docs_url": None, "redoc_url": None, "openapi_url": None}
     app = FastAPI(
         title="kserve-reranker",
         version=__version__,
         summary="Rerank documents against a query with a cross-encoder or an embedding model.",
         lifespan=lifespan,
+        **docs,
     )
     app.state.server = state
     install_error_handlers(app)
+    install_openapi(app, settings)
     for router in (*dialects.ROUTERS, score.router, health.router, models.router):
         app.include_router(router)
 
@@ -74,7 +79,11 @@ def create_app(
     async def metrics() -> Response:
         return Response(state.metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
-    # Outermost first: metrics see every answer, 413s included.
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    # Added innermost first: RequestMetrics ends up outermost, so it sees every answer.
+    app.add_middleware(BodyLimits, max_bytes=settings.max_body_bytes, timeout=settings.body_timeout)
+    app.add_middleware(CancelOnDisconnect, on_cancel=state.metrics.cancelled.inc)
+    if settings.api_keys:
+        app.add_middleware(APIKeyAuth, keys=settings.api_keys, protect_metrics=settings.protect_metrics)
+    app.add_middleware(ErrorGuard, draining=lambda: state.draining)
     app.add_middleware(RequestMetrics, metrics=state.metrics)
     return app

@@ -64,6 +64,11 @@ def settings_from(argv: Sequence[str] | None, environ: typing.Mapping[str, str] 
     """Settings from flags over environment variables over defaults. Exits 2 on bad input."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.api_key is not None:
+        # Command lines are visible to every user of the node (ps, /proc): keys belong in the
+        # environment, from a Secret.
+        print("reranker-server: warning: --api_key on the command line is visible in the process list; "
+              "set RERANKER_API_KEY from a Secret instead", file=sys.stderr)
     values: dict[str, Any] = {}
     for name in Settings.model_fields:
         flag_value = getattr(args, name)
@@ -104,12 +109,11 @@ def run(settings: Settings) -> int:
 
 
 def _serve(settings: Settings, load_engine) -> int:
-    import uvicorn
-
     from .app import create_app
+    from .server import make_server
 
     failure: list[str] = []
-    server: uvicorn.Server | None = None
+    server = None
 
     def stop_on_failure(message: str) -> None:
         # A pod whose model cannot load should restart and show why, not sit unready forever.
@@ -118,11 +122,7 @@ def _serve(settings: Settings, load_engine) -> int:
             server.should_exit = True
 
     app = create_app(settings, load_engine, on_load_failure=stop_on_failure)
-    config = uvicorn.Config(
-        app, host=settings.host, port=settings.http_port, log_level=settings.log_level,
-        access_log=settings.log_level == "debug", timeout_graceful_shutdown=30,
-    )
-    server = uvicorn.Server(config)
+    server = make_server(app, settings, on_drain=app.state.server.start_draining)
     server.run()
     if failure:
         print(f"reranker-server: error: could not load the model: {failure[0]}", file=sys.stderr)

@@ -102,6 +102,53 @@ class Settings(BaseModel):
     )
     log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="Log level.")
 
+    # --- load, deadlines and shutdown ----------------------------------------------------------
+    request_timeout: float = Field(
+        20, gt=0,
+        description="Seconds a scoring request may take, queueing included; past it the answer is "
+        "504 and its remaining work is dropped.",
+    )
+    max_queued_pairs: int = Field(
+        16384, ge=1,
+        description="Most pairs admitted and not yet scored, all requests together; a request that "
+        "would pass it, or whose estimated wait exceeds --request_timeout, gets 429 with Retry-After.",
+    )
+    max_request_tokens: int = Field(
+        524288, ge=64,
+        description="Most tokens the model may process for one request (pairs x tokens after "
+        "truncation); above it the answer is 413.",
+    )
+    drain_seconds: float = Field(
+        5, ge=0,
+        description="On SIGTERM: readiness answers 503 at once and the server keeps serving this "
+        "long (while Kubernetes removes the pod from its endpoints), then stops accepting, finishes "
+        "what it accepted and exits.",
+    )
+    header_timeout: float = Field(
+        10, gt=0,
+        description="Seconds a connection may take to send a request's headers (the first request "
+        "included); slower connections are closed.",
+    )
+    body_timeout: float = Field(
+        30, gt=0, description="Seconds to wait for each part of a request body (408 past it)."
+    )
+    keep_alive_timeout: float = Field(
+        5, gt=0, description="Seconds an idle keep-alive connection is held open."
+    )
+
+    # --- security ----------------------------------------------------------------------------
+    api_key: str | None = Field(
+        None,
+        description="Require 'Authorization: Bearer <key>' on every route but the health probes; "
+        "several keys separated by commas (rotation). Set it from a Secret through the environment, "
+        "never on a command line.",
+        repr=False,
+    )
+    protect_metrics: bool = Field(False, description="Require the API key on /metrics too.")
+    disable_docs: bool = Field(
+        False, description="Serve no /docs, /redoc or /openapi.json."
+    )
+
     @field_validator("task")
     @classmethod
     def _only_score(cls, value: str) -> str:
@@ -121,6 +168,20 @@ class Settings(BaseModel):
         if len(set(names)) != len(names):
             raise ValueError(f"model names repeat: {value!r}")
         return ",".join(names)
+
+    @field_validator("api_key")
+    @classmethod
+    def _keys(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        keys = [key.strip() for key in value.split(",")]
+        if not all(keys):
+            raise ValueError("API keys must not be empty (several are separated by commas)")
+        return ",".join(keys)
+
+    @property
+    def api_keys(self) -> list[str]:
+        return self.api_key.split(",") if self.api_key else []
 
     @property
     def served_model_names(self) -> list[str]:

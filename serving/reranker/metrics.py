@@ -38,6 +38,33 @@ class Metrics:
             buckets=tuple(b * 64 for b in _BATCH_BUCKETS), registry=self.registry,
         )
 
+        # Admission control and deadlines (api/admission.py, api/ranking.py, api/middleware.py).
+        self.queue_pairs = Gauge(
+            "reranker_queue_pairs", "Pairs admitted and not yet scored (what --max_queued_pairs bounds).",
+            registry=self.registry,
+        )
+        self.queue_requests = Gauge(
+            "reranker_queue_requests", "Scoring requests admitted and not yet answered.", registry=self.registry
+        )
+        self.shed = Counter(
+            "reranker_requests_shed", "Requests refused with 429: queue_full (--max_queued_pairs) or "
+            "overloaded (the wait would pass --request_timeout).", ["reason"], registry=self.registry,
+        )
+        self.expired = Counter(
+            "reranker_requests_expired", "Requests answered 504 at --request_timeout; their work was dropped.",
+            registry=self.registry,
+        )
+        self.cancelled = Counter(
+            "reranker_requests_cancelled", "Requests whose client disconnected first; their work was dropped.",
+            registry=self.registry,
+        )
+        self.draining = Gauge(
+            "reranker_draining", "1 after SIGTERM: readiness is 503 and the server is shutting down.",
+            registry=self.registry,
+        )
+        for reason in ("queue_full", "overloaded"):
+            self.shed.labels(reason)  # present at 0, so rate() works from the first scrape
+
     def observe_batch(self, items: int, padded_tokens: int) -> None:
         self.batch_size.observe(items)
         self.batch_tokens.observe(padded_tokens)

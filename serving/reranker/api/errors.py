@@ -9,6 +9,7 @@ FastAPI's 422) with a message naming the field.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -25,12 +26,16 @@ log = logging.getLogger(__name__)
 
 _TYPES = {
     400: "BadRequestError",
+    401: "AuthenticationError",
     404: "NotFoundError",
     405: "MethodNotAllowedError",
+    408: "RequestTimeoutError",
     413: "RequestTooLargeError",
     415: "UnsupportedMediaTypeError",
+    429: "RateLimitError",
     500: "InternalServerError",
     503: "ServiceUnavailableError",
+    504: "GatewayTimeoutError",
 }
 
 
@@ -44,11 +49,22 @@ def error_type(status: int) -> str:
 
 
 class APIError(Exception):
-    def __init__(self, status: int, message: str, param: str | None = None):
+    def __init__(
+        self, status: int, message: str, param: str | None = None, headers: dict[str, str] | None = None
+    ):
         super().__init__(message)
         self.status = status
         self.message = message
         self.param = param
+        self.headers = headers
+
+
+class ErrorJSONResponse(JSONResponse):
+    """ASCII JSON: an error message may quote client text that is not valid Unicode (a lone
+    surrogate), which UTF-8 cannot encode; escaped, it always renders."""
+
+    def render(self, content: Any) -> bytes:
+        return json.dumps(content, ensure_ascii=True, separators=(",", ":")).encode("ascii")
 
 
 def error_body(status: int, message: str, param: str | None = None) -> dict[str, Any]:
@@ -57,10 +73,14 @@ def error_body(status: int, message: str, param: str | None = None) -> dict[str,
 
 
 def error_response(
-    status: int, message: str, param: str | None = None, request: Request | None = None
+    status: int,
+    message: str,
+    param: str | None = None,
+    request: Request | None = None,
+    headers: dict[str, str] | None = None,
 ) -> JSONResponse:
     shape: ErrorShape = getattr(request.state, "error_shape", None) if request is not None else None
-    return JSONResponse((shape or error_body)(status, message, param), status_code=status)
+    return ErrorJSONResponse((shape or error_body)(status, message, param), status_code=status, headers=headers)
 
 
 # pydantic names the branch of a union in the error location; these say what each branch wants.
@@ -122,7 +142,7 @@ def _union_branches(errors: list[dict[str, Any]], location: list[str]) -> list[s
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(APIError)
     async def _api_error(request: Request, exc: APIError) -> JSONResponse:
-        return error_response(exc.status, exc.message, exc.param, request)
+        return error_response(exc.status, exc.message, exc.param, request, exc.headers)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -135,9 +155,10 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return error_response(exc.status_code, str(exc.detail), None, request)
+        # headers: 405's Allow, 401's WWW-Authenticate.
+        return error_response(exc.status_code, str(exc.detail), None, request, exc.headers)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error")
-        return error_response(500, f"internal error: {type(exc).__name__}", None, request)
+        return error_response(500, "internal error (the server's log has the details)", None, request)

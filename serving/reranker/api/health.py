@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
 
+from .errors import APIError
 from .state import ServerState, get_state, ready_engine
 
 router = APIRouter(tags=["health"])
@@ -15,8 +16,11 @@ async def live() -> dict:
     return {"live": True}
 
 
-@router.get("/v2/health/ready", summary="The model is loaded (503 until then)")
-async def ready(_: object = Depends(ready_engine)) -> dict:
+@router.get("/v2/health/ready", summary="The model is loaded (503 until then, and from SIGTERM on)")
+async def ready(_: object = Depends(ready_engine), state: ServerState = Depends(get_state)) -> dict:
+    if state.draining:
+        # Scoring still works while draining; readiness tells Kubernetes to send no more.
+        raise APIError(503, "server is shutting down (SIGTERM): draining")
     return {"ready": True}
 
 

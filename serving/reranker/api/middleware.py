@@ -1,8 +1,20 @@
-"""ASGI middleware: the request body limit and the per-request metrics."""
+"""ASGI middleware, outermost first in ``app.py``:
+
+- ``RequestMetrics``: counts and times every answer (499 for clients that left);
+- ``ErrorGuard``: whatever escapes the app still gets a JSON answer (a 500, or a 503 when
+  uvicorn cancels a request at the end of its graceful shutdown), and while the server drains
+  every answer says ``Connection: close`` so clients reconnect to a pod that stays;
+- ``APIKeyAuth`` (``auth.py``): 401 before any body is read;
+- ``CancelOnDisconnect``: a client that hangs up cancels its request, so its queued work is dropped;
+- ``BodyLimits``: 413 over ``--max_body_bytes``, 408 when a body part takes longer than ``--body_timeout``.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
+from collections.abc import Callable
 
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -10,23 +22,33 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from ..metrics import Metrics
 from .errors import error_response
 
+log = logging.getLogger(__name__)
 
-class _BodyTooLarge(HTTPException):
+CLIENT_CLOSED = 499  # nginx's status for "the client closed the connection first"
+_CANCELLED = "reranker.cancelled"  # scope key CancelOnDisconnect sets for RequestMetrics
+
+
+class _BodyError(HTTPException):
     # An HTTPException, because FastAPI turns any other error while reading a body into a 400.
-    def __init__(self, max_bytes: int):
-        super().__init__(413, _too_large_message(max_bytes))
+    # The rest of the body may still come: the connection cannot carry another request.
+    def __init__(self, status: int, message: str):
+        super().__init__(status, message, headers={"connection": "close"})
 
 
-def _too_large_message(max_bytes: int) -> str:
-    return f"request body is larger than the server's limit of {max_bytes} bytes (--max_body_bytes)"
+class BodyLimits:
+    """413 for bodies over ``max_bytes`` (by Content-Length or while streaming), 408 for a body
+    part that does not arrive within ``timeout`` seconds."""
 
-
-class BodySizeLimit:
-    """Answer 413 to bodies over ``max_bytes``, by Content-Length or while streaming (chunked)."""
-
-    def __init__(self, app: ASGIApp, max_bytes: int):
+    def __init__(self, app: ASGIApp, max_bytes: int, timeout: float):
         self.app = app
         self.max_bytes = max_bytes
+        self.timeout = timeout
+
+    def _too_large(self) -> _BodyError:
+        return _BodyError(413, f"request body is larger than the server's limit of {self.max_bytes} bytes (--max_body_bytes)")
+
+    def _too_slow(self) -> _BodyError:
+        return _BodyError(408, f"request body not received within {self.timeout:g} s (--body_timeout)")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -34,18 +56,25 @@ class BodySizeLimit:
             return
         declared = dict(scope["headers"]).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await self._reject(scope, receive, send)
+            await _answer(self._too_large(), scope, receive, send)
             return
         received = 0
+        complete = False
         started = False
 
         async def limited_receive() -> Message:
-            nonlocal received
-            message = await receive()
+            nonlocal received, complete
+            if complete:
+                return await receive()  # after the body: only a disconnect can come, no deadline
+            try:
+                message = await asyncio.wait_for(receive(), self.timeout)
+            except asyncio.TimeoutError:
+                raise self._too_slow() from None
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
-                    raise _BodyTooLarge(self.max_bytes)
+                    raise self._too_large()
+                complete = not message.get("more_body", False)
             return message
 
         async def tracking_send(message: Message) -> None:
@@ -55,13 +84,115 @@ class BodySizeLimit:
 
         try:
             await self.app(scope, limited_receive, tracking_send)
-        except _BodyTooLarge:
+        except _BodyError as exc:
             if not started:
-                await self._reject(scope, receive, send)
+                await _answer(exc, scope, receive, send)
 
-    async def _reject(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = error_response(413, _too_large_message(self.max_bytes))
-        await response(scope, receive, send)
+
+async def _answer(exc: HTTPException, scope: Scope, receive: Receive, send: Send) -> None:
+    await error_response(exc.status_code, str(exc.detail), headers=exc.headers)(scope, receive, send)
+
+
+class CancelOnDisconnect:
+    """Cancel a request whose client disconnects before its answer is sent.
+
+    Starlette does not notice a disconnect until it writes the answer, so an abandoned request
+    would still be queued and computed. Once the body is read, this waits on the connection
+    beside the app and cancels the app when the client goes; the batcher then skips its pairs.
+    """
+
+    def __init__(self, app: ASGIApp, on_cancel: Callable[[], None]):
+        self.app = app
+        self.on_cancel = on_cancel
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        body_read = asyncio.Event()
+        client_gone = asyncio.Event()
+        answered = False
+
+        async def app_receive() -> Message:
+            if body_read.is_set():  # later reads (is_disconnected) learn it from the watcher
+                await client_gone.wait()
+                return {"type": "http.disconnect"}
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                client_gone.set()
+            elif not message.get("more_body", False):
+                body_read.set()
+            return message
+
+        async def app_send(message: Message) -> None:
+            nonlocal answered
+            if message["type"] == "http.response.body" and not message.get("more_body", False):
+                answered = True
+            await send(message)
+
+        async def watch() -> None:
+            await body_read.wait()
+            message = await receive()  # uvicorn answers this only when the connection ends
+            if message["type"] == "http.disconnect" and not answered:
+                client_gone.set()
+
+        app_task = asyncio.ensure_future(self.app(scope, app_receive, app_send))
+        watcher = asyncio.ensure_future(watch())
+        gone = asyncio.ensure_future(client_gone.wait())
+        try:
+            await asyncio.wait({app_task, gone}, return_when=asyncio.FIRST_COMPLETED)
+            if not app_task.done():
+                app_task.cancel()
+                scope[_CANCELLED] = True
+                self.on_cancel()
+            try:
+                await app_task
+            except asyncio.CancelledError:
+                if not scope.get(_CANCELLED):
+                    raise
+        finally:
+            watcher.cancel()
+            gone.cancel()
+            if not app_task.done():  # this middleware itself was cancelled
+                app_task.cancel()
+
+
+class ErrorGuard:
+    """Last line: a JSON error for anything that escapes, ``Connection: close`` while draining."""
+
+    def __init__(self, app: ASGIApp, draining: Callable[[], bool]):
+        self.app = app
+        self.draining = draining
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def guarded_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                if self.draining():
+                    headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"connection"]
+                    message = {**message, "headers": [*headers, (b"connection", b"close")]}
+            await send(message)
+
+        try:
+            await self.app(scope, receive, guarded_send)
+        except asyncio.CancelledError:
+            if scope.get(_CANCELLED) or started:
+                raise
+            # uvicorn cancels what is left when its graceful shutdown times out.
+            await error_response(503, "server is shutting down", headers={"connection": "close"})(scope, receive, send)
+        except Exception:
+            if started:
+                return  # Starlette re-raises after its handler answered (and logged) it
+            log.exception("unhandled error")
+            await error_response(500, "internal error (the server's log has the details)", headers={"connection": "close"})(
+                scope, receive, send
+            )
 
 
 class RequestMetrics:
@@ -89,6 +220,8 @@ class RequestMetrics:
             await self.app(scope, receive, recording_send)
         finally:
             self.metrics.in_flight.dec()
+            if scope.get(_CANCELLED):
+                status = CLIENT_CLOSED
             route = scope.get("route")
             # Route templates, never raw paths: unknown URLs must not create new series.
             label = getattr(route, "path", None) or "unmatched"

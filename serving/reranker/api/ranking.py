@@ -7,9 +7,11 @@ metrics live here once.
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ..engine.base import Engine, ScoreOptions, TruncationPolicy
+from ..engine.base import Engine, ScoreOptions, ScoreResult, TruncationPolicy
 from .errors import APIError
 from .schemas import RerankRequest
 from .state import ServerState
@@ -61,13 +63,49 @@ def score_options(
     return ScoreOptions(use_activation=use_activation, max_tokens_per_doc=max_tokens_per_doc, truncation=truncation)
 
 
+def check_unicode(texts: Sequence[str], field: str, indexed: bool = True) -> None:
+    """400 for text UTF-8 cannot encode (a lone surrogate such as "\\ud800", which JSON allows
+    as an escape): no tokenizer takes it, and it must not reach one."""
+    for index, text in enumerate(texts):
+        if text.isascii():
+            continue
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            where = f"{field}[{index}]" if indexed else field
+            code = ord(text[exc.start])
+            raise APIError(
+                400, f"{where}: not valid Unicode text: lone surrogate U+{code:04X} at character {exc.start}", field
+            ) from None
+
+
+async def score_pairs(
+    pairs: list[tuple[str, str]], options: ScoreOptions, state: ServerState, engine: Engine
+) -> ScoreResult:
+    """The engine call behind every scoring route: admitted (429 when the server is full),
+    bounded by the request deadline (504, and the work is dropped), counted in the metrics."""
+    timeout = state.settings.request_timeout
+    async with state.admission.admit(len(pairs)):
+        try:
+            async with asyncio.timeout(timeout):
+                scored = await engine.score(pairs, options)
+        except TimeoutError:
+            state.metrics.expired.inc()
+            raise APIError(
+                504, f"request did not finish within {timeout:g} s (--request_timeout); its work was dropped"
+            ) from None
+    state.metrics.documents.inc(len(pairs))
+    state.metrics.tokens.inc(scored.total_tokens)
+    return scored
+
+
 async def rank(request: RankRequest, state: ServerState, engine: Engine) -> Ranking:
     state.check_model_name(request.model)
     check_document_count(len(request.documents), state, request.documents_param)
+    check_unicode([request.query], "query", indexed=False)
+    check_unicode(request.documents, request.documents_param)
     options = score_options(request.use_activation, request.max_tokens_per_doc, state, request.truncation)
-    scored = await engine.score([(request.query, d) for d in request.documents], options)
-    state.metrics.documents.inc(len(request.documents))
-    state.metrics.tokens.inc(scored.total_tokens)
+    scored = await score_pairs([(request.query, d) for d in request.documents], options, state, engine)
     order = sorted(range(len(request.documents)), key=lambda i: (-scored.scores[i], i))
     if request.top_n is not None:
         order = order[: request.top_n]

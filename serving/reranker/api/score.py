@@ -9,8 +9,9 @@ from fastapi import APIRouter, Depends
 
 from ..engine.base import Engine
 from .errors import APIError
-from .ranking import check_document_count, score_options
-from .schemas import ErrorResponse, ScoreData, ScoreRequest, ScoreResponse, ScoreUsage
+from .openapi import error_responses
+from .ranking import check_document_count, check_unicode, score_options, score_pairs
+from .schemas import ScoreData, ScoreRequest, ScoreResponse, ScoreUsage
 from .state import ServerState, get_state, ready_engine
 
 SCORE_PATHS = ("/openai/v1/score", "/v1/score")
@@ -29,10 +30,10 @@ async def score(
     except ValueError as exc:
         raise APIError(400, str(exc), "text_2") from None
     check_document_count(len(pairs), state, "text_2")
+    for name, texts in (("text_1", body.text_1), ("text_2", body.text_2)):
+        check_unicode([texts] if isinstance(texts, str) else texts, name, indexed=not isinstance(texts, str))
     options = score_options(body.use_activation, body.truncate_prompt_tokens, state)
-    scored = await engine.score(pairs, options)
-    state.metrics.documents.inc(len(pairs))
-    state.metrics.tokens.inc(scored.total_tokens)
+    scored = await score_pairs(pairs, options, state, engine)
     return ScoreResponse(
         id=f"score-{uuid.uuid4()}",
         created=int(time.time()),
@@ -45,7 +46,7 @@ async def score(
 for _path in SCORE_PATHS:
     router.add_api_route(
         _path, score, methods=["POST"], response_model=ScoreResponse,
-        responses={code: {"model": ErrorResponse} for code in (400, 404, 413, 503)},
+        responses=error_responses(),
         summary="Score text_1 against text_2 (1:1, 1:N or N:N)",
         operation_id="score" + _path.replace("/", "_"),
     )

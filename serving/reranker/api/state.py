@@ -10,6 +10,7 @@ from fastapi import Request
 from ..config import Settings
 from ..engine.base import Engine
 from ..metrics import Metrics
+from .admission import Admission
 from .errors import APIError
 
 
@@ -20,10 +21,19 @@ class ServerState:
     engine: Engine | None = None
     load_error: str | None = None
     started_at: int = field(default_factory=lambda: int(time.time()))
+    draining: bool = False  # SIGTERM received: readiness 503 while the server drains
+    admission: Admission = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.admission = Admission(self.settings.max_queued_pairs, self.settings.request_timeout, self.metrics)
 
     @property
     def ready(self) -> bool:
-        return self.engine is not None
+        return self.engine is not None and not self.draining
+
+    def start_draining(self) -> None:
+        self.draining = True
+        self.metrics.draining.set(1)
 
     def check_model_name(self, requested: str | None, param: str | None = "model") -> None:
         """404 for a model name this server does not answer to (None: any client default)."""

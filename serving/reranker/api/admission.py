@@ -1,0 +1,132 @@
+"""Admission control: bounded work in the server, shed early rather than answered late.
+
+Every scoring request is admitted with its pair count before any tokenizing or scoring. It is
+refused with 429 and ``Retry-After`` when
+
+- the pairs admitted and not yet finished would pass ``--max_queued_pairs`` (a memory bound), or
+- the queue is not keeping up: the oldest admitted request has already waited half of
+  ``--request_timeout``, or the queue ahead would take longer than ``--request_timeout`` at the
+  throughput the server has measured, so the request would only expire in it (overload).
+
+A request alone in the queue is always admitted, however large, so no valid request is refused
+forever. The throughput is measured over busy time only (pairs finished per second while other
+work stayed queued), so it follows the model and the hardware without configuration.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from ..metrics import Metrics
+from .errors import APIError
+
+_MIN_WINDOW_S = 0.5  # throughput samples span at least this much busy time
+_SMOOTHING = 0.3  # weight of a new throughput sample
+_MAX_RETRY_AFTER_S = 60
+# Shed new work once the oldest admitted request has waited this share of its deadline: the
+# queue is not keeping up, and what joins it now would only expire.
+_MAX_AGE_FRACTION = 0.5
+
+
+class Admission:
+    def __init__(self, max_pairs: int, timeout_s: float, metrics: Metrics):
+        self.max_pairs = max_pairs
+        self.timeout_s = timeout_s
+        self.metrics = metrics
+        self.pairs = 0  # admitted, not finished
+        self.requests = 0
+        self._admitted_at: dict[int, float] = {}  # admission ticket -> monotonic time, oldest first
+        self._next_ticket = 0
+        self.pairs_per_second: float | None = None
+        self._window_start = 0.0
+        self._window_pairs = 0
+
+    def estimated_wait(self, extra_pairs: int = 0) -> float | None:
+        """Seconds to finish what is queued (plus ``extra_pairs``), at the measured throughput."""
+        if not self.pairs_per_second:
+            return None
+        return (self.pairs + extra_pairs) / self.pairs_per_second
+
+    def oldest_age(self) -> float:
+        """Seconds the longest-waiting admitted request has been in the server."""
+        if not self._admitted_at:
+            return 0.0
+        return time.monotonic() - next(iter(self._admitted_at.values()))
+
+    def _retry_after(self) -> str:
+        wait = self.estimated_wait() or self.oldest_age() or 1.0
+        return str(min(_MAX_RETRY_AFTER_S, max(1, math.ceil(wait))))
+
+    def _shed(self, reason: str, message: str) -> APIError:
+        self.metrics.shed.labels(reason).inc()
+        return APIError(429, message, None, {"retry-after": self._retry_after()})
+
+    def check(self, pairs: int) -> None:
+        """Raise 429 if ``pairs`` more cannot be admitted now."""
+        if self.requests == 0:
+            return
+        if self.pairs + pairs > self.max_pairs:
+            raise self._shed(
+                "queue_full",
+                f"server is busy: {self.pairs} pairs are queued and this request adds {pairs}, over the "
+                f"limit of {self.max_pairs} (--max_queued_pairs); retry later",
+            )
+        oldest = self.oldest_age()
+        if oldest > self.timeout_s * _MAX_AGE_FRACTION:
+            raise self._shed(
+                "overloaded",
+                f"server is overloaded: requests admitted {oldest:.1f} s ago are still waiting, over half "
+                f"the request deadline of {self.timeout_s:g} s (--request_timeout); retry later",
+            )
+        wait = self.estimated_wait(pairs)
+        if wait is not None and wait > self.timeout_s:
+            raise self._shed(
+                "overloaded",
+                f"server is overloaded: the queue ahead would take about {wait:.1f} s, longer than the "
+                f"request deadline of {self.timeout_s:g} s (--request_timeout); retry later",
+            )
+
+    @asynccontextmanager
+    async def admit(self, pairs: int) -> AsyncIterator[None]:
+        """Hold ``pairs`` of the queue while the block runs (429 if they do not fit)."""
+        self.check(pairs)
+        if self.requests == 0:
+            self._window_start, self._window_pairs = time.monotonic(), 0  # busy again after idle
+        self.pairs += pairs
+        self.requests += 1
+        ticket = self._next_ticket
+        self._next_ticket += 1
+        self._admitted_at[ticket] = time.monotonic()
+        self._publish()
+        finished = False
+        try:
+            yield
+            finished = True
+        finally:
+            del self._admitted_at[ticket]
+            self.pairs -= pairs
+            self.requests -= 1
+            self._publish()
+            if finished:
+                self._measure(pairs)
+
+    def _measure(self, pairs: int) -> None:
+        # Only windows that were busy throughout count: a lone small request measures latency,
+        # not capacity (batching makes the server far faster under load than at concurrency 1).
+        if self.requests == 0:
+            return  # idle again: this window ends without a sample; admit() opens the next
+        self._window_pairs += pairs
+        now = time.monotonic()
+        elapsed = now - self._window_start
+        if elapsed >= _MIN_WINDOW_S:
+            sample = self._window_pairs / elapsed
+            rate = self.pairs_per_second
+            self.pairs_per_second = sample if rate is None else (1 - _SMOOTHING) * rate + _SMOOTHING * sample
+            self._window_start, self._window_pairs = now, 0
+
+    def _publish(self) -> None:
+        self.metrics.queue_pairs.set(self.pairs)
+        self.metrics.queue_requests.set(self.requests)

@@ -1,0 +1,178 @@
+"""Admission control and deadlines: bounded queue, 429 with Retry-After, 504 that drops the work."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+
+import pytest
+from fastapi.testclient import TestClient
+from helpers import assert_error
+
+from fake_engine import FakeEngine
+from reranker.api.admission import Admission
+from reranker.api.errors import APIError
+from reranker.app import create_app
+from reranker.config import Settings
+from reranker.metrics import Metrics
+
+
+def _request(documents: int) -> dict:
+    return {"query": "q", "documents": [f"document {i}" for i in range(documents)]}
+
+
+def _metric(client: TestClient, name: str) -> float:
+    text = client.get("/metrics").text
+    match = re.search(rf"^{re.escape(name)} ([0-9.e+-]+)$", text, re.M)
+    assert match, f"{name} not in /metrics"
+    return float(match.group(1))
+
+
+def _app(engine: FakeEngine, **settings):
+    async def load():
+        return engine
+
+    return create_app(Settings(**settings), load)
+
+
+# --- the Admission rules, unit by unit ------------------------------------------------------------
+
+
+async def _hold(admission: Admission, pairs: int, release: asyncio.Event) -> None:
+    async with admission.admit(pairs):
+        await release.wait()
+
+
+def test_should_refuse_pairs_over_the_queue_bound_with_429_and_retry_after():
+    async def scenario():
+        metrics = Metrics()
+        admission = Admission(max_pairs=100, timeout_s=20, metrics=metrics)
+        release = asyncio.Event()
+        holder = asyncio.create_task(_hold(admission, 80, release))
+        await asyncio.sleep(0)
+        assert admission.pairs == 80 and metrics.queue_pairs._value.get() == 80
+        with pytest.raises(APIError) as refused:
+            admission.check(21)
+        admission.check(20)  # exactly at the bound still fits
+        release.set()
+        await holder
+        return refused.value, metrics, admission
+
+    error, metrics, admission = asyncio.run(scenario())
+    assert error.status == 429
+    assert "--max_queued_pairs" in error.message
+    assert int(error.headers["retry-after"]) >= 1
+    assert metrics.shed.labels("queue_full")._value.get() == 1
+    assert admission.pairs == 0 and metrics.queue_pairs._value.get() == 0
+
+
+def test_should_admit_a_request_larger_than_the_bound_when_alone():
+    async def scenario():
+        admission = Admission(max_pairs=10, timeout_s=20, metrics=Metrics())
+        async with admission.admit(500):
+            return admission.pairs
+
+    assert asyncio.run(scenario()) == 500
+
+
+def test_should_shed_new_work_once_the_oldest_request_waited_half_its_deadline():
+    async def scenario():
+        admission = Admission(max_pairs=10_000, timeout_s=0.2, metrics=Metrics())
+        release = asyncio.Event()
+        holder = asyncio.create_task(_hold(admission, 1, release))
+        await asyncio.sleep(0)
+        admission.check(1)  # young queue: admitted
+        await asyncio.sleep(0.15)
+        with pytest.raises(APIError) as refused:
+            admission.check(1)
+        release.set()
+        await holder
+        admission.check(1)  # empty again: admitted
+        return refused.value
+
+    error = asyncio.run(scenario())
+    assert error.status == 429 and "overloaded" in error.message and "--request_timeout" in error.message
+
+
+def test_should_shed_when_the_measured_throughput_cannot_finish_the_queue_in_time():
+    admission = Admission(max_pairs=10_000, timeout_s=10, metrics=Metrics())
+    admission.pairs, admission.requests = 900, 3
+    admission.pairs_per_second = 100.0  # as measured under load
+    with pytest.raises(APIError) as refused:
+        admission.check(200)  # (900 + 200) / 100 = 11 s > 10 s
+    admission.check(50)  # 9.5 s fits
+    assert refused.value.status == 429
+    assert refused.value.headers["retry-after"] == "9"  # the queue drains in 900 / 100 s
+
+
+def test_should_learn_throughput_only_from_busy_windows():
+    async def scenario():
+        admission = Admission(max_pairs=10_000, timeout_s=20, metrics=Metrics())
+        async with admission.admit(4):  # a lone small request: latency, not capacity
+            await asyncio.sleep(0.01)
+        lone = admission.pairs_per_second
+        release = asyncio.Event()
+        background = asyncio.create_task(_hold(admission, 1, release))
+        await asyncio.sleep(0)
+        for _ in range(6):
+            async with admission.admit(100):
+                await asyncio.sleep(0.1)
+        release.set()
+        await background
+        return lone, admission.pairs_per_second
+
+    lone, busy = asyncio.run(scenario())
+    assert lone is None
+    assert busy is not None and busy > 0
+
+
+# --- through the app ----------------------------------------------------------------------------
+
+
+def test_should_answer_504_at_the_deadline_and_drop_the_work():
+    engine = FakeEngine(delay=5)
+    with TestClient(_app(engine, request_timeout=0.3)) as client:
+        response = client.post("/openai/v1/rerank", json=_request(3))
+        assert_error(response, 504, r"did not finish within 0\.3 s \(--request_timeout\)")
+        assert engine.cancelled_calls == 1 and engine.finished_calls == 0
+        assert _metric(client, "reranker_requests_expired_total") == 1
+        assert _metric(client, "reranker_queue_pairs") == 0
+        # Documents that were never scored are not counted as scored.
+        assert _metric(client, "reranker_documents_scored_total") == 0
+
+
+def test_should_answer_429_in_every_dialect_when_the_queue_is_full():
+    engine = FakeEngine()
+    app = _app(engine, max_queued_pairs=5)
+    with TestClient(app) as client:
+        state = app.state.server
+        gate = client.portal.call(asyncio.Event)
+        engine.gate = gate
+        # Hold 4 pairs in the engine from a background request.
+        holder = client.portal.start_task_soon(_post_in_loop, app, "/openai/v1/rerank", _request(4))
+        deadline = time.monotonic() + 10
+        while state.admission.pairs < 4 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        for path, body in (
+            ("/openai/v1/rerank", _request(2)),
+            ("/v1/rerank", _request(2)),
+            ("/v1/score", {"text_1": "q", "text_2": ["a", "b"]}),
+            ("/v1/ranking", {"query": {"text": "q"}, "passages": [{"text": "a"}, {"text": "b"}]}),
+        ):
+            response = client.post(path, json=body)
+            assert_error(response, 429, r"--max_queued_pairs")
+            assert int(response.headers["retry-after"]) >= 1
+        tei = client.post("/rerank", json={"query": "q", "texts": ["a", "b"]})
+        assert tei.status_code == 429 and "--max_queued_pairs" in tei.json()["error"]
+        client.portal.call(gate.set)
+        assert holder.result(timeout=10) == 200
+        assert _metric(client, 'reranker_requests_shed_total{reason="queue_full"}') >= 5
+
+
+async def _post_in_loop(app, path: str, body: dict) -> int:
+    import httpx
+
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://app") as client:
+        return (await client.post(path, json=body)).status_code

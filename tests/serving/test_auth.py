@@ -1,0 +1,97 @@
+"""The optional API key (--api_key / RERANKER_API_KEY), docs switched off, no banners."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+from helpers import SEED_REQUEST, assert_error
+
+from fake_engine import FakeEngine
+from reranker.app import create_app
+from reranker.cli import settings_from
+from reranker.config import Settings
+
+SCORING = [
+    ("POST", "/openai/v1/rerank", SEED_REQUEST),
+    ("POST", "/v1/rerank", SEED_REQUEST),
+    ("POST", "/v2/rerank", SEED_REQUEST),
+    ("POST", "/rerank", {"query": "q", "texts": ["a"]}),
+    ("POST", "/v1/ranking", {"query": {"text": "q"}, "passages": [{"text": "a"}]}),
+    ("POST", "/v1/score", {"text_1": "q", "text_2": "a"}),
+    ("GET", "/v1/models", None),
+    ("GET", "/openai/v1/models", None),
+    ("GET", "/info", None),
+    ("GET", "/openapi.json", None),
+    ("GET", "/docs", None),
+]
+PROBES = ["/v2/health/live", "/v2/health/ready", "/v1/models/reranker", "/v2/models/reranker/ready"]
+
+
+def _client(**settings) -> TestClient:
+    engine = FakeEngine()
+
+    async def load():
+        return engine
+
+    return TestClient(create_app(Settings(**settings), load))
+
+
+@pytest.fixture(scope="module")
+def keyed():
+    with _client(api_key="first-key,second-key") as client:
+        yield client
+
+
+@pytest.mark.parametrize(("method", "path", "body"), SCORING)
+def test_should_refuse_every_api_route_without_the_key(keyed, method, path, body):
+    response = keyed.request(method, path, json=body)
+    assert_error(response, 401, r"missing API key")
+    assert response.headers["www-authenticate"] == "Bearer"
+    wrong = keyed.request(method, path, json=body, headers={"Authorization": "Bearer wrong"})
+    assert_error(wrong, 401, r"invalid API key")
+    basic = keyed.request(method, path, json=body, headers={"Authorization": "Basic Zmlyc3Qta2V5"})
+    assert basic.status_code == 401
+
+
+@pytest.mark.parametrize("key", ["first-key", "second-key"])
+@pytest.mark.parametrize(("method", "path", "body"), SCORING[:6])
+def test_should_accept_each_configured_key(keyed, method, path, body, key):
+    response = keyed.request(method, path, json=body, headers={"Authorization": f"Bearer {key}"})
+    assert response.status_code == 200, response.text
+
+
+@pytest.mark.parametrize("path", PROBES)
+def test_should_leave_health_probes_open(keyed, path):
+    assert keyed.get(path).status_code == 200
+
+
+def test_should_leave_metrics_open_unless_asked(keyed):
+    assert keyed.get("/metrics").status_code == 200
+    with _client(api_key="k", protect_metrics=True) as client:
+        assert client.get("/metrics").status_code == 401
+        assert client.get("/metrics", headers={"Authorization": "Bearer k"}).status_code == 200
+
+
+def test_should_serve_no_docs_when_disabled():
+    with _client(disable_docs=True) as client:
+        for path in ("/docs", "/redoc", "/openapi.json"):
+            assert_error(client.get(path), 404, "Not Found")
+    with _client() as client:
+        assert client.get("/openapi.json").status_code == 200
+
+
+def test_should_take_the_key_from_the_environment_and_never_show_it():
+    settings = settings_from([], {"RERANKER_API_KEY": " a-key , b-key "})
+    assert settings.api_keys == ["a-key", "b-key"]
+    assert "a-key" not in repr(settings)
+
+
+def test_should_refuse_empty_keys():
+    with pytest.raises(SystemExit) as exit_info:
+        settings_from([], {"RERANKER_API_KEY": "a,,b"})
+    assert exit_info.value.code == 2
+
+
+def test_should_warn_when_the_key_is_on_the_command_line(capsys):
+    settings_from(["--api_key", "visible"])
+    assert "visible in the process list" in capsys.readouterr().err
