@@ -37,7 +37,7 @@ VLLM_CPU_ENV := VLLM_CPU_KVCACHE_SPACE=$${VLLM_CPU_KVCACHE_SPACE:-1} \
 	VLLM_CPU_OMP_THREADS_BIND=$${VLLM_CPU_OMP_THREADS_BIND:-0-$$(( $$(nproc) - 1 ))}
 
 .DEFAULT_GOAL := help
-.PHONY: help setup serve test test-vllm setup-vllm setup-clients test-clients validate bench image test-image container-tools e2e clean
+.PHONY: help setup serve test test-vllm setup-vllm setup-clients test-clients validate bench soak fuzz image test-image container-tools e2e clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -91,11 +91,17 @@ test-vllm: setup-vllm ## Run the vLLM engine tests on CPU through vllm-cpu
 	# Only tests/serving: .venv-vllm lacks the manifest tools the other suites import.
 	$(VLLM_CPU_ENV) $(VLLM_BIN)/python -m pytest -m vllm -p no:cacheprovider tests/serving $(PYTEST_ARGS)
 
-validate: setup ## Render every overlay and gitops example; check schemas and policies (KSERVE_CRD_DIR=DIR offline)
-	$(BIN)/python scripts/validate.py $(if $(KSERVE_CRD_DIR),--schema-dir $(KSERVE_CRD_DIR)) $(VALIDATE_ARGS) $(OVERLAYS)
+validate: setup ## Render overlays, components, gitops examples; check every kind's schema and the policies (offline: KSERVE_CRD_DIR, CRD_SCHEMA_DIR)
+	$(BIN)/python scripts/validate.py $(if $(KSERVE_CRD_DIR),--schema-dir $(KSERVE_CRD_DIR)) $(if $(or $(CRD_SCHEMA_DIR),$(wildcard ../shared/crd-schemas)),--crd-schema-dir $(or $(CRD_SCHEMA_DIR),$(wildcard ../shared/crd-schemas))) --require-schemas $(VALIDATE_ARGS) $(OVERLAYS)
 
 bench: setup ## Measure rerank throughput and latency of the server (torch engine)
 	$(BIN)/python scripts/bench.py $(BENCH_ARGS)
+
+soak: setup ## Load a loopback server: 1000 clients x 30 s (SOAK_ARGS=...); report shed, expired, lost, p99
+	$(BIN)/python scripts/soak.py $(SOAK_ARGS)
+
+fuzz: setup ## Fuzz a real server against its own OpenAPI document with schemathesis (fixed seed, ~2-3 min; FUZZ_ARGS=...)
+	$(BIN)/python tests/fuzz/run_fuzz.py $(FUZZ_ARGS)
 
 image: ## Build the GPU (vLLM) and CPU (torch) images with podman or docker (BASE_IMAGE, TORCH_INDEX_URL)
 	$(PYTHON) scripts/build_image.py --target gpu --target cpu --repo $(IMAGE_REPO) --version $(IMAGE_TAG) \

@@ -8,7 +8,7 @@ from pathlib import Path
 from .findings import SCHEMA, Finding, Status, TargetReport
 from .policies import POLICIES, Context
 from .policies.secrets import component_secret_names
-from .render import RenderError, render
+from .render import RenderError, is_combination, render, render_combination
 from .schemas import SchemaChecker
 
 
@@ -36,7 +36,10 @@ def find_components_dir(target: Path) -> Path | None:
 def check_target(target: Path | str, options: CheckOptions) -> TargetReport:
     report = TargetReport(target=str(target))
     try:
-        rendered = render(target, renderer=options.renderer)
+        if is_combination(target):
+            rendered = render_combination(target, renderer=options.renderer)
+        else:
+            rendered = render(target, renderer=options.renderer)
     except RenderError as error:
         report.error = error
         return report

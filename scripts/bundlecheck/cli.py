@@ -10,12 +10,14 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from . import crds
+import yaml
+
+from . import catalog, crds
 from .check import CheckOptions, check_target
 from .findings import SCHEMA, Status
 from .output import FORMATS, RunInfo
 from .policies import POLICIES
-from .render import RENDERERS
+from .render import COMBINE, RENDERERS
 from .schemas import DEFAULT_KUBERNETES_VERSION, SchemaChecker
 
 EXIT_CLEAN, EXIT_VIOLATIONS, EXIT_ERROR = 0, 1, 2
@@ -25,12 +27,19 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="reranker-validate",
         description="Render kustomizations (default: every overlays/* and gitops/** "
-        "kustomization under the current directory) and check every object against the "
-        "Kubernetes and KServe schemas (unknown fields are errors) and this bundle's policies. "
+        f"kustomization under the current directory, and each opt-in component on "
+        f"{COMPONENT_OVERLAY}) and check every object against the Kubernetes, KServe and "
+        "third-party CRD schemas (unknown fields are errors) and this bundle's policies. "
         "Exit 0 when clean, 1 on any violation, 2 on a usage, render, check or schema-source "
         "error.",
     )
-    parser.add_argument("targets", nargs="*", metavar="KUSTOMIZATION_DIR")
+    parser.add_argument(
+        "targets",
+        nargs="*",
+        metavar="KUSTOMIZATION_DIR",
+        help=f"a kustomization, or DIR{COMBINE}COMPONENT_DIR[{COMBINE}...] for components "
+        "applied to one",
+    )
     source = parser.add_mutually_exclusive_group()
     source.add_argument(
         "--schema-dir",
@@ -45,6 +54,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--context", help="kubeconfig context for --from-cluster")
     parser.add_argument(
+        "--crd-schema-dir",
+        type=Path,
+        metavar="DIR",
+        help="JSON schemas of third-party kinds (Argo CD, Flux, ESO, SealedSecret, Prometheus "
+        "Operator, KEDA ...) in the CRDs-catalog layout <group>/<kind>_<version>.json, instead "
+        f"of downloading them from {catalog.CATALOG_REPO} at commit {catalog.CATALOG_COMMIT[:12]}",
+    )
+    parser.add_argument(
+        "--require-schemas",
+        action="store_true",
+        help="a kind no schema covers is a violation (default: reported as not schema-checked)",
+    )
+    parser.add_argument(
         "--kserve-version",
         default=crds.KSERVE_VERSION,
         help="KServe release whose CRDs are downloaded when no other source is given "
@@ -54,7 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--cache-dir",
         type=Path,
         default=None,
-        help=f"where downloaded CRDs are kept (default: {crds.default_cache_dir()})",
+        help=f"where downloaded CRDs and schemas are kept (default: {crds.default_cache_dir()})",
     )
     parser.add_argument(
         "--kubernetes-version",
@@ -86,11 +108,45 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def default_targets(root: Path) -> list[Path]:
-    """Every overlay, and every kustomization among the GitOps examples."""
+# The overlay the opt-in components are checked on by default.
+COMPONENT_OVERLAY = "overlays/cpu"
+
+
+def default_targets(root: Path) -> list[Path | str]:
+    """Every overlay, every kustomization among the GitOps examples, and each opt-in component
+    on COMPONENT_OVERLAY (``overlays/cpu+components/monitoring``)."""
     overlays = sorted(p.parent for p in root.glob("overlays/*/kustomization.yaml"))
     gitops = sorted(p.parent for p in root.glob("gitops/**/kustomization.yaml"))
-    return overlays + gitops
+    return [*overlays, *gitops, *component_targets(root, overlays)]
+
+
+def component_targets(root: Path, overlays: list[Path]) -> list[str]:
+    """``overlay+component`` for each component under components/ (nested ones included),
+    except those an overlay already includes (nvidia-gpu) and those with a secretGenerator
+    (they read git-ignored files, and their Secret's data is what no-secret-data forbids)."""
+    base = root / COMPONENT_OVERLAY
+    if not (base / "kustomization.yaml").is_file():
+        base = overlays[0] if overlays else None
+    if base is None:
+        return []
+    included = {
+        (overlay / component).resolve()
+        for overlay in overlays
+        for component in _kustomization(overlay).get("components") or []
+    }
+    targets = []
+    for component in sorted(p.parent for p in root.glob("components/**/kustomization.yaml")):
+        config = _kustomization(component)
+        if config.get("kind") != "Component" or config.get("secretGenerator"):
+            continue
+        if component.resolve() not in included:
+            targets.append(f"{base}{COMBINE}{component}")
+    return targets
+
+
+def _kustomization(directory: Path) -> dict:
+    path = directory / "kustomization.yaml"
+    return (yaml.safe_load(path.read_text()) or {}) if path.is_file() else {}
 
 
 def load_schemas(args: argparse.Namespace) -> crds.CrdSchemas:
@@ -101,16 +157,22 @@ def load_schemas(args: argparse.Namespace) -> crds.CrdSchemas:
     return crds.from_release(args.kserve_version, args.cache_dir)
 
 
+def load_catalog(args: argparse.Namespace) -> catalog.CatalogSource:
+    if args.crd_schema_dir is not None:
+        return catalog.DirectoryCatalog(args.crd_schema_dir)
+    return catalog.DownloadCatalog(args.cache_dir)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.list_policies:
         print(
-            f"{SCHEMA:<24} objects match the Kubernetes / KServe CRD schemas "
+            f"{SCHEMA:<26} objects match the Kubernetes, KServe and third-party CRD schemas "
             "(unknown fields are errors)"
         )
         for policy in POLICIES.values():
-            print(f"{policy.id:<24} {policy.reason}")
+            print(f"{policy.id:<26} {policy.reason}")
         return EXIT_CLEAN
     unknown = sorted(set(args.skip) - {SCHEMA, *POLICIES})
     if unknown:
@@ -121,17 +183,22 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         schemas = load_schemas(args)
+        third_party = load_catalog(args)
+        options = CheckOptions(
+            schemas=SchemaChecker(
+                schemas, args.kubernetes_version, third_party, require=args.require_schemas
+            ),
+            skip=set(args.skip),
+            components_dir=args.components,
+            renderer=args.renderer,
+        )
+        # Third-party schemas are downloaded as kinds turn up: offline shows here.
+        reports = [check_target(target, options) for target in targets]
     except crds.SchemaSourceError as error:
         print(f"reranker-validate: error: {error}", file=sys.stderr)
         return EXIT_ERROR
-    options = CheckOptions(
-        schemas=SchemaChecker(schemas, args.kubernetes_version),
-        skip=set(args.skip),
-        components_dir=args.components,
-        renderer=args.renderer,
-    )
-    reports = [check_target(target, options) for target in targets]
-    info = RunInfo(schemas.source, args.kubernetes_version, sorted(set(args.skip)))
+    source = f"{schemas.source}; third-party kinds from {third_party.source}"
+    info = RunInfo(source, args.kubernetes_version, sorted(set(args.skip)))
     report_text = FORMATS[args.output](reports, info)
     if args.output_file:
         args.output_file.write_text(report_text)

@@ -9,7 +9,9 @@ what the pod around it gets (kserve/kserve, pkg/webhook/admission/pod
   ClusterStorageContainer (by ``storageContainerName``, else by URI prefix), called with
   ``[storageUri, /mnt/models]``, writing into the emptyDir ``kserve-provision-location``
   that ``kserve-container`` mounts read-only at ``/mnt/models``;
-- the predictor's pod-level fields (securityContext, serviceAccountName, nodeSelector, ...).
+- the predictor's pod-level fields (securityContext, serviceAccountName,
+  automountServiceAccountToken, terminationGracePeriodSeconds, nodeSelector, ...);
+- the labels KServe gives predictor pods (workloads.predictor_labels).
 
 The result is a plain ``v1`` Pod: what a kubelet would be handed, and what ``podman kube play``
 can run.
@@ -22,6 +24,7 @@ import re
 from typing import Any
 
 from .kserve_command import KServeCommandError, PredictorContainer, predictor_container
+from .workloads import predictor_labels
 
 MODEL_MOUNT = "/mnt/models"
 PROVISION_VOLUME = "kserve-provision-location"
@@ -36,6 +39,7 @@ POD_FIELDS = (
     "affinity",
     "priorityClassName",
     "terminationGracePeriodSeconds",
+    "topologySpreadConstraints",
     "imagePullSecrets",
     "hostIPC",
     "dnsPolicy",
@@ -83,10 +87,7 @@ def predictor_pod(objects: list[dict[str, Any]], isvc_name: str | None = None) -
         "kind": "Pod",
         "metadata": {
             "name": f"{container.isvc_name}-predictor",
-            "labels": {
-                "serving.kserve.io/inferenceservice": container.isvc_name,
-                "component": "predictor",
-            },
+            "labels": predictor_labels(isvc, runtime),
         },
         "spec": spec,
     }

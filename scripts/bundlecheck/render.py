@@ -9,8 +9,10 @@ RootOnly, legacy ordering), so they produce the same objects in the same order.
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 import subprocess
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -81,6 +83,42 @@ def render(path: Path | str, renderer: str | None = None) -> RenderResult:
 
 
 _KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
+# A target "overlays/cpu+components/monitoring": the first kustomization with the components.
+COMBINE = "+"
+
+
+def is_combination(target: Path | str) -> bool:
+    """``overlays/cpu+components/monitoring``, not a directory whose own name has a ``+``."""
+    return COMBINE in str(target) and not Path(target).is_dir()
+
+
+def render_combination(target: Path | str, renderer: str | None = None) -> RenderResult:
+    """Render ``BASE+COMPONENT[+COMPONENT...]``: a kustomization with BASE as its resource and
+    the components (``kind: Component`` directories) applied to it, written to a temporary
+    directory. The result's path is BASE's."""
+    base, *components = (Path(part).resolve() for part in str(target).split(COMBINE))
+    for path in (base, *components):
+        if not any((path / name).is_file() for name in _KUSTOMIZATION_FILES):
+            raise RenderError(path, "no kustomization.yaml in this directory")
+    with tempfile.TemporaryDirectory(prefix="bundlecheck-") as work:
+        here = Path(work)
+        relative = [os.path.relpath(p, here) for p in (base, *components)]
+        (here / "kustomization.yaml").write_text(
+            yaml.safe_dump(
+                {
+                    "apiVersion": "kustomize.config.k8s.io/v1beta1",
+                    "kind": "Kustomization",
+                    "resources": relative[:1],
+                    "components": relative[1:],
+                }
+            )
+        )
+        try:
+            result = render(here, renderer)
+        except RenderError as error:
+            raise RenderError(target, error.message, error.renderer) from error
+    result.path = base
+    return result
 
 
 def _pykustomize_importable() -> bool:

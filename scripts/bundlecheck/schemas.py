@@ -5,8 +5,11 @@
 - Kinds with a CRD in the loaded ``CrdSchemas`` (KServe's, or any CRD the source holds): the
   CRD's openAPIV3Schema made strict (see strict.py); every error is reported, and metadata is
   checked as ObjectMeta.
-- A KServe kind with no CRD is a violation; any other kind without a schema (PodMonitor,
-  ExternalSecret, Argo CD and Flux objects ...) is reported as not schema-checked.
+- Other custom resources (PodMonitor, ExternalSecret, SealedSecret, ScaledObject, Argo CD and
+  Flux objects ...) without a CRD in that source: their JSON schema from the CRDs-catalog
+  source (catalog.py), made strict the same way; metadata again checked as ObjectMeta.
+- A KServe kind with no CRD is a violation; any other kind without a schema is reported as not
+  schema-checked, or as a violation when schemas are required.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from typing import Any, Iterator
 import jsonschema
 import kubernetes_validate
 
+from .catalog import CatalogSource
 from .crds import CrdSchemas, is_kserve
 from .findings import SCHEMA, Finding, Status, format_path, object_ref
 from .strict import strict_schema
@@ -33,10 +37,19 @@ def is_builtin(api_version: str) -> bool:
 
 
 class SchemaChecker:
-    def __init__(self, crds: CrdSchemas, kubernetes_version: str = DEFAULT_KUBERNETES_VERSION):
+    def __init__(
+        self,
+        crds: CrdSchemas,
+        kubernetes_version: str = DEFAULT_KUBERNETES_VERSION,
+        catalog: CatalogSource | None = None,
+        require: bool = False,
+    ):
         self.crds = crds
         self.kubernetes_version = kubernetes_version
-        self._validators: dict[tuple[str, str], jsonschema.protocols.Validator] = {}
+        self.catalog = catalog
+        # A kind without a schema is a violation instead of a note.
+        self.require = require
+        self._validators: dict[tuple[str, str, str], jsonschema.protocols.Validator | None] = {}
 
     def check(self, obj: dict[str, Any]) -> list[Finding]:
         api_version, kind = str(obj.get("apiVersion", "")), str(obj.get("kind", ""))
@@ -56,12 +69,23 @@ class SchemaChecker:
         return self._builtin_findings(obj, ref, api_version, kind)
 
     def _crd_validator(self, api_version: str, kind: str):
-        key = (api_version, kind)
+        schema = self.crds.lookup(api_version, kind)
+        return self._validator(("crd", api_version, kind), schema)
+
+    def _catalog_validator(self, api_version: str, kind: str):
+        if self.catalog is None:
+            return None
+        key = ("catalog", api_version, kind)
         if key not in self._validators:
-            schema = self.crds.lookup(api_version, kind)
-            if schema is None:
-                return None
-            # openAPIV3Schema is JSON Schema draft 4 plus OpenAPI keywords.
+            self._validators[key] = self._validator(key, self.catalog.lookup(api_version, kind))
+        return self._validators[key]
+
+    def _validator(self, key: tuple[str, str, str], schema: dict[str, Any] | None):
+        if schema is None:
+            return None
+        if key not in self._validators:
+            # openAPIV3Schema is JSON Schema draft 4 plus OpenAPI keywords (the catalog's files
+            # are the same schemas as JSON).
             self._validators[key] = jsonschema.Draft4Validator(strict_schema(schema))
         return self._validators[key]
 
@@ -80,6 +104,10 @@ class SchemaChecker:
         except kubernetes_validate.ValidationError as error:
             return list(_findings_from_error(error, ref))
         except kubernetes_validate.SchemaNotFoundError:
+            # gateway.networking.k8s.io and the like: CRDs in a built-in-looking group.
+            validator = self._catalog_validator(api_version, kind)
+            if validator is not None:
+                return list(self._crd_findings(validator, obj, ref))
             if is_builtin(api_version):
                 return [
                     Finding(
@@ -90,13 +118,14 @@ class SchemaChecker:
                         f"{self.kubernetes_version}",
                     )
                 ]
+            where = f" in {self.catalog.source}" if self.catalog is not None else ""
             return [
                 Finding(
                     SCHEMA,
                     ref,
                     "",
-                    f"{api_version} {kind}: no schema available, not schema-checked",
-                    Status.NOT_CHECKED,
+                    f"{api_version} {kind}: no schema available{where}, not schema-checked",
+                    Status.VIOLATION if self.require else Status.NOT_CHECKED,
                 )
             ]
         return []

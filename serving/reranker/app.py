@@ -20,7 +20,7 @@ from .api import dialects, health, models, score
 from .api.errors import install_error_handlers
 from .api.openapi import install_openapi
 from .api.auth import APIKeyAuth
-from .api.middleware import BodyLimits, CancelOnDisconnect, ErrorGuard, RequestMetrics
+from .api.middleware import BodyLimits, CancelOnDisconnect, ErrorGuard, RequestLimits, RequestMetrics
 from .api.state import ServerState
 from .config import Settings
 from .engine.base import Engine
@@ -80,6 +80,7 @@ def create_app(
         return Response(state.metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
     # Added innermost first: RequestMetrics ends up outermost, so it sees every answer.
+    app.add_middleware(RequestLimits, max_documents=settings.max_documents)
     app.add_middleware(BodyLimits, max_bytes=settings.max_body_bytes, timeout=settings.body_timeout)
     app.add_middleware(CancelOnDisconnect, on_cancel=state.metrics.cancelled.inc)
     if settings.api_keys:

@@ -32,19 +32,27 @@ GPU_OVERLAYS = {
     "t4": ("Tesla-T4", "float16"),
 }
 OVERLAYS = sorted([*GPU_OVERLAYS, "cpu"])
-# nvidia-gpu is the shared part of the GPU overlays, not an opt-in component.
+# nvidia-gpu is the shared part of the GPU overlays, not an opt-in component. Components nest
+# (api-key/external-secret).
 OPT_IN_COMPONENTS = sorted(
-    p.name for p in (REPO / "components").iterdir() if p.is_dir() and p.name != "nvidia-gpu"
+    str(p.parent.relative_to(REPO / "components"))
+    for p in (REPO / "components").rglob("kustomization.yaml")
+    if p.parent.name != "nvidia-gpu"
 )
 GITOPS = sorted(
     str(p.parent.relative_to(REPO)) for p in (REPO / "gitops").rglob("kustomization.yaml")
 )
-COMBOS = [f"combos/{o}+{c}" for o in OVERLAYS for c in OPT_IN_COMPONENTS]
+def combo(overlay: str, component: str) -> str:
+    return f"combos/{overlay}+{component.replace('/', '-')}"
+
+
+COMBOS = [combo(o, c) for o in OVERLAYS for c in OPT_IN_COMPONENTS]
 TARGETS = ["base", *(f"overlays/{o}" for o in OVERLAYS), *COMBOS, *GITOPS]
 
 SERVING_IMAGE = "ghcr.io/example/kserve-reranker"
 STORAGE_INITIALIZER = "kserve/storage-initializer:v0.20.0"
 TOKEN_SECRET = "hf-secret"
+API_KEY_SECRET = "reranker-api-key"
 REAL_LOOKING_TOKEN = re.compile(r"hf_[A-Za-z0-9]{30,}")
 
 
@@ -61,7 +69,7 @@ def bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for overlay in OVERLAYS:
         for component in OPT_IN_COMPONENTS:
             _write_kustomization(
-                root / f"combos/{overlay}+{component}",
+                root / combo(overlay, component),
                 f"resources: [../../overlays/{overlay}]\n"
                 f"components: [../../components/{component}]\n",
             )
@@ -266,7 +274,7 @@ def test_storage_container_claims_hf_uris_and_reads_an_optional_token(bundle: Pa
     assert storage["metadata"]["name"] == "hf-hub"
     assert storage["spec"]["supportedUriFormats"] == [{"prefix": "hf://"}]
     assert storage["spec"]["container"]["name"] == "storage-initializer"
-    (token,) = storage["spec"]["container"]["env"]
+    token = storage["spec"]["container"]["env"][0]
     assert token["name"] == "HF_TOKEN"
     assert token["valueFrom"]["secretKeyRef"] == {
         "name": TOKEN_SECRET,
@@ -317,11 +325,41 @@ def test_server_runs_non_root_on_a_read_only_root_with_writable_tmp_and_shm(
     env = {e["name"]: e.get("value") for e in container["env"]}
     assert env["HOME"] == "/tmp"
     assert env["HF_HUB_OFFLINE"] == "1"
-    storage_security = the(objects, "ClusterStorageContainer")["spec"]["container"][
-        "securityContext"
+    # The storage initializer is as locked down as the server.
+    storage = the(objects, "ClusterStorageContainer")["spec"]["container"]
+    assert storage["securityContext"] == security
+    assert security["runAsUser"] == 1000  # the kserve user of KServe's storage-initializer image
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_storage_initializer_writes_its_caches_into_the_model_volume(
+    bundle: Path, overlay: str
+) -> None:
+    # A read-only root leaves /mnt/models (KServe's emptyDir) as the only writable directory.
+    container = the(rendered(bundle, f"overlays/{overlay}"), "ClusterStorageContainer")["spec"][
+        "container"
     ]
-    assert storage_security["runAsNonRoot"] is True
-    assert storage_security["allowPrivilegeEscalation"] is False
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["HF_HOME"].startswith("/mnt/models/")
+    assert env["TMPDIR"] == "/mnt/models"
+    assert env["HF_XET_CHUNK_CACHE_SIZE_BYTES"] == "0"
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_predictor_mounts_no_token_and_gives_the_server_time_to_drain(
+    bundle: Path, overlay: str
+) -> None:
+    objects = rendered(bundle, f"overlays/{overlay}")
+    predictor = the(objects, "InferenceService")["spec"]["predictor"]
+    assert predictor["automountServiceAccountToken"] is False
+    flags = flag_values(server_container(objects)["args"] + model(objects)["args"])
+    drain, timeout = float(flags["drain_seconds"]), float(flags["request_timeout"])
+    assert predictor["terminationGracePeriodSeconds"] >= drain + timeout + 5
+    assert (drain, timeout) == (
+        Settings.model_fields["drain_seconds"].default,
+        Settings.model_fields["request_timeout"].default,
+    )
+    assert predictor["minReplicas"] == 1  # one GPU per replica: availability is opt-in
 
 
 # --- secrets ---------------------------------------------------------------------------------
@@ -393,7 +431,38 @@ def test_name_prefix_follows_into_the_references_inside_kserve_resources(bundle:
     assert reference == the(objects, "Secret")["metadata"]["name"] == "team-a-hf-secret"
 
 
+def test_name_prefix_follows_into_the_selectors_of_the_predictor_pods(bundle: Path) -> None:
+    # KServe labels the pods with the InferenceService's (prefixed) name: every selector must
+    # carry the new name, or the budget, policy and monitor silently select nothing.
+    _write_kustomization(
+        bundle / "combos/prefixed-selectors",
+        "namePrefix: team-a-\n"
+        "resources: [../../overlays/h100]\n"
+        "components: [../../components/autoscaling, ../../components/network-policy,"
+        " ../../components/monitoring]\n",
+    )
+    objects = rendered(bundle, "combos/prefixed-selectors")
+    name = the(objects, "InferenceService")["metadata"]["name"]
+    assert name == "team-a-reranker-model"
+    selectors = [
+        the(objects, "PodDisruptionBudget")["spec"]["selector"],
+        the(objects, "NetworkPolicy")["spec"]["podSelector"],
+        the(objects, "PodMonitor")["spec"]["selector"],
+        the(objects, "InferenceService")["spec"]["predictor"]["topologySpreadConstraints"][0][
+            "labelSelector"
+        ],
+    ]
+    for selector in selectors:
+        assert selector["matchLabels"]["serving.kserve.io/inferenceservice"] == name
+
+
 # --- opt-in components -------------------------------------------------------------------------
+
+
+PREDICTOR_SELECTOR = {
+    "serving.kserve.io/inferenceservice": "reranker-model",
+    "component": "predictor",
+}
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
@@ -401,8 +470,99 @@ def test_autoscaling_component_sets_a_valid_replica_range(bundle: Path, overlay:
     predictor = the(rendered(bundle, f"combos/{overlay}+autoscaling"), "InferenceService")[
         "spec"
     ]["predictor"]
-    assert 1 <= predictor["minReplicas"] <= predictor["maxReplicas"]
+    assert 2 <= predictor["minReplicas"] <= predictor["maxReplicas"]
     assert predictor["scaleMetric"] == "cpu"
+
+
+@pytest.mark.parametrize("component", ["high-availability", "autoscaling", "autoscaling-keda"])
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_replicated_components_keep_one_pod_up_through_a_drain_without_blocking_it(
+    bundle: Path, overlay: str, component: str
+) -> None:
+    objects = rendered(bundle, combo(overlay, component))
+    predictor = the(objects, "InferenceService")["spec"]["predictor"]
+    budget = the(objects, "PodDisruptionBudget")["spec"]
+    assert predictor["minReplicas"] >= 2
+    # maxUnavailable 1 always leaves one eviction; minAvailable could hold a drain forever.
+    assert budget["maxUnavailable"] == 1 and "minAvailable" not in budget
+    assert budget["unhealthyPodEvictionPolicy"] == "AlwaysAllow"
+    assert budget["selector"] == {"matchLabels": PREDICTOR_SELECTOR}
+    (spread,) = predictor["topologySpreadConstraints"]
+    assert spread["topologyKey"] == "kubernetes.io/hostname"
+    assert spread["whenUnsatisfiable"] == "ScheduleAnyway"  # never leaves a replica Pending
+    assert spread["labelSelector"] == {"matchLabels": PREDICTOR_SELECTOR}
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_keda_component_scales_on_the_servers_queue_through_kserves_autoscaling_spec(
+    bundle: Path, overlay: str
+) -> None:
+    service = the(rendered(bundle, combo(overlay, "autoscaling-keda")), "InferenceService")
+    assert service["metadata"]["annotations"]["serving.kserve.io/autoscalerClass"] == "keda"
+    predictor = service["spec"]["predictor"]
+    assert "scaleMetric" not in predictor  # KServe refuses scaleMetric with KEDA
+    (metric,) = predictor["autoScaling"]["metrics"]
+    assert metric["type"] == "External"
+    assert metric["external"]["metric"]["backend"] == "prometheus"
+    query = metric["external"]["metric"]["query"]
+    assert "reranker_queue_pairs" in query
+    assert 'serving_kserve_io_inferenceservice="reranker-model"' in query
+    threshold = int(metric["external"]["target"]["value"])
+    assert metric["external"]["target"]["type"] == "Value"
+    # Replicas are added before the server starts shedding load.
+    assert 0 < threshold < Settings.model_fields["max_queued_pairs"].default
+    assert predictor["minReplicas"] < predictor["maxReplicas"]
+
+
+def test_monitoring_component_carries_the_labels_the_keda_query_selects(bundle: Path) -> None:
+    monitor = the(rendered(bundle, "combos/cpu+monitoring"), "PodMonitor")
+    assert set(monitor["spec"]["podTargetLabels"]) == set(PREDICTOR_SELECTOR)
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_network_policy_admits_only_the_gateway_and_monitoring_namespaces_on_the_serving_port(
+    bundle: Path, overlay: str
+) -> None:
+    objects = rendered(bundle, combo(overlay, "network-policy"))
+    policy = the(objects, "NetworkPolicy")["spec"]
+    assert policy["podSelector"] == {"matchLabels": PREDICTOR_SELECTOR}
+    assert policy["policyTypes"] == ["Ingress"]
+    (port,) = server_container(objects)["ports"]
+    sources = set()
+    for rule in policy["ingress"]:
+        assert rule["ports"] == [{"port": port["name"], "protocol": "TCP"}]
+        for peer in rule["from"]:
+            assert set(peer) == {"namespaceSelector"}  # whole namespaces, nothing wider
+            sources.add(peer["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"])
+    assert sources == {"istio-system", "monitoring"}
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_api_key_component_reads_the_key_from_a_secret_only(bundle: Path, overlay: str) -> None:
+    objects = rendered(bundle, combo(overlay, "api-key"))
+    env = {e["name"]: e for e in server_container(objects)["env"]}
+    assert env["RERANKER_API_KEY"] == {
+        "name": "RERANKER_API_KEY",
+        "valueFrom": {"secretKeyRef": {"name": API_KEY_SECRET, "key": "api-key"}},
+    }
+    assert not any(a.startswith("--api_key") for args in walk(objects, "args") for a in args)
+    assert not [o for o in objects if o["kind"] == "Secret"]  # the key is never in the bundle
+
+
+@pytest.mark.parametrize(
+    ("component", "kind", "secret_name_path"),
+    [
+        ("api-key/external-secret", "ExternalSecret", ("spec", "target", "name")),
+        ("api-key/sealed-secret", "SealedSecret", ("spec", "template", "metadata", "name")),
+    ],
+)
+def test_api_key_secret_components_produce_the_secret_the_server_reads(
+    bundle: Path, component: str, kind: str, secret_name_path: tuple[str, ...]
+) -> None:
+    node: Any = the(rendered(bundle, combo("cpu", component)), kind)
+    for key in secret_name_path:
+        node = node[key]
+    assert node == API_KEY_SECRET
 
 
 def test_monitoring_component_scrapes_the_server_port_of_this_inference_service(

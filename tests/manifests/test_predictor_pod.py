@@ -91,3 +91,29 @@ def test_should_run_no_init_container_without_a_storage_uri(cpu_objects):
     pod = predictor_pod(objects)
     assert "initContainers" not in pod["spec"]
     assert not any(v["name"] == PROVISION_VOLUME for v in pod["spec"]["volumes"])
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_should_carry_the_pod_level_lock_down_and_kserves_labels(overlay):
+    pod = predictor_pod(render(ROOT / "overlays" / overlay).objects)
+    spec = pod["spec"]
+    assert spec["automountServiceAccountToken"] is False
+    assert spec["terminationGracePeriodSeconds"] == 30
+    assert pod["metadata"]["labels"] == {
+        "serving.kserve.io/inferenceservice": "reranker-model",
+        "component": "predictor",
+        "app": "isvc.reranker-model-predictor",
+    }
+
+
+def test_should_run_the_storage_initializer_as_locked_down_as_the_server(cpu_objects):
+    pod = predictor_pod(cpu_objects)
+    (init,) = pod["spec"]["initContainers"]
+    (main,) = pod["spec"]["containers"]
+    assert init["securityContext"] == main["securityContext"]
+    assert init["securityContext"]["readOnlyRootFilesystem"] is True
+    # Its only writable directory is the model volume: every cache points into it.
+    writable = {m["mountPath"] for m in init["volumeMounts"] if not m.get("readOnly")}
+    assert writable == {MODEL_MOUNT}
+    env = {e["name"]: e.get("value") for e in init["env"]}
+    assert env["HF_HOME"].startswith(MODEL_MOUNT + "/") and env["TMPDIR"] == MODEL_MOUNT

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from bundlecheck.catalog import DirectoryCatalog
 from bundlecheck.check import CheckOptions, check_target
 from bundlecheck.crds import from_directory
 from bundlecheck.findings import SCHEMA, Status
@@ -16,6 +17,7 @@ from bundlecheck.schemas import SchemaChecker
 REPO = Path(__file__).resolve().parents[2]
 BROKEN = Path(__file__).resolve().parent / "broken"
 KSERVE_CRDS = REPO.parent / "shared" / "kserve-crds"
+CRD_SCHEMAS = REPO.parent / "shared" / "crd-schemas"
 
 # case directory: (check id, field path of the violation)
 EXPECTED = {
@@ -50,14 +52,33 @@ EXPECTED = {
     ),
     "schema-unknown-field": (SCHEMA, "spec.predictor.model.storageContainerName"),
     "schema-kserve-kind-unknown": (SCHEMA, ""),
+    "schema-third-party-unknown-field": (SCHEMA, "spec.syncPolicy.automated.pruneAll"),
+    "service-account-token-mounted": (
+        "service-account-token",
+        "spec.predictor.automountServiceAccountToken",
+    ),
+    "container-hardening-writable-root": (
+        "container-hardening",
+        "spec.container.securityContext.readOnlyRootFilesystem",
+    ),
+    "storage-initializer-cache-in-home": ("storage-initializer-cache", "spec.container.env"),
+    "grace-period-too-short": (
+        "grace-period",
+        "spec.predictor.terminationGracePeriodSeconds",
+    ),
+    "api-key-literal": ("api-key-secret", "spec.containers[0].env[3].value"),
+    "api-key-in-args": ("api-key-secret", "spec.predictor.model.args[6]"),
+    "disruption-budget-blocks-drain": ("disruption-budget", "spec.minAvailable"),
+    "network-policy-selects-nothing": ("network-policy", "spec.podSelector"),
 }
 
 
 @pytest.fixture(scope="module")
 def schemas() -> SchemaChecker:
-    if not KSERVE_CRDS.is_dir():
-        pytest.skip(f"the KServe CRDs test data is not at {KSERVE_CRDS}")
-    return SchemaChecker(from_directory(KSERVE_CRDS))
+    for data in (KSERVE_CRDS, CRD_SCHEMAS):
+        if not data.is_dir():
+            pytest.skip(f"the schemas test data is not at {data}")
+    return SchemaChecker(from_directory(KSERVE_CRDS), catalog=DirectoryCatalog(CRD_SCHEMAS))
 
 
 def check(case: str, schemas: SchemaChecker, skip: frozenset[str] = frozenset()):
@@ -84,9 +105,20 @@ def test_every_broken_directory_has_an_expectation() -> None:
 def test_broken_case_fails_with_expected_check_and_path(case: str, schemas: SchemaChecker) -> None:
     expected = EXPECTED[case]
 
-    violations = check(case, schemas).with_status(Status.VIOLATION)
+    report = check(case, schemas)
+    violations = report.with_status(Status.VIOLATION)
 
     assert expected in {(f.check, f.path) for f in violations}, violations
+    assert not report.with_status(Status.NOT_CHECKED)
+
+
+@pytest.mark.parametrize(
+    "case", [c for c, (check_id, _) in EXPECTED.items() if check_id not in (SCHEMA,)]
+)
+def test_broken_case_breaks_only_the_expected_policy(case: str, schemas: SchemaChecker) -> None:
+    # One defect per case: the other policies still pass, so each case proves its own policy.
+    violations = check(case, schemas).with_status(Status.VIOLATION)
+    assert {f.check for f in violations} == {EXPECTED[case][0]}, violations
 
 
 @pytest.mark.parametrize("case", ["image-pinned-latest", "scaling-min-above-max"])

@@ -13,12 +13,13 @@ from types import SimpleNamespace
 import pytest
 import yaml
 
-from bundlecheck import crds
+from bundlecheck import catalog, crds
 from bundlecheck.cli import default_targets, main
 from bundlecheck.policies import POLICIES, Context, Policy
 
 REPO = Path(__file__).resolve().parents[2]
 KSERVE_CRDS = REPO.parent / "shared" / "kserve-crds"
+CRD_SCHEMAS = REPO.parent / "shared" / "crd-schemas"
 BROKEN = Path(__file__).resolve().parent / "broken"
 
 
@@ -29,30 +30,106 @@ def kserve_crds() -> Path:
     return KSERVE_CRDS
 
 
+@pytest.fixture(autouse=True)
+def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A run without --crd-schema-dir downloads third-party schemas: never from a test."""
+
+    def offline(url: str) -> str:
+        raise OSError(f"no network in tests: {url}")
+
+    monkeypatch.setattr(catalog, "_fetch_url", offline)
+
+
+@pytest.fixture(scope="module")
+def crd_schemas() -> Path:
+    if not CRD_SCHEMAS.is_dir():
+        pytest.skip(f"the CRD schemas test data is not at {CRD_SCHEMAS}")
+    return CRD_SCHEMAS
+
+
 @pytest.fixture()
 def at_repo_root(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(REPO)
 
 
-def test_should_default_to_every_overlay_and_gitops_kustomization(at_repo_root: None) -> None:
+def test_should_default_to_every_overlay_gitops_kustomization_and_component(
+    at_repo_root: None,
+) -> None:
     targets = [str(t) for t in default_targets(Path("."))]
     overlays = sorted(str(p.parent) for p in Path("overlays").glob("*/kustomization.yaml"))
     assert targets[: len(overlays)] == overlays and "overlays/cpu" in targets
     assert all(t.startswith(("overlays/", "gitops/")) for t in targets)
     assert any(t.startswith("gitops/") for t in targets)
+    components = [t.split("+", 1)[1] for t in targets if "+" in t]
+    assert all(t.startswith("overlays/cpu+components/") for t in targets if "+" in t)
+    # Each opt-in component, nested ones included; not nvidia-gpu (every GPU overlay has it)
+    # nor the secretGenerator one (its Secret's data is what no-secret-data forbids).
+    assert {"components/monitoring", "components/api-key/sealed-secret"} <= set(components)
+    assert "components/nvidia-gpu" not in components
+    assert "components/secret-env-file" not in components
 
 
-def test_whole_bundle_passes_with_a_short_summary(
-    at_repo_root: None, kserve_crds: Path, capsys: pytest.CaptureFixture[str]
+def test_whole_bundle_passes_with_every_kind_schema_checked(
+    at_repo_root: None,
+    kserve_crds: Path,
+    crd_schemas: Path,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
-    code = main(["--schema-dir", str(kserve_crds)])
+    code = main(
+        [
+            *("--schema-dir", str(kserve_crds)),
+            *("--crd-schema-dir", str(crd_schemas)),
+            "--require-schemas",
+        ]
+    )
 
     out = capsys.readouterr().out
     assert code == 0, out
     assert "overlays/t4: ok" in out
+    assert "overlays/cpu+components/autoscaling-keda: ok" in out
     assert "0 violation(s)" in out.splitlines()[-2]
-    # Argo CD and Flux objects have no schema here: said so, never counted as passing.
-    assert "NOT CHECKED" in out and "not schema-checked" in out
+    assert "0 not schema-checked" in out.splitlines()[-2] and "NOT CHECKED" not in out
+    assert f"third-party kinds from directory {crd_schemas}" in out.splitlines()[-1]
+
+
+def test_a_kind_without_schema_is_reported_and_fails_when_schemas_are_required(
+    kserve_crds: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    target = [str(REPO / "gitops/flux/kserve-crds"), "--schema-dir", str(kserve_crds)]
+    (tmp_path / "empty-catalog").mkdir()
+    args = [*target, "--crd-schema-dir", str(tmp_path / "empty-catalog")]
+
+    assert main(args) == 0
+    assert "NOT CHECKED HelmRelease/flux-system/kserve-crd" in capsys.readouterr().out
+    assert main([*args, "--require-schemas"]) == 1
+    assert "FAIL        HelmRelease/flux-system/kserve-crd" in capsys.readouterr().out
+
+
+def test_offline_without_crd_schema_dir_exits_2_saying_what_to_do(
+    kserve_crds: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    target = str(REPO / "gitops/flux/kserve-crds")
+
+    code = main([target, "--schema-dir", str(kserve_crds), "--cache-dir", str(tmp_path)])
+
+    assert code == 2
+    err = capsys.readouterr().err
+    assert f"/datreeio/CRDs-catalog/{catalog.CATALOG_COMMIT}/" in err
+    assert "offline? pass --crd-schema-dir DIR" in err
+
+
+def test_should_check_components_applied_to_an_overlay(
+    kserve_crds: Path, crd_schemas: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    target = f"{REPO / 'overlays/h100'}+{REPO / 'components/autoscaling-keda'}+" + str(
+        REPO / "components/network-policy"
+    )
+
+    code = main([target, "--schema-dir", str(kserve_crds), "--crd-schema-dir", str(crd_schemas)])
+
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert out.startswith(f"{target}: ok (5 objects")
 
 
 def test_should_exit_1_and_name_the_policy_in_text(

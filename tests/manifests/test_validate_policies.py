@@ -12,7 +12,7 @@ from bundlecheck.check import find_components_dir
 from bundlecheck.policies import POLICIES, Context
 from bundlecheck.policies.images import is_pinned
 from bundlecheck.policies.secrets import component_secret_names
-from bundlecheck.render import render
+from bundlecheck.render import render, render_combination
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -146,4 +146,237 @@ def test_server_flag_check_uses_the_servers_parser(cpu_objects) -> None:
     args.append("--max_batch_tokens=10")  # below the server's minimum of 64
     assert findings("server-flags", objects) == [
         ("InferenceService/reranker-model", "spec.predictor.model.args")
+    ]
+
+
+# --- issue 11: pod lock-down, shutdown, API key, disruption budgets, network policies ------------
+
+
+@pytest.fixture(scope="module")
+def ha_objects() -> list[dict[str, Any]]:
+    """overlays/cpu with components/high-availability and components/network-policy."""
+    target = "+".join(
+        str(REPO / p)
+        for p in ("overlays/cpu", "components/high-availability", "components/network-policy")
+    )
+    return render_combination(target).objects
+
+
+def test_every_new_policy_passes_the_replicated_bundle(ha_objects) -> None:
+    for policy_id in (
+        "service-account-token",
+        "grace-period",
+        "container-hardening",
+        "api-key-secret",
+        "storage-initializer-cache",
+        "disruption-budget",
+        "network-policy",
+    ):
+        assert findings(policy_id, ha_objects) == [], policy_id
+
+
+def test_grace_period_reads_the_servers_env_and_its_defaults(cpu_objects) -> None:
+    objects = copy.deepcopy(cpu_objects)
+    runtime = the(objects, "ServingRuntime")["spec"]["containers"][0]
+    predictor = the(objects, "InferenceService")["spec"]["predictor"]
+    # Without the flags the server's defaults apply: 5 + 20 + 5 fits the 30 s given.
+    runtime["args"] = [a for a in runtime["args"] if not a.startswith(("--drain", "--request"))]
+    assert findings("grace-period", objects) == []
+    # A variable counts as the server counts it (a flag would win over it).
+    runtime["env"].append({"name": "RERANKER_REQUEST_TIMEOUT", "value": "60"})
+    assert findings("grace-period", objects) == [
+        ("InferenceService/reranker-model", "spec.predictor.terminationGracePeriodSeconds")
+    ]
+    predictor["terminationGracePeriodSeconds"] = 70
+    assert findings("grace-period", objects) == []
+    # No grace period at all: Kubernetes' 30 s.
+    del predictor["terminationGracePeriodSeconds"]
+    (finding,) = POLICIES["grace-period"].check(Context(objects))
+    assert "Kubernetes' default" in finding.message and "= 70 s" in finding.message
+
+
+def test_service_account_token_must_be_off_for_every_component(cpu_objects) -> None:
+    objects = copy.deepcopy(cpu_objects)
+    predictor = the(objects, "InferenceService")["spec"]["predictor"]
+    del predictor["automountServiceAccountToken"]  # unset: Kubernetes mounts it
+    assert findings("service-account-token", objects) == [
+        ("InferenceService/reranker-model", "spec.predictor.automountServiceAccountToken")
+    ]
+
+
+def test_container_hardening_covers_the_server_and_the_storage_initializer(cpu_objects) -> None:
+    objects = copy.deepcopy(cpu_objects)
+    storage = the(objects, "ClusterStorageContainer")["spec"]["container"]["securityContext"]
+    for key in ("runAsUser", "seccompProfile", "capabilities"):
+        del storage[key]
+    server = the(objects, "ServingRuntime")["spec"]["containers"][0]["securityContext"]
+    del server["readOnlyRootFilesystem"]
+    assert sorted(findings("container-hardening", objects)) == [
+        ("ClusterStorageContainer/hf-hub", "spec.container.securityContext.capabilities.drop"),
+        ("ClusterStorageContainer/hf-hub", "spec.container.securityContext.runAsUser"),
+        ("ClusterStorageContainer/hf-hub", "spec.container.securityContext.seccompProfile"),
+        (
+            "InferenceService/reranker-model",
+            "spec.predictor.model.securityContext.readOnlyRootFilesystem",
+        ),
+    ]
+
+
+def test_pod_level_security_context_counts_for_user_and_seccomp(cpu_objects) -> None:
+    objects = copy.deepcopy(cpu_objects)
+    server = the(objects, "ServingRuntime")["spec"]["containers"][0]["securityContext"]
+    del server["runAsUser"], server["seccompProfile"]
+    the(objects, "InferenceService")["spec"]["predictor"]["securityContext"] = {
+        "runAsUser": 1000,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+    assert findings("container-hardening", objects) == []
+
+
+def test_storage_initializer_caches_must_be_in_the_model_volume(cpu_objects) -> None:
+    objects = copy.deepcopy(cpu_objects)
+    env = the(objects, "ClusterStorageContainer")["spec"]["container"]["env"]
+    env.append({"name": "HF_XET_CACHE", "value": "/home/kserve/.cache/xet"})
+    assert findings("storage-initializer-cache", objects) == [
+        ("ClusterStorageContainer/hf-hub", f"spec.container.env[{len(env) - 1}].value")
+    ]
+    env[-1]["value"] = "/mnt/models/.cache/xet"
+    assert findings("storage-initializer-cache", objects) == []
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [
+        {"name": "RERANKER_API_KEY", "valueFrom": {"configMapKeyRef": {"name": "c", "key": "k"}}},
+        {"name": "RERANKER_API_KEY", "value": ""},
+    ],
+)
+def test_api_key_must_come_from_a_secret(cpu_objects, entry: dict[str, Any]) -> None:
+    objects = copy.deepcopy(cpu_objects)
+    the(objects, "InferenceService")["spec"]["predictor"]["model"]["env"] = [entry]
+    ((obj, path),) = findings("api-key-secret", objects)
+    assert obj == "InferenceService/reranker-model"
+    assert path.startswith("spec.predictor.model.env[0]")
+
+
+def test_api_key_flag_with_a_separate_value_is_found(cpu_objects) -> None:
+    objects = copy.deepcopy(cpu_objects)
+    the(objects, "ServingRuntime")["spec"]["containers"][0]["args"] += ["--api_key", "k"]
+    assert findings("api-key-secret", objects) == [
+        ("ServingRuntime/kserve-reranker", "spec.containers[0].args[5]")
+    ]
+
+
+def pdb(objects: list[dict[str, Any]]) -> dict[str, Any]:
+    return the(objects, "PodDisruptionBudget")["spec"]
+
+
+@pytest.mark.parametrize(
+    ("budget", "blocking_field"),
+    [
+        ({"maxUnavailable": 0}, "spec.maxUnavailable"),
+        ({"maxUnavailable": "0%"}, "spec.maxUnavailable"),
+        ({"minAvailable": "100%"}, "spec.minAvailable"),
+        ({"minAvailable": "60%"}, "spec.minAvailable"),  # ceil(1.2) = 2 of 2 replicas
+        ({"minAvailable": 1}, None),
+        ({"minAvailable": "50%"}, None),
+        ({"maxUnavailable": "10%"}, None),  # rounded up: one pod
+    ],
+)
+def test_disruption_budget_must_leave_an_eviction_at_min_replicas(
+    ha_objects, budget: dict[str, Any], blocking_field: str | None
+) -> None:
+    objects = copy.deepcopy(ha_objects)
+    spec = pdb(objects)
+    del spec["maxUnavailable"]
+    spec.update(budget)
+    expected = [("PodDisruptionBudget/reranker-model-predictor", blocking_field)]
+    assert findings("disruption-budget", objects) == (expected if blocking_field else [])
+
+
+def test_disruption_budget_over_one_replica_or_unready_pods_is_reported(ha_objects) -> None:
+    objects = copy.deepcopy(ha_objects)
+    the(objects, "InferenceService")["spec"]["predictor"]["minReplicas"] = 1
+    del pdb(objects)["unhealthyPodEvictionPolicy"]
+    assert findings("disruption-budget", objects) == [
+        ("PodDisruptionBudget/reranker-model-predictor", "spec"),
+        ("PodDisruptionBudget/reranker-model-predictor", "spec.unhealthyPodEvictionPolicy"),
+    ]
+
+
+def test_two_budgets_on_the_same_pods_are_reported(ha_objects) -> None:
+    second = copy.deepcopy(the(ha_objects, "PodDisruptionBudget"))
+    second["metadata"]["name"] = "another"
+    assert findings("disruption-budget", [*ha_objects, second]) == [
+        ("PodDisruptionBudget/another", "spec.selector")
+    ]
+
+
+def test_budget_selects_by_every_label_kserve_gives_the_pods(ha_objects) -> None:
+    objects = copy.deepcopy(ha_objects)
+    the(objects, "InferenceService")["metadata"]["labels"] = {"team": "search"}
+    pdb(objects)["selector"] = {
+        "matchLabels": {"app": "isvc.reranker-model-predictor"},
+        "matchExpressions": [{"key": "team", "operator": "In", "values": ["search"]}],
+    }
+    assert findings("disruption-budget", objects) == []
+    pdb(objects)["selector"]["matchExpressions"][0]["operator"] = "NotIn"
+    assert findings("disruption-budget", objects) == [
+        ("PodDisruptionBudget/reranker-model-predictor", "spec.selector")
+    ]
+
+
+def netpol(objects: list[dict[str, Any]]) -> dict[str, Any]:
+    return the(objects, "NetworkPolicy")["spec"]
+
+
+@pytest.mark.parametrize(
+    ("ports", "admitted"),
+    [
+        ([{"port": 8080}], True),
+        ([{"port": "http1", "protocol": "TCP"}], True),
+        ([{"port": 8000, "endPort": 9000}], True),
+        ([{"protocol": "TCP"}], True),  # every TCP port
+        ([{"port": 9090}], False),
+        ([{"port": "http1", "protocol": "UDP"}], False),
+    ],
+)
+def test_network_policy_must_admit_the_serving_port(
+    ha_objects, ports: list[dict[str, Any]], admitted: bool
+) -> None:
+    objects = copy.deepcopy(ha_objects)
+    for rule in netpol(objects)["ingress"]:
+        rule["ports"] = ports
+    expected = [] if admitted else [("NetworkPolicy/reranker-model-predictor", "spec.ingress")]
+    assert findings("network-policy", objects) == expected
+
+
+def test_network_policy_without_ingress_rules_drops_every_request(ha_objects) -> None:
+    objects = copy.deepcopy(ha_objects)
+    del netpol(objects)["ingress"]
+    assert findings("network-policy", objects) == [
+        ("NetworkPolicy/reranker-model-predictor", "spec.ingress")
+    ]
+    netpol(objects)["policyTypes"] = ["Egress"]
+    assert findings("network-policy", objects) == [
+        ("NetworkPolicy/reranker-model-predictor", "spec.policyTypes")
+    ]
+
+
+def test_keda_autoscaling_follows_kserves_webhook_rules(cpu_objects) -> None:
+    objects = copy.deepcopy(cpu_objects)
+    isvc = the(objects, "InferenceService")
+    predictor = isvc["spec"]["predictor"]
+    predictor["autoScaling"] = {
+        "metrics": [{"type": "External", "external": {"metric": {"backend": "prometheus"}}}]
+    }
+    predictor["scaleMetric"] = "cpu"
+    metric = "spec.predictor.autoScaling.metrics[0]"
+    # The default autoscaler (an HPA) scales on Resource metrics only.
+    assert ("InferenceService/reranker-model", f"{metric}.type") in findings("scaling", objects)
+    isvc["metadata"]["annotations"]["serving.kserve.io/autoscalerClass"] = "keda"
+    assert sorted(findings("scaling", objects)) == [
+        ("InferenceService/reranker-model", f"{metric}.external.metric.query"),
+        ("InferenceService/reranker-model", f"{metric}.external.target.value"),
+        ("InferenceService/reranker-model", "spec.predictor.scaleMetric"),
     ]

@@ -6,7 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from bundlecheck.render import RenderError, available_renderers, render
+from bundlecheck.render import (
+    RenderError,
+    available_renderers,
+    is_combination,
+    render,
+    render_combination,
+)
 
 CONFIGMAP = """\
 apiVersion: v1
@@ -84,3 +90,26 @@ def test_should_refuse_a_missing_directory(tmp_path: Path) -> None:
 def test_should_refuse_an_unknown_renderer(overlay: Path) -> None:
     with pytest.raises(RenderError, match="unknown renderer"):
         render(overlay, renderer="helm")
+
+
+def test_should_render_components_applied_to_a_kustomization(overlay: Path, tmp_path: Path) -> None:
+    component = tmp_path / "component"
+    component.mkdir()
+    (component / "kustomization.yaml").write_text(
+        "apiVersion: kustomize.config.k8s.io/v1alpha1\nkind: Component\n"
+        "resources: [extra.yaml]\n"
+    )
+    (component / "extra.yaml").write_text(CONFIGMAP.replace("settings", "extra"))
+
+    result = render_combination(f"{overlay}+{component}")
+
+    # The overlay's objects (prefixed by it), and the component's (added above it).
+    names = {o["metadata"]["name"] for o in result.objects}
+    assert names == {"team-settings", "team-app", "extra"}
+    assert result.path == overlay  # the components folder is looked for above the first part
+    assert is_combination(f"{overlay}+{component}") and not is_combination(overlay)
+
+
+def test_should_name_the_combination_when_a_part_is_missing(overlay: Path, tmp_path: Path) -> None:
+    with pytest.raises(RenderError, match="no kustomization.yaml"):
+        render_combination(f"{overlay}+{tmp_path / 'missing'}")

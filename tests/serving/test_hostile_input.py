@@ -52,3 +52,27 @@ def test_should_render_errors_that_quote_invalid_text(tiny_client):
 def test_should_still_score_valid_text_beyond_the_basic_plane(tiny_client):
     response = tiny_client.post("/openai/v1/rerank", json={"query": "q 🙂", "documents": ["𝒜 document 😀", "x"]})
     assert response.status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "field"),
+    [
+        ("/openai/v1/rerank", {"query": "q", "documents": [0] * 200_000}, "documents"),
+        ("/rerank", {"query": "q", "texts": [0] * 200_000}, "texts"),
+        ("/v1/ranking", {"query": {"text": "q"}, "passages": [0] * 200_000}, "passages"),
+        ("/v1/score", {"text_1": "q", "text_2": [0] * 200_000}, "text_2"),
+    ],
+)
+def test_should_refuse_an_oversized_list_before_validating_its_items(tiny_client, path, body, field):
+    # 200,000 invalid items would make 400,000 validation errors (seconds of CPU on the event
+    # loop); the count is checked first, so the message is about the count, not the items.
+    response = tiny_client.post(path, json=body)
+    assert response.status_code == 400
+    text = response.text
+    assert f"{field}: too many documents: 200000 (the limit is 1000, --max_documents)" in text
+    assert "expected" not in text
+
+
+def test_should_bound_ignored_list_fields_too(tiny_client):
+    response = tiny_client.post("/v1/rerank", json={"query": "q", "documents": ["d"], "rank_fields": [0] * 100_000})
+    assert_error(response, 400, r"rank_fields: List should have at most 64 items")

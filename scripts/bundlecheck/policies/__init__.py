@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
-from . import gpu, images, modes, secrets, security, server_flags, storage  # noqa: F401  (registers)
+from . import (  # noqa: F401  (registers)
+    availability,
+    gpu,
+    images,
+    modes,
+    pods,
+    secrets,
+    security,
+    server_flags,
+    storage,
+)
 from .base import REGISTRY, Context, Policy
 
 POLICIES: dict[str, Policy] = dict(REGISTRY)

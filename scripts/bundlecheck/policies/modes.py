@@ -91,6 +91,7 @@ def _isvc_scaling(obj: dict[str, Any]) -> Iterator[Finding]:
             )
         metric = spec.get("scaleMetric")
         if mode in PLAIN_DEPLOYMENT_MODES:
+            yield from _autoscaling_metrics(obj, path, spec, autoscaler)
             if low == 0 and autoscaler not in SCALE_TO_ZERO_AUTOSCALERS:
                 yield violation(
                     "scaling",
@@ -111,6 +112,44 @@ def _isvc_scaling(obj: dict[str, Any]) -> Iterator[Finding]:
             yield violation(
                 "scaling", obj, [*path, "scaleMetric"], f"unknown Knative scaleMetric {metric!r}"
             )
+
+
+def _autoscaling_metrics(
+    obj: dict[str, Any], path: list[Any], spec: dict[str, Any], autoscaler: str | None
+) -> Iterator[Finding]:
+    """What KServe's webhook refuses (inference_service_validation.go, validateScaling*)."""
+    metrics = (spec.get("autoScaling") or {}).get("metrics") or []
+    if autoscaler == "keda" and spec.get("scaleMetric"):
+        yield violation(
+            "scaling",
+            obj,
+            [*path, "scaleMetric"],
+            "scaleMetric is not supported with autoscalerClass keda: use autoScaling.metrics",
+        )
+    for index, metric in enumerate(metrics):
+        here = [*path, "autoScaling", "metrics", index]
+        kind = metric.get("type")
+        if autoscaler in (None, "hpa") and kind != "Resource":
+            yield violation(
+                "scaling",
+                obj,
+                [*here, "type"],
+                f"an HPA scales on Resource metrics only, not {kind}: set "
+                f"{AUTOSCALER_ANNOTATION}: keda",
+            )
+        if kind == "External":
+            external = metric.get("external") or {}
+            if not (external.get("metric") or {}).get("query"):
+                yield violation(
+                    "scaling", obj, [*here, "external", "metric", "query"], "the query is empty"
+                )
+            if (external.get("target") or {}).get("value") is None:
+                yield violation(
+                    "scaling",
+                    obj,
+                    [*here, "external", "target", "value"],
+                    "an External metric needs target.value (KEDA's threshold)",
+                )
 
 
 def _mode(obj: dict[str, Any]) -> str | None:

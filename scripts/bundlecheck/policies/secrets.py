@@ -85,7 +85,8 @@ def component_secret_names(components_dir: Path) -> set[str]:
     names: set[str] = set()
     if not components_dir.is_dir():
         return names
-    for kustomization in sorted(components_dir.glob("*/kustomization.y*ml")):
+    # Components nest (components/api-key/external-secret): every level counts.
+    for kustomization in sorted(components_dir.rglob("kustomization.y*ml")):
         config = yaml.safe_load(kustomization.read_text()) or {}
         names.update(g["name"] for g in config.get("secretGenerator") or [] if g.get("name"))
         for resource in config.get("resources") or []:

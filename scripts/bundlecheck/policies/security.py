@@ -7,8 +7,13 @@ from typing import Any, Iterator
 from kubernetes.utils import parse_quantity
 
 from ..findings import Finding
-from ..workloads import effective_containers
+from ..workloads import effective_containers, raw_containers
 from .base import Context, policy, violation
+
+# The server's API key: only ever from a Secret (reranker.config, api_key).
+API_KEY_ENV = "RERANKER_API_KEY"
+API_KEY_FLAGS = ("--api_key", "--api-key")
+SECCOMP_CONFINED = {"RuntimeDefault", "Localhost"}
 
 
 @policy(
@@ -69,3 +74,85 @@ def _quantity(value: Any):
         return parse_quantity(value)
     except (ValueError, TypeError):
         return None  # not a quantity: the schema check reports it
+
+
+@policy(
+    "container-hardening",
+    "every container, the storage initializer as much as the server: read-only root, a "
+    "non-zero runAsUser, all capabilities dropped, a seccomp profile",
+)
+def check_container_hardening(context: Context) -> Iterator[Finding]:
+    for container in effective_containers(context.objects):
+        security = container.spec.get("securityContext") or {}
+        pod_security = container.pod_security
+        path = [*container.path, "securityContext"]
+        if security.get("readOnlyRootFilesystem") is not True:
+            yield violation(
+                "container-hardening",
+                container.obj,
+                [*path, "readOnlyRootFilesystem"],
+                "the root filesystem is writable: set readOnlyRootFilesystem: true (and give "
+                "what must be written a volume)",
+            )
+        user = security.get("runAsUser", pod_security.get("runAsUser"))
+        if not (isinstance(user, int) and user > 0):
+            yield violation(
+                "container-hardening",
+                container.obj,
+                [*path, "runAsUser"],
+                "no non-zero runAsUser: the image decides the user (runAsNonRoot alone refuses "
+                "an image whose USER is a name)",
+            )
+        if "ALL" not in ((security.get("capabilities") or {}).get("drop") or []):
+            yield violation(
+                "container-hardening",
+                container.obj,
+                [*path, "capabilities", "drop"],
+                "capabilities are not all dropped: set capabilities.drop: [ALL]",
+            )
+        seccomp = security.get("seccompProfile") or pod_security.get("seccompProfile") or {}
+        if seccomp.get("type") not in SECCOMP_CONFINED:
+            yield violation(
+                "container-hardening",
+                container.obj,
+                [*path, "seccompProfile"],
+                "no seccomp profile: set seccompProfile.type: RuntimeDefault",
+            )
+
+
+@policy(
+    "api-key-secret",
+    f"the API key must come from a Secret through {API_KEY_ENV}: a literal value or a "
+    "--api_key arg puts it in Git and in every pod description",
+)
+def check_api_key_secret(context: Context) -> Iterator[Finding]:
+    for container in raw_containers(context.objects):
+        for index, entry in enumerate(container.spec.get("env") or []):
+            if not isinstance(entry, dict) or entry.get("name") != API_KEY_ENV:
+                continue
+            path = [*container.path, "env", index]
+            if "value" in entry:
+                yield violation(
+                    "api-key-secret",
+                    container.obj,
+                    [*path, "value"],
+                    f"{API_KEY_ENV} is a literal value: take it from a Secret "
+                    "(valueFrom.secretKeyRef; components/api-key)",
+                )
+            elif not (entry.get("valueFrom") or {}).get("secretKeyRef"):
+                yield violation(
+                    "api-key-secret",
+                    container.obj,
+                    [*path, "valueFrom"],
+                    f"{API_KEY_ENV} does not come from a Secret: use valueFrom.secretKeyRef",
+                )
+        for key in ("command", "args"):
+            for index, arg in enumerate(container.spec.get(key) or []):
+                if str(arg).split("=", 1)[0] in API_KEY_FLAGS:
+                    yield violation(
+                        "api-key-secret",
+                        container.obj,
+                        [*container.path, key, index],
+                        f"the API key is on the command line: set {API_KEY_ENV} from a Secret "
+                        "instead (components/api-key)",
+                    )

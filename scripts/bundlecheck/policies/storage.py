@@ -10,6 +10,12 @@ from ..workloads import ISVC_COMPONENTS
 from .base import Context, policy, violation
 
 HF_SCHEME = "hf://"
+# Where KServe mounts the model volume in the storage initializer: its one writable place when
+# the root filesystem is read-only (a ClusterStorageContainer cannot add volumes).
+MODEL_MOUNT = "/mnt/models"
+# huggingface_hub and hf_xet write under HF_HOME (default ~/.cache/huggingface) unless these
+# say otherwise; each one set must be writable too.
+HF_CACHE_VARIABLES = ("HF_HOME", "HF_HUB_CACHE", "HF_XET_CACHE", "XDG_CACHE_HOME")
 _COMMIT = re.compile(r"^[0-9a-f]{40}$")
 # What KServe's own ClusterStorageContainers (config/storagecontainers/default.yaml) claim. They
 # exist in every KServe install, so they compete with the bundle's containers. (Releases before
@@ -90,6 +96,53 @@ def check_storage_container(context: Context) -> Iterator[Finding]:
                 f"{uri!r} is claimed by {', '.join(sorted(claimants))}: set "
                 f"spec.{component}.storageContainerName",
             )
+
+
+@policy(
+    "storage-initializer-cache",
+    "with a read-only root the hf:// storage initializer can only write into the model volume: "
+    f"HF_HOME (and any other cache directory it is given) must be under {MODEL_MOUNT}",
+)
+def check_storage_initializer_cache(context: Context) -> Iterator[Finding]:
+    for obj in context.objects:
+        spec = obj.get("spec") or {}
+        container = spec.get("container")
+        if obj.get("kind") != "ClusterStorageContainer" or not isinstance(container, dict):
+            continue
+        if not claims(spec.get("supportedUriFormats") or [], f"{HF_SCHEME}org/model"):
+            continue
+        if (container.get("securityContext") or {}).get("readOnlyRootFilesystem") is not True:
+            continue  # a writable root has a writable home (container-hardening reports it)
+        env = {
+            e.get("name"): (index, e)
+            for index, e in enumerate(container.get("env") or [])
+            if isinstance(e, dict)
+        }
+        if "HF_HOME" not in env:
+            yield violation(
+                "storage-initializer-cache",
+                obj,
+                ["spec", "container", "env"],
+                "no HF_HOME: huggingface_hub and hf_xet would write to ~/.cache/huggingface on "
+                f"the read-only root; set HF_HOME to a directory under {MODEL_MOUNT}",
+            )
+        for name in HF_CACHE_VARIABLES:
+            if name not in env:
+                continue
+            index, entry = env[name]
+            value = entry.get("value")
+            if not (isinstance(value, str) and _under(value, MODEL_MOUNT)):
+                yield violation(
+                    "storage-initializer-cache",
+                    obj,
+                    ["spec", "container", "env", index, "value"],
+                    f"{name}={value!r} is not under {MODEL_MOUNT}, the only writable directory "
+                    "of a read-only storage initializer",
+                )
+
+
+def _under(path: str, directory: str) -> bool:
+    return path.rstrip("/") == directory or path.startswith(directory.rstrip("/") + "/")
 
 
 def claims(formats: list[dict[str, Any]], uri: str) -> bool:

@@ -94,6 +94,7 @@ _UNION_BRANCHES = {
 def describe_validation_errors(errors: list[dict[str, Any]]) -> tuple[str, str | None]:
     """A readable message and the first offending field from pydantic's error list."""
     parts, first_param = [], None
+    branches_at = _union_branches(errors)
     for error in errors:
         location = [str(p) for p in error.get("loc", ()) if p != "body"]
         if error.get("type") == "json_invalid":
@@ -106,7 +107,7 @@ def describe_validation_errors(errors: list[dict[str, Any]]) -> tuple[str, str |
         if branch is not None:
             # A union reports one error per branch: name the field once, with what it accepts.
             location = location[:branch]
-            message = "invalid value, expected " + " or ".join(_union_branches(errors, location))
+            message = "invalid value, expected " + " or ".join(branches_at[tuple(location)])
         elif error.get("type") == "missing" and not location:
             message = "request body is required (a JSON object)"
         else:
@@ -129,14 +130,16 @@ def validate_body(model: type[BaseModelT], body: Any) -> BaseModelT:
         raise APIError(400, message, param) from None
 
 
-def _union_branches(errors: list[dict[str, Any]], location: list[str]) -> list[str]:
-    depth = len(location)
-    branches = []
+def _union_branches(errors: list[dict[str, Any]]) -> dict[tuple[str, ...], list[str]]:
+    """What each union-typed field accepts, by the field's location: one pass over the errors
+    (a body with thousands of bad items must not cost thousands of passes)."""
+    found: dict[tuple[str, ...], dict[str, None]] = {}
     for error in errors:
         loc = [str(p) for p in error.get("loc", ()) if p != "body"]
-        if loc[:depth] == location and len(loc) > depth and loc[depth] in _UNION_BRANCHES:
-            branches.append(_UNION_BRANCHES[loc[depth]])
-    return list(dict.fromkeys(branches))
+        branch = next((i for i, part in enumerate(loc) if part in _UNION_BRANCHES), None)
+        if branch is not None:
+            found.setdefault(tuple(loc[:branch]), {})[_UNION_BRANCHES[loc[branch]]] = None
+    return {location: list(branches) for location, branches in found.items()}
 
 
 def install_error_handlers(app: FastAPI) -> None:

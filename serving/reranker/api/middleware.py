@@ -6,7 +6,8 @@
   every answer says ``Connection: close`` so clients reconnect to a pod that stays;
 - ``APIKeyAuth`` (``auth.py``): 401 before any body is read;
 - ``CancelOnDisconnect``: a client that hangs up cancels its request, so its queued work is dropped;
-- ``BodyLimits``: 413 over ``--max_body_bytes``, 408 when a body part takes longer than ``--body_timeout``.
+- ``BodyLimits``: 413 over ``--max_body_bytes``, 408 when a body part takes longer than ``--body_timeout``;
+- ``RequestLimits``: ``--max_documents`` for request validation.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..metrics import Metrics
 from .errors import error_response
+from .schemas import MAX_DOCUMENTS
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +35,22 @@ class _BodyError(HTTPException):
     # The rest of the body may still come: the connection cannot carry another request.
     def __init__(self, status: int, message: str):
         super().__init__(status, message, headers={"connection": "close"})
+
+
+class RequestLimits:
+    """Make this server's --max_documents known to request validation (``schemas.MAX_DOCUMENTS``),
+    so an oversized list is refused before its items are validated."""
+
+    def __init__(self, app: ASGIApp, max_documents: int):
+        self.app = app
+        self.max_documents = max_documents
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        token = MAX_DOCUMENTS.set(self.max_documents)
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            MAX_DOCUMENTS.reset(token)
 
 
 class BodyLimits:

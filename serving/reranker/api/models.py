@@ -14,9 +14,8 @@ async def list_models(state: ServerState = Depends(get_state)) -> ModelList:
     cards = []
     if state.engine is not None:
         info = state.engine.info
-        cards.append(
-            ModelCard(id=info.name, created=state.started_at, root=info.source, max_model_len=info.max_model_len)
-        )
+        # root: the served name too; the model's source is a file system path the clients need not see.
+        cards.append(ModelCard(id=info.name, created=state.started_at, root=info.name, max_model_len=info.max_model_len))
     return ModelList(data=cards)
 
 

@@ -3,19 +3,92 @@ API, errors and the model list. Each other dialect keeps its own in ``api/dialec
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+import re
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    GetJsonSchemaHandler,
+    StrictBool,
+    StrictInt,
+    StrictStr,
+    field_validator,
+)
+from pydantic_core import CoreSchema
+
+# One character that is not whitespace, spelled out: Python's str.isspace() set (what the server
+# strips), as an explicit class so that every regex engine reads it alike (ECMA-262's \s, which
+# JSON Schema validators use, and pydantic's Rust engine each draw the line elsewhere).
+NOT_BLANK_PATTERN = (
+    "[^\\t-\\r \\x1c-\\x1f\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]"
+)
+_NOT_BLANK = re.compile(NOT_BLANK_PATTERN)
+
+
+@dataclass(frozen=True)
+class SchemaOnly:
+    """Keywords added to a field's JSON schema alone: the check itself stays a Python validator,
+    so that the document and the server apply one rule (pydantic's ``pattern`` would run its own
+    regex engine)."""
+
+    keywords: tuple[tuple[str, Any], ...]
+
+    def __get_pydantic_json_schema__(self, core_schema: CoreSchema, handler: GetJsonSchemaHandler) -> dict[str, Any]:
+        schema = handler(core_schema)
+        schema.update(self.keywords)
+        return schema
+
+
+def is_blank(value: str) -> bool:
+    return _NOT_BLANK.search(value) is None
 
 
 def _not_blank(value: str) -> str:
-    if not value.strip():
+    if is_blank(value):
         raise ValueError("query must not be empty")
     return value
 
 
 # A query with something in it: every dialect refuses "" and whitespace alike.
-Query = Annotated[StrictStr, AfterValidator(_not_blank)]
+NotBlankStr = Annotated[StrictStr, SchemaOnly((("pattern", NOT_BLANK_PATTERN),))]
+Query = Annotated[NotBlankStr, AfterValidator(_not_blank)]
+
+
+def _whole_number(value: Any) -> Any:
+    # JSON has one number type: 2.0 is the integer 2 to JSON Schema (and to JavaScript clients).
+    if type(value) is float and value.is_integer():
+        return int(value)
+    return value
+
+
+# A count (1 or more): an integer, or a float with no fraction (2.0); never a bool, a string or 2.5.
+# The bound sits inside, so that the JSON schema says "minimum" (a Field(ge=...) beside a
+# BeforeValidator would not be).
+Count = Annotated[StrictInt, Field(ge=1), BeforeValidator(_whole_number)]
+# A list with at least one item, in the JSON schema; the model's validator says so in a message.
+NonEmptyStrList = Annotated[list[StrictStr], SchemaOnly((("minItems", 1),))]
+
+
+# --max_documents of the server answering this request (middleware.RequestLimits sets it). Lists
+# of documents are measured against it before their items are validated: a body of a million
+# items then costs one comparison, not a million validation errors.
+MAX_DOCUMENTS: ContextVar[int | None] = ContextVar("max_documents", default=None)
+
+
+def _at_most_max_documents(value: Any) -> Any:
+    limit = MAX_DOCUMENTS.get()
+    if limit is not None and isinstance(value, list) and len(value) > limit:
+        raise ValueError(f"too many documents: {len(value)} (the limit is {limit}, --max_documents)")
+    return value
+
+
+BoundedByMaxDocuments = BeforeValidator(_at_most_max_documents)
 
 
 class _Request(BaseModel):
@@ -31,15 +104,16 @@ class TextDocument(BaseModel):
 class RerankRequest(_Request):
     model: StrictStr | None = Field(None, description="Served model name; other names get 404.")
     query: Query = Field(..., description="The search query.")
-    documents: list[StrictStr | TextDocument] = Field(
-        ..., min_length=1, description="Candidates: strings or {\"text\": ...} objects."
+    documents: Annotated[list[StrictStr | TextDocument], BoundedByMaxDocuments] = Field(
+        ..., min_length=1,
+        description="Candidates: strings or {\"text\": ...} objects (at most --max_documents).",
     )
-    top_n: StrictInt | None = Field(
-        None, ge=1, description="Return only the N best results; all when null or absent."
+    top_n: Count | None = Field(
+        None, description="Return only the N best results; all when null or absent."
     )
     return_documents: StrictBool = Field(True, description="Include each document's text.")
-    max_tokens_per_doc: StrictInt | None = Field(
-        None, ge=1, description="Cut each document to this many tokens before scoring."
+    max_tokens_per_doc: Count | None = Field(
+        None, description="Cut each document to this many tokens before scoring."
     )
     use_activation: StrictBool | None = Field(
         None,
@@ -70,19 +144,28 @@ class RerankResponse(BaseModel):
 
 class ScoreRequest(_Request):
     model: StrictStr | None = None
-    text_1: StrictStr | list[StrictStr] = Field(..., description="Query, or queries for N:N.")
-    text_2: StrictStr | list[StrictStr] = Field(..., description="Document(s) to score against text_1.")
-    truncate_prompt_tokens: StrictInt | None = Field(
-        None, ge=1, description="Cut each text_2 item to this many tokens before scoring."
+    text_1: Annotated[StrictStr | NonEmptyStrList, BoundedByMaxDocuments] = Field(
+        ..., description="Query, or queries for N:N: a list of N needs text_2 a list of N."
+    )
+    text_2: Annotated[StrictStr | NonEmptyStrList, BoundedByMaxDocuments] = Field(
+        ..., description="Document(s) to score against text_1 (at most --max_documents)."
+    )
+    truncate_prompt_tokens: Count | None = Field(
+        None, description="Cut each text_2 item to this many tokens before scoring."
     )
     use_activation: StrictBool | None = None
+
+    @field_validator("text_1", "text_2")
+    @classmethod
+    def _not_empty(cls, value: str | list[str]) -> str | list[str]:
+        if isinstance(value, list) and not value:
+            raise ValueError("must not be empty: a string, or a list of at least one string")
+        return value
 
     def pairs(self) -> list[tuple[str, str]]:
         """vLLM's pairing rules: 1:1, 1:N (one text_1), or N:N (equal lengths)."""
         left = [self.text_1] if isinstance(self.text_1, str) else self.text_1
         right = [self.text_2] if isinstance(self.text_2, str) else self.text_2
-        if not left or not right:
-            raise ValueError("text_1 and text_2 must not be empty lists")
         if len(left) == 1:
             return [(left[0], r) for r in right]
         if len(left) != len(right):
@@ -126,11 +209,11 @@ class ErrorResponse(BaseModel):
 
 
 class ModelCard(BaseModel):
-    id: str
+    id: str = Field(..., description="The served model name: what clients send as \"model\".")
     object: Literal["model"] = "model"
     created: int
     owned_by: str = "kserve-reranker"
-    root: str
+    root: str = Field(..., description="The model this card derives from: the served name again, never a file path.")
     max_model_len: int
 
 

@@ -18,7 +18,9 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Body, Depends, Request
+from pydantic import BaseModel
 
+from ..openapi import error_responses
 from ..schemas import ErrorResponse
 from ..state import ServerState, get_state
 from . import cohere, infinity, nim, seed, tei
@@ -26,13 +28,27 @@ from . import cohere, infinity, nim, seed, tei
 router = APIRouter(tags=["rerank"])
 
 
+def _inline(model: type[BaseModel], **keywords: Any) -> dict[str, Any]:
+    """A request model's schema inline, its nested models from the document's components."""
+    schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+    schema.pop("$defs", None)  # TextDocument: already a component (the seed's request)
+    return {**schema, **keywords}
+
+
 @router.post(
     "/rerank",
     summary="Rerank documents: TEI when the body has \"texts\", else Infinity (and the seed's shape)",
-    responses={code: {"model": ErrorResponse} for code in (400, 404, 413, 503)},
+    response_model=None,
+    responses={
+        200: {"model": list[tei.TeiRank] | infinity.InfinityRerankResponse,
+              "description": "TEI: a list, best first; Infinity: an object."},
+        # TEI's error shape once the body has "texts"; ours before (a body that is not JSON).
+        **error_responses(ErrorResponse | tei.TeiErrorResponse),
+    },
     openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": {
-        "oneOf": [tei.TeiRerankRequest.model_json_schema(), infinity.InfinityRerankRequest.model_json_schema(
-            ref_template="#/components/schemas/{model}")]
+        # The body decides: "texts" makes it TEI's, so Infinity's never has it.
+        "oneOf": [_inline(tei.TeiRerankRequest),
+                  _inline(infinity.InfinityRerankRequest, **{"not": {"required": ["texts"]}})]
     }}}}},
 )
 async def rerank_by_body(

@@ -11,11 +11,11 @@ from __future__ import annotations
 import uuid
 
 from fastapi import APIRouter, Depends
-from pydantic import BaseModel, Field, StrictBool, StrictInt, StrictStr
+from pydantic import BaseModel, Field, StrictBool, StrictStr
 
 from ...engine.base import Engine
 from ..ranking import from_rerank_body, rank
-from ..schemas import RerankRequest, TextDocument
+from ..schemas import Count, RerankRequest, TextDocument
 from ..state import ServerState, get_state, ready_engine
 from .seed import ERRORS
 
@@ -26,8 +26,10 @@ router = APIRouter(tags=["rerank"])
 
 class CohereRerankRequest(RerankRequest):
     # Cohere v1's chunking and field selection, accepted and ignored (one chunk per document).
-    max_chunks_per_doc: StrictInt | None = Field(None, ge=1, description="Cohere v1: ignored.")
-    rank_fields: list[StrictStr] | None = Field(None, description="Cohere v1: ignored; documents' \"text\" is ranked.")
+    max_chunks_per_doc: Count | None = Field(None, description="Cohere v1: ignored.")
+    rank_fields: list[StrictStr] | None = Field(
+        None, max_length=64, description="Cohere v1: ignored; documents' \"text\" is ranked."
+    )
     return_documents: StrictBool = Field(True, description="Include each document as {\"text\": ...}.")
 
 

@@ -9,13 +9,14 @@ refuses them; absent, the server's ``--truncation`` decides.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, field_validator
 
 from ...engine.base import Engine, TruncationPolicy
 from ..ranking import RankRequest, rank
+from ..schemas import BoundedByMaxDocuments, NotBlankStr, is_blank
 from ..state import ServerState, get_state, ready_engine
 from .seed import ERRORS
 
@@ -27,17 +28,21 @@ class NimText(BaseModel):
     text: StrictStr
 
 
+class NimQuery(NimText):
+    text: NotBlankStr  # not blank: the request's validator below says so
+
+
 class NimRankingRequest(BaseModel):
     model_config = ConfigDict(extra="ignore")
     model: StrictStr | None = Field(None, description="Served model name; other names get 404.")
-    query: NimText
-    passages: list[NimText] = Field(..., min_length=1)
+    query: NimQuery
+    passages: Annotated[list[NimText], BoundedByMaxDocuments] = Field(..., min_length=1, description="At most --max_documents.")
     truncate: Literal["NONE", "END"] | None = Field(None, description="END: cut long passages; NONE: refuse them.")
 
     @field_validator("query")
     @classmethod
-    def _query_not_blank(cls, value: NimText) -> NimText:
-        if not value.text.strip():
+    def _query_not_blank(cls, value: NimQuery) -> NimQuery:
+        if is_blank(value.text):
             raise ValueError("query.text must not be empty")
         return value
 

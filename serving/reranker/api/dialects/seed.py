@@ -11,12 +11,13 @@ import uuid
 from fastapi import APIRouter, Depends
 
 from ...engine.base import Engine
+from ..openapi import error_responses
 from ..ranking import from_rerank_body, rank
-from ..schemas import ErrorResponse, RerankRequest, RerankResponse, RerankResult, RerankUsage, TextDocument
+from ..schemas import RerankRequest, RerankResponse, RerankResult, RerankUsage, TextDocument
 from ..state import ServerState, get_state, ready_engine
 
 PATHS = ("/openai/v1/rerank",)
-ERRORS = {code: {"model": ErrorResponse} for code in (400, 404, 413, 503)}
+ERRORS = error_responses()
 
 router = APIRouter(tags=["rerank"])
 

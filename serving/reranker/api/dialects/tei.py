@@ -9,7 +9,7 @@ default); absent, the server's ``--truncation`` decides.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field, StrictBool, StrictStr
@@ -18,7 +18,7 @@ from ... import __version__
 from ...engine.base import ModelKind, TruncationPolicy
 from ..errors import validate_body
 from ..ranking import RankRequest, rank
-from ..schemas import Query
+from ..schemas import BoundedByMaxDocuments, Query
 from ..state import ServerState, get_state, ready_engine
 
 router = APIRouter(tags=["tei"])
@@ -29,7 +29,7 @@ _ERROR_TYPES = {400: "Validation", 404: "Validation", 413: "Validation", 503: "U
 
 class TeiRerankRequest(BaseModel):
     query: Query = Field(..., description="The search query.")
-    texts: list[StrictStr] = Field(..., min_length=1, description="The documents.")
+    texts: Annotated[list[StrictStr], BoundedByMaxDocuments] = Field(..., min_length=1, description="The documents.")
     raw_scores: StrictBool = Field(False, description="Raw logits instead of sigmoid scores.")
     return_text: StrictBool = Field(False, description="Include each document's text.")
     truncate: StrictBool | None = Field(None, description="Cut long documents (true) or refuse them (false).")
@@ -40,6 +40,35 @@ class TeiRank(BaseModel):
     index: int
     score: float
     text: str | None = None
+
+
+class TeiErrorResponse(BaseModel):
+    """TEI's error body (its ErrorResponse), with our message again under ``detail``."""
+
+    error: str
+    error_type: str = Field(..., description="TEI's ErrorType: Validation, Unhealthy, Backend...")
+    detail: str
+
+
+class TeiInfo(BaseModel):
+    """``GET /info``: TEI's Info (its required fields, of its types) and ``ready``."""
+
+    model_id: str
+    served_model_name: str | None = None
+    model_sha: str | None = None
+    model_dtype: str
+    model_type: dict[str, Any] = Field(..., description='{"embedding": ...} or {"reranker": ...}.')
+    max_concurrent_requests: int
+    max_input_length: int | None
+    max_batch_tokens: int
+    max_batch_requests: int | None = None
+    max_client_batch_size: int
+    auto_truncate: bool
+    tokenization_workers: int
+    version: str
+    sha: str | None = None
+    docker_label: str | None = None
+    ready: bool = Field(..., description="Not TEI's: whether the model has loaded.")
 
 
 def error_shape(status: int, message: str, param: str | None) -> dict[str, Any]:
@@ -65,7 +94,10 @@ async def rerank(body: Any, request: Request, state: ServerState) -> list[dict[s
     ]
 
 
-@router.get("/info", summary="TEI: what this server serves (model, limits)")
+@router.get(
+    "/info", response_model=None, responses={200: {"model": TeiInfo, "description": "TEI's Info."}},
+    summary="TEI: what this server serves (model, limits)",
+)
 async def info(state: ServerState = Depends(get_state)) -> dict[str, Any]:
     settings = state.settings
     engine = state.engine
