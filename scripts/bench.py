@@ -18,54 +18,15 @@ import asyncio
 import json
 import os
 import shlex
-import socket
 import statistics
-import subprocess
 import sys
 import time
 
 import httpx
 
-WORDS = (
-    "paris france capital city berlin germany europe tower river museum history people "
-    "language government population economy culture science music art food travel"
-).split()
-
-
-def make_documents(count: int, words_per_doc: int, seed: int) -> list[str]:
-    docs = []
-    for i in range(count):
-        start = (seed * 7 + i * 13) % len(WORDS)
-        docs.append(" ".join(WORDS[(start + k * 3) % len(WORDS)] for k in range(words_per_doc)))
-    return docs
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def start_server(server_args: str) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    command = [sys.executable, "-m", "reranker", "--host", "127.0.0.1", "--http_port", str(port),
-               "--log_level", "warning", *shlex.split(server_args)]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    return process, f"http://127.0.0.1:{port}"
-
-
-def wait_ready(url: str, process: subprocess.Popen | None, timeout: float = 300) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process is not None and process.poll() is not None:
-            sys.exit(f"bench: server exited: {process.stderr.read().strip()}")
-        try:
-            if httpx.get(f"{url}/v2/health/ready", timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.3)
-    sys.exit(f"bench: server at {url} not ready after {timeout:.0f}s")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import loadgen  # noqa: E402  (shared with soak.py and the tests)
+from loadgen import WORDS, make_documents  # noqa: E402
 
 
 async def run_round(url: str, requests: int, concurrency: int, documents: int, words: int) -> dict:
@@ -116,18 +77,21 @@ def main() -> None:
     parser.add_argument("--json", action="store_true", help="Print one JSON object instead of a table.")
     args = parser.parse_args()
 
-    process = None
+    server = None
     url = args.url
     if url is None:
-        process, url = start_server(args.server_args)
+        server = loadgen.Server(["--log_level", "warning", *shlex.split(args.server_args)])
+        url = server.url
     try:
-        wait_ready(url, process)
+        try:
+            loadgen.wait_ready(url, server and server.process, output=server and server.log)
+        except RuntimeError as exc:
+            sys.exit(f"bench: {exc}")
         asyncio.run(run_round(url, 4, 2, args.documents, args.words))  # warm-up
         rounds = [asyncio.run(run_round(url, args.requests, c, args.documents, args.words)) for c in args.concurrency]
     finally:
-        if process is not None:
-            process.terminate()
-            process.wait(timeout=30)
+        if server is not None:
+            server.stop(timeout=30)
     if args.json:
         print(json.dumps({"server_args": args.server_args if not args.url else None, "rounds": rounds}, indent=2))
         return

@@ -88,7 +88,22 @@ def settings_from(argv: Sequence[str] | None, environ: typing.Mapping[str, str] 
 
 def main(argv: Sequence[str] | None = None) -> int:
     settings = settings_from(argv)
-    return run(settings)
+    code = run(settings)
+    _exit_now(code)
+    return code  # not reached
+
+
+def _exit_now(code: int) -> None:
+    """End the process once the server has answered everything it accepted.
+
+    A normal interpreter exit joins the worker threads, and the model thread may still be
+    computing a batch for requests that already got their 504: seconds on a CPU, past the
+    pod's grace period. Their answers are sent, so nothing is lost by not waiting.
+    """
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def run(settings: Settings) -> int:

@@ -8,7 +8,7 @@ import time
 
 import pytest
 from fastapi.testclient import TestClient
-from helpers import assert_error
+from helpers import assert_error, wait_ready
 
 from fake_engine import FakeEngine
 from reranker.api.admission import Admission
@@ -131,14 +131,17 @@ def test_should_learn_throughput_only_from_busy_windows():
 
 
 def test_should_answer_504_at_the_deadline_and_drop_the_work():
-    engine = FakeEngine(delay=5)
+    engine = FakeEngine()
     with TestClient(_app(engine, request_timeout=0.3)) as client:
+        wait_ready(client)
+        engine.delay = 5
+        engine.cancelled_calls = engine.finished_calls = 0  # after the warm-up batches
         response = client.post("/openai/v1/rerank", json=_request(3))
         assert_error(response, 504, r"did not finish within 0\.3 s \(--request_timeout\)")
         assert engine.cancelled_calls == 1 and engine.finished_calls == 0
         assert _metric(client, "reranker_requests_expired_total") == 1
         assert _metric(client, "reranker_queue_pairs") == 0
-        # Documents that were never scored are not counted as scored.
+        # Documents that were never scored are not counted as scored (nor the warm-up's).
         assert _metric(client, "reranker_documents_scored_total") == 0
 
 
@@ -146,6 +149,7 @@ def test_should_answer_429_in_every_dialect_when_the_queue_is_full():
     engine = FakeEngine()
     app = _app(engine, max_queued_pairs=5)
     with TestClient(app) as client:
+        wait_ready(client)
         state = app.state.server
         gate = client.portal.call(asyncio.Event)
         engine.gate = gate
@@ -176,3 +180,32 @@ async def _post_in_loop(app, path: str, body: dict) -> int:
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://app") as client:
         return (await client.post(path, json=body)).status_code
+
+
+def test_should_calibrate_admission_with_a_timed_warm_up_batch():
+    engine = FakeEngine(delay=0.05)
+    app = _app(engine)
+    with TestClient(app) as client:
+        wait_ready(client)
+        rate = app.state.server.admission.pairs_per_second
+        assert engine.finished_calls == 2  # a first run, then the timed one
+        assert rate is not None and 0 < rate <= 64 / 0.05
+
+
+def test_should_refuse_before_reading_the_body_when_full():
+    engine = FakeEngine()
+    app = _app(engine, max_queued_pairs=5)
+    with TestClient(app) as client:
+        wait_ready(client)
+        admission = app.state.server.admission
+        admission.pairs, admission.requests = 5, 1  # as if a request held the whole queue
+
+        def never_read():
+            raise AssertionError("the body was read")
+            yield b""  # pragma: no cover
+
+        response = client.post("/openai/v1/rerank", content=never_read(), headers={"content-type": "application/json"})
+        assert_error(response, 429, r"--max_queued_pairs")
+        assert response.headers["retry-after"]
+        assert client.get("/v2/health/ready").status_code == 200  # probes are never shed
+        admission.pairs, admission.requests = 0, 0

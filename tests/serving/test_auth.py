@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from fastapi.testclient import TestClient
-from helpers import SEED_REQUEST, assert_error
+from helpers import SEED_REQUEST, assert_error, wait_ready
 
 from fake_engine import FakeEngine
 from reranker.app import create_app
@@ -39,6 +39,7 @@ def _client(**settings) -> TestClient:
 @pytest.fixture(scope="module")
 def keyed():
     with _client(api_key="first-key,second-key") as client:
+        wait_ready(client)
         yield client
 
 

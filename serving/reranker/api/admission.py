@@ -9,8 +9,10 @@ refused with 429 and ``Retry-After`` when
   throughput the server has measured, so the request would only expire in it (overload).
 
 A request alone in the queue is always admitted, however large, so no valid request is refused
-forever. The throughput is measured over busy time only (pairs finished per second while other
-work stayed queued), so it follows the model and the hardware without configuration.
+forever. The throughput starts from a timed warm-up batch at load and is then measured over busy
+time only (pairs finished per second while other work stayed queued), so it follows the model
+and the hardware without configuration. When the server is already full, a request is refused
+before its body is read (``ShedWhenFull`` in middleware.py), so overload costs no parsing.
 """
 
 from __future__ import annotations
@@ -64,6 +66,29 @@ class Admission:
         self.metrics.shed.labels(reason).inc()
         return APIError(429, message, None, {"retry-after": self._retry_after()})
 
+    def saturated(self) -> APIError | None:
+        """The 429 any new request would get now, whatever its size (None: not saturated).
+        Checked before a body is read, so a server that is full spends nothing on parsing."""
+        if self.requests == 0:
+            return None
+        if self.pairs >= self.max_pairs:
+            return self._shed(
+                "queue_full",
+                f"server is busy: {self.pairs} pairs are queued, the limit is {self.max_pairs} "
+                "(--max_queued_pairs); retry later",
+            )
+        return self._check_age()
+
+    def _check_age(self) -> APIError | None:
+        oldest = self.oldest_age()
+        if oldest > self.timeout_s * _MAX_AGE_FRACTION:
+            return self._shed(
+                "overloaded",
+                f"server is overloaded: requests admitted {oldest:.1f} s ago are still waiting, over half "
+                f"the request deadline of {self.timeout_s:g} s (--request_timeout); retry later",
+            )
+        return None
+
     def check(self, pairs: int) -> None:
         """Raise 429 if ``pairs`` more cannot be admitted now."""
         if self.requests == 0:
@@ -74,13 +99,9 @@ class Admission:
                 f"server is busy: {self.pairs} pairs are queued and this request adds {pairs}, over the "
                 f"limit of {self.max_pairs} (--max_queued_pairs); retry later",
             )
-        oldest = self.oldest_age()
-        if oldest > self.timeout_s * _MAX_AGE_FRACTION:
-            raise self._shed(
-                "overloaded",
-                f"server is overloaded: requests admitted {oldest:.1f} s ago are still waiting, over half "
-                f"the request deadline of {self.timeout_s:g} s (--request_timeout); retry later",
-            )
+        too_old = self._check_age()
+        if too_old is not None:
+            raise too_old
         wait = self.estimated_wait(pairs)
         if wait is not None and wait > self.timeout_s:
             raise self._shed(
@@ -112,6 +133,11 @@ class Admission:
             self._publish()
             if finished:
                 self._measure(pairs)
+
+    def calibrate(self, pairs_per_second: float) -> None:
+        """A first throughput figure (a timed warm-up batch), until load measures it better."""
+        if self.pairs_per_second is None and pairs_per_second > 0:
+            self.pairs_per_second = pairs_per_second
 
     def _measure(self, pairs: int) -> None:
         # Only windows that were busy throughout count: a lone small request measures latency,

@@ -5,6 +5,7 @@
   uvicorn cancels a request at the end of its graceful shutdown), and while the server drains
   every answer says ``Connection: close`` so clients reconnect to a pod that stays;
 - ``APIKeyAuth`` (``auth.py``): 401 before any body is read;
+- ``ShedWhenFull``: 429 before the body is read while the server is full (``admission.py``);
 - ``CancelOnDisconnect``: a client that hangs up cancels its request, so its queued work is dropped;
 - ``BodyLimits``: 413 over ``--max_body_bytes``, 408 when a body part takes longer than ``--body_timeout``;
 - ``RequestLimits``: ``--max_documents`` for request validation.
@@ -21,6 +22,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..metrics import Metrics
+from .admission import Admission
 from .errors import error_response
 from .schemas import MAX_DOCUMENTS
 
@@ -35,6 +37,22 @@ class _BodyError(HTTPException):
     # The rest of the body may still come: the connection cannot carry another request.
     def __init__(self, status: int, message: str):
         super().__init__(status, message, headers={"connection": "close"})
+
+
+class ShedWhenFull:
+    """429 for a scoring request (every POST) while the server is full, before its body is read."""
+
+    def __init__(self, app: ASGIApp, admission: Admission):
+        self.app = app
+        self.admission = admission
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST":
+            refused = self.admission.saturated()
+            if refused is not None:
+                await error_response(refused.status, refused.message, headers=refused.headers)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 class RequestLimits:
