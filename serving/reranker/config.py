@@ -113,6 +113,11 @@ class Settings(BaseModel):
         description="Most pairs admitted and not yet scored, all requests together; a request that "
         "would pass it, or whose estimated wait exceeds --request_timeout, gets 429 with Retry-After.",
     )
+    max_queued_chars: int = Field(
+        256 * 1024 * 1024, ge=1024,
+        description="Most characters of query and document text held by admitted requests, all "
+        "together (each is kept until answered); past it: 429 with Retry-After.",
+    )
     max_request_tokens: int = Field(
         524288, ge=64,
         description="Most tokens the model may process for one request (pairs x tokens after "

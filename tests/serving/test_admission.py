@@ -209,3 +209,26 @@ def test_should_refuse_before_reading_the_body_when_full():
         assert response.headers["retry-after"]
         assert client.get("/v2/health/ready").status_code == 200  # probes are never shed
         admission.pairs, admission.requests = 0, 0
+
+
+def test_should_bound_the_text_queued_requests_hold():
+    async def scenario():
+        admission = Admission(max_pairs=10_000, timeout_s=20, metrics=Metrics(), max_chars=1_000)
+        release = asyncio.Event()
+        holder = asyncio.create_task(_hold_text(admission, 900, release))
+        await asyncio.sleep(0)
+        with pytest.raises(APIError) as refused:
+            admission.check(1, 101)  # one small pair, but a large text
+        admission.check(1, 100)
+        release.set()
+        await holder
+        return refused.value, admission.chars
+
+    error, chars_after = asyncio.run(scenario())
+    assert error.status == 429 and "--max_queued_chars" in error.message
+    assert chars_after == 0
+
+
+async def _hold_text(admission: Admission, chars: int, release: asyncio.Event) -> None:
+    async with admission.admit(1, chars):
+        await release.wait()

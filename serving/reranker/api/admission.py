@@ -3,7 +3,8 @@
 Every scoring request is admitted with its pair count before any tokenizing or scoring. It is
 refused with 429 and ``Retry-After`` when
 
-- the pairs admitted and not yet finished would pass ``--max_queued_pairs`` (a memory bound), or
+- the pairs admitted and not yet finished would pass ``--max_queued_pairs``, or the text those
+  requests hold would pass ``--max_queued_chars`` (memory bounds), or
 - the queue is not keeping up: the oldest admitted request has already waited half of
   ``--request_timeout``, or the queue ahead would take longer than ``--request_timeout`` at the
   throughput the server has measured, so the request would only expire in it (overload).
@@ -34,11 +35,13 @@ _MAX_AGE_FRACTION = 0.5
 
 
 class Admission:
-    def __init__(self, max_pairs: int, timeout_s: float, metrics: Metrics):
+    def __init__(self, max_pairs: int, timeout_s: float, metrics: Metrics, max_chars: int | None = None):
         self.max_pairs = max_pairs
+        self.max_chars = max_chars
         self.timeout_s = timeout_s
         self.metrics = metrics
         self.pairs = 0  # admitted, not finished
+        self.chars = 0  # text those requests hold
         self.requests = 0
         self._admitted_at: dict[int, float] = {}  # admission ticket -> monotonic time, oldest first
         self._next_ticket = 0
@@ -89,10 +92,16 @@ class Admission:
             )
         return None
 
-    def check(self, pairs: int) -> None:
-        """Raise 429 if ``pairs`` more cannot be admitted now."""
+    def check(self, pairs: int, chars: int = 0) -> None:
+        """Raise 429 if ``pairs`` more (holding ``chars`` of text) cannot be admitted now."""
         if self.requests == 0:
             return
+        if self.max_chars is not None and self.chars + chars > self.max_chars:
+            raise self._shed(
+                "queue_full",
+                f"server is busy: queued requests hold {self.chars} characters of text and this one "
+                f"{chars}, over the limit of {self.max_chars} (--max_queued_chars); retry later",
+            )
         if self.pairs + pairs > self.max_pairs:
             raise self._shed(
                 "queue_full",
@@ -111,12 +120,14 @@ class Admission:
             )
 
     @asynccontextmanager
-    async def admit(self, pairs: int) -> AsyncIterator[None]:
-        """Hold ``pairs`` of the queue while the block runs (429 if they do not fit)."""
-        self.check(pairs)
+    async def admit(self, pairs: int, chars: int = 0) -> AsyncIterator[None]:
+        """Hold ``pairs`` (and ``chars`` of text) of the queue while the block runs (429 if they
+        do not fit)."""
+        self.check(pairs, chars)
         if self.requests == 0:
             self._window_start, self._window_pairs = time.monotonic(), 0  # busy again after idle
         self.pairs += pairs
+        self.chars += chars
         self.requests += 1
         ticket = self._next_ticket
         self._next_ticket += 1
@@ -129,6 +140,7 @@ class Admission:
         finally:
             del self._admitted_at[ticket]
             self.pairs -= pairs
+            self.chars -= chars
             self.requests -= 1
             self._publish()
             if finished:

@@ -20,7 +20,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ..engine.base import InputTooLongError
+from ..engine.base import InputTooLongError, RequestTooLargeError
 
 log = logging.getLogger(__name__)
 
@@ -155,6 +155,10 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(InputTooLongError)
     async def _too_long(request: Request, exc: InputTooLongError) -> JSONResponse:
         return error_response(400, str(exc), "documents", request)
+
+    @app.exception_handler(RequestTooLargeError)
+    async def _too_much_work(request: Request, exc: RequestTooLargeError) -> JSONResponse:
+        return error_response(413, str(exc), "documents", request)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:

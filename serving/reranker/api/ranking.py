@@ -85,7 +85,8 @@ async def score_pairs(
     """The engine call behind every scoring route: admitted (429 when the server is full),
     bounded by the request deadline (504, and the work is dropped), counted in the metrics."""
     timeout = state.settings.request_timeout
-    async with state.admission.admit(len(pairs)):
+    chars = sum(len(query) + len(document) for query, document in pairs)
+    async with state.admission.admit(len(pairs), chars):
         try:
             async with asyncio.timeout(timeout):
                 scored = await engine.score(pairs, options)

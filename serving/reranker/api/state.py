@@ -25,7 +25,9 @@ class ServerState:
     admission: Admission = field(init=False)
 
     def __post_init__(self) -> None:
-        self.admission = Admission(self.settings.max_queued_pairs, self.settings.request_timeout, self.metrics)
+        self.admission = Admission(
+            self.settings.max_queued_pairs, self.settings.request_timeout, self.metrics, self.settings.max_queued_chars
+        )
 
     @property
     def ready(self) -> bool:

@@ -55,6 +55,20 @@ class InputTooLongError(ValueError):
         self.pair_index = pair_index
 
 
+class RequestTooLargeError(ValueError):
+    """The request would make the model process more than --max_request_tokens tokens; the API
+    answers 413 with this message."""
+
+    def __init__(self, tokens: int, limit: int, pairs: int):
+        super().__init__(
+            f"request too large: it would make the model process {tokens} tokens ({pairs} pairs after "
+            f"truncation), more than the limit of {limit} per request (--max_request_tokens); send "
+            "fewer or shorter documents, or set max_tokens_per_doc"
+        )
+        self.tokens = tokens
+        self.limit = limit
+
+
 @dataclass(frozen=True)
 class ModelInfo:
     name: str  # the served model name (--model_name), what clients send as "model"

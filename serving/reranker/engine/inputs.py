@@ -1,140 +1,412 @@
 """Turn (query, document) pairs into model inputs within the model's token limit.
 
 Shared by the engines so that truncation, rejection and token counts mean the same whichever
-engine serves. Only documents are ever cut, never the query: a query that leaves no room for
-a document is an error under either policy.
+engine serves. Only documents are ever cut, never the query: a query that does not fit (leaves no
+room for a document, or for an embedding model exceeds the limit itself) is an error under
+either policy.
+
+Bounded work: no text is tokenized whole. A model reads at most ``max_model_len`` tokens of a
+text, so only a prefix of its characters is tokenized, one long enough to hold the tokens that
+can be used (``TokenReader.read``); a 15 MB document costs what its first few kilobytes cost.
+The ids are the ones tokenizing the whole text would give: tokens near the cut (a word cut in
+two) are dropped, and the prefix grows while it holds too few. ``max_request_tokens`` bounds the
+tokens one request makes the model process.
 """
 
 from __future__ import annotations
 
+import bisect
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .base import InputTooLongError, TruncationPolicy
+import numpy as np
+
+from .base import InputTooLongError, RequestTooLargeError, TruncationPolicy
+
+# First guess of the characters that hold a token: natural text makes one every 3 to 6.
+CHARS_PER_TOKEN = 8
+# Which tokens of a prefix are the whole text's: those of the words (the pre-tokenizer's
+# pieces) that end before the prefix's last word, which the cut may have split. Inside a long
+# word, BPE and WordPiece tokens ending this far before the cut are the whole text's too
+# (several times the longest token of a vocabulary, and WordPiece's 100-character words);
+# Unigram's best split of a word depends on all of it, so it is read whole (up to the limit).
+CUT_MARGIN = 256
+# The most of a text read in search of the tokens needed: 64 characters per token, at least
+# 64 Ki characters. Past it a text counts as ending there (see TokenReader.read).
+MAX_CHARS_PER_TOKEN = 64
+MIN_READ_CHARS = 65536
+# Characters given to the tokenizer in one call (it tokenizes them in parallel and keeps every
+# result until the call returns): bounds the memory of reading many long documents.
+READ_BATCH_CHARS = 1 << 18
+# Error messages count a refused text's tokens up to this many times the model's limit.
+COUNT_FACTOR = 16
+COUNT_CAP = 32768
+
+
+def read_limit(need: int) -> int:
+    """The most characters of a text read to find ``need`` tokens."""
+    return max(need * MAX_CHARS_PER_TOKEN, MIN_READ_CHARS)
+
+
+@dataclass(frozen=True)
+class TextTokens:
+    """The leading tokens of a text, each one a token of the whole text's tokenization."""
+
+    ids: list[int]  # no special tokens
+    complete: bool  # all of the text's tokens; else at least the number asked for, unless capped
+    chars_read: int
+
+    @property
+    def length(self) -> int:
+        return len(self.ids)
+
+
+@dataclass(frozen=True)
+class EncodedPair:
+    # numpy arrays, not lists: a queued token costs 5 bytes instead of about 48.
+    input_ids: np.ndarray  # int32
+    token_type_ids: np.ndarray | None  # int8; None where the model has no segment embeddings
 
 
 @dataclass(frozen=True)
 class EmbeddingInputs:
-    """What an embedding model must embed to score some pairs: each distinct text once."""
+    """What an embedding model must embed to score some pairs: each distinct input once."""
 
-    documents: list[str]  # the pairs' documents, after max_tokens_per_doc
-    texts: list[str]  # distinct texts to embed (queries first)
-    token_ids: list[list[int]]  # one per text
+    token_ids: list[np.ndarray]  # int32, one per distinct input (queries first), special tokens included
+    query_index: list[int]  # per pair: its query's row in token_ids
+    document_index: list[int]  # per pair: its document's row
 
     @property
     def total_tokens(self) -> int:
         return sum(len(ids) for ids in self.token_ids)
 
 
+class TokenReader:
+    """The model's tokenizer, used so that no more of a text is tokenized than can be used.
+
+    Fast tokenizers (``tokenizers``, nearly every model) work on a private copy of the backend,
+    whose truncation and padding settings no other caller can change under us; others (pure
+    Python tokenizers) go through the transformers API with prefixes cut at white space.
+    """
+
+    def __init__(self, tokenizer: Any):
+        self.tokenizer = tokenizer
+        self.type_ids = "token_type_ids" in tokenizer.model_input_names
+        self.special_pair = tokenizer.num_special_tokens_to_add(pair=True)
+        self.special_single = tokenizer.num_special_tokens_to_add(pair=False)
+        backend = getattr(tokenizer, "backend_tokenizer", None)
+        self._backend = None
+        if backend is not None:
+            from tokenizers import Tokenizer
+
+            serialized = backend.to_str()
+            self._backend = Tokenizer.from_str(serialized)
+            self._backend.no_truncation()
+            self._backend.no_padding()
+            self._pair_template = _Template.of(self._backend, pair=True)
+            self._single_template = _Template.of(self._backend, pair=False)
+            # Unigram splits a word as a whole; the others from its start.
+            self._split_in_words = json.loads(serialized).get("model", {}).get("type") != "Unigram"
+            # An added token ("[SEP]", "<|endoftext|>") cut in two reads as other tokens.
+            added = [t.content for t in self._backend.get_added_tokens_decoder().values()]
+            self._added_margin = max(map(len, added), default=0)
+
+    def read(self, texts: Sequence[str], needs: Sequence[int]) -> list[TextTokens]:
+        """The first ``needs[i]`` tokens of each text (all of them if it has no more).
+
+        Each text is cut to a prefix of ``need x CHARS_PER_TOKEN + CUT_MARGIN`` characters whose
+        tokens up to the last word are kept (see CUT_MARGIN); a prefix that holds too few is
+        grown (doubled, or to the density seen) while the text goes on, up to
+        ``read_limit(need)`` characters: a text with fewer tokens than needed there (megabytes
+        of white space, one giant word) is read as if it ended there (capped: not ``complete``
+        and shorter than ``need``).
+        """
+        results: list[TextTokens | None] = [None] * len(texts)
+        chars = {i: min(need * CHARS_PER_TOKEN + CUT_MARGIN, read_limit(need)) for i, need in enumerate(needs)}
+        while chars:
+            for group in _groups(list(chars), chars):
+                windows = [texts[i][: chars[i]] for i in group]
+                whole = [len(w) == len(texts[i]) for i, w in zip(group, windows)]
+                for i, window, complete, tokens in zip(group, windows, whole, self._tokenize(windows, whole)):
+                    need = needs[i]
+                    ids = tokens[0]
+                    exact = len(ids) if complete else self._exact(*tokens[1:], len(window), read_limit(need))
+                    if complete or exact >= need or len(window) >= read_limit(need):
+                        # Keep no more than asked for: a longer text reads as "at least need".
+                        results[i] = TextTokens(ids[: min(exact, need)], complete and exact <= need, len(window))
+                        del chars[i]
+                        continue
+                    usable = max(1, len(window) - CUT_MARGIN)
+                    guess = usable * need // exact * 5 // 4 + CUT_MARGIN if exact else 0
+                    chars[i] = min(read_limit(need), max(2 * len(window), guess))
+        return results  # type: ignore[return-value]
+
+    def pair(self, query: list[int], document: list[int]) -> EncodedPair:
+        """``[CLS] query [SEP] document [SEP]``: the model's own format for a pair."""
+        if self._backend is not None:
+            ids, type_ids = self._pair_template.apply(query, document)
+        else:
+            prepared = self.tokenizer.prepare_for_model(
+                query, document, add_special_tokens=True, return_token_type_ids=self.type_ids
+            )
+            ids, type_ids = prepared["input_ids"], prepared.get("token_type_ids")
+        return EncodedPair(np.asarray(ids, np.int32), np.asarray(type_ids, np.int8) if self.type_ids else None)
+
+    def single(self, ids: list[int]) -> list[int]:
+        """One text in the model's own format (``[CLS] text [SEP]``)."""
+        if self._backend is not None:
+            return self._single_template.apply(ids)[0]
+        return self.tokenizer.prepare_for_model(ids, add_special_tokens=True)["input_ids"]
+
+    def _tokenize(self, windows: list[str], whole: list[bool]) -> list[tuple[list[int], list[int], list[Any]]]:
+        """Each window's ids, where each token ends (in characters) and its word (None: no
+        word ids); ``whole``: the window is its whole text."""
+        if self._backend is not None:
+            encodings = self._backend.encode_batch(windows, add_special_tokens=False)
+            return [(e.ids, [end for _, end in e.offsets], e.word_ids) for e in encodings]
+        # Without offsets: cut each window where white space starts (words are whole there) and
+        # place every token at that cut.
+        cuts = [len(w) if complete else _whitespace_cut(w) for w, complete in zip(windows, whole)]
+        ids = self.tokenizer([w[:c] for w, c in zip(windows, cuts)], add_special_tokens=False)["input_ids"]
+        return [(i, [c] * len(i), []) for i, c in zip(ids, cuts)]
+
+    def _exact(self, ends: list[int], words: list[int | None], cut: int, limit: int) -> int:
+        """How many leading tokens of a prefix ``cut`` characters long are the whole text's."""
+        if self._backend is None:
+            return len(ends) if ends and ends[-1] < cut else 0  # cut back to white space
+        # The tokens of the words before the last one...
+        last_word = next((word for word in reversed(words) if word is not None), None)
+        last = len(words)
+        while last > 0 and words[last - 1] in (None, last_word):
+            last -= 1
+        exact = min(last, bisect.bisect_right(ends, cut - self._added_margin))
+        if self._split_in_words or cut >= limit:
+            # ...and, in a long last word, those far from the cut (Unigram: only at the limit).
+            exact = max(exact, bisect.bisect_right(ends, cut - CUT_MARGIN))
+        return exact
+
+
+def _groups(order: list[int], chars: dict[int, int]) -> list[list[int]]:
+    """``order`` cut into runs of at most READ_BATCH_CHARS characters (at least one text each)."""
+    groups: list[list[int]] = []
+    total = READ_BATCH_CHARS
+    for i in order:
+        if total + chars[i] > READ_BATCH_CHARS:
+            groups.append([])
+            total = 0
+        groups[-1].append(i)
+        total += chars[i]
+    return groups
+
+
 @dataclass(frozen=True)
-class EncodedPair:
-    input_ids: list[int]
-    token_type_ids: list[int] | None  # None where the model has no segment embeddings
+class _Template:
+    """Where a tokenizer's post-processor puts its special tokens around one text or a pair.
+
+    Read once from the post-processor's output for sample encodings (its special tokens mask
+    tells them from the texts'); applying it to id lists gives what ``post_process`` gives for
+    those ids, without building an encoding per pair. Checked on a second sample of other
+    lengths: a post-processor whose layout depended on the texts is refused here.
+    """
+
+    parts: tuple[tuple[int | None, tuple[int, ...], tuple[int, ...]], ...]  # (text or None, ids, type ids)
+
+    @classmethod
+    def of(cls, backend: Any, pair: bool) -> _Template:
+        template = None
+        for sample in (("a b c", "d e"), ("a", "b c d e f")):
+            encodings = [backend.encode(text, add_special_tokens=False) for text in sample[: 1 + pair]]
+            texts = [e.ids for e in encodings]
+            processed = backend.post_process(*encodings, add_special_tokens=True) if pair else \
+                backend.post_process(encodings[0], None, add_special_tokens=True)
+            parts: list[tuple[int | None, list[int], list[int]]] = []
+            seen = 0  # text tokens so far: the first len(texts[0]) are the first text's
+            marks = zip(processed.ids, processed.type_ids, processed.special_tokens_mask)
+            for token_id, type_id, special in marks:
+                which = None if special else int(seen >= len(texts[0]))
+                seen += not special
+                if parts and parts[-1][0] == which:
+                    if which is None:
+                        parts[-1][1].append(token_id)
+                        parts[-1][2].append(type_id)
+                    continue
+                parts.append((which, [token_id], [type_id]))
+            found = cls(tuple(
+                (which, tuple(ids), tuple(types)) if which is None else (which, (), tuple(types[:1]))
+                for which, ids, types in parts
+            ))
+            if found.apply(*texts) != (processed.ids, processed.type_ids):
+                raise ValueError("the tokenizer's post-processor places special tokens by content; not supported")
+            if template is not None and found != template:
+                raise ValueError("the tokenizer's post-processor places special tokens by length; not supported")
+            template = found
+        return template  # type: ignore[return-value]
+
+    def apply(self, first: list[int], second: list[int] | None = None) -> tuple[list[int], list[int]]:
+        ids: list[int] = []
+        type_ids: list[int] = []
+        for sequence, special, types in self.parts:
+            if sequence is None:
+                ids.extend(special)
+                type_ids.extend(types)
+            else:
+                text = first if sequence == 0 else second
+                ids.extend(text)
+                type_ids.extend(types * len(text))
+        return ids, type_ids
 
 
-def cut_to_tokens(tokenizer: Any, texts: Sequence[str], max_tokens: int | None) -> list[str]:
-    """Each text cut after its first ``max_tokens`` tokens (at a token boundary of the text)."""
-    if max_tokens is None:
-        return list(texts)
-    encoded = tokenizer(list(texts), add_special_tokens=False, return_offsets_mapping=True)
-    cut = []
-    for text, offsets in zip(texts, encoded["offset_mapping"]):
-        cut.append(text if len(offsets) <= max_tokens else text[: offsets[max_tokens - 1][1]])
-    return cut
+def _whitespace_cut(window: str) -> int:
+    """Where the last run of white space in ``window`` starts (its length when none)."""
+    end = len(window)
+    while end > 0 and not window[end - 1].isspace():
+        end -= 1
+    while end > 0 and window[end - 1].isspace():
+        end -= 1
+    return end if end > 0 else len(window)
+
+
+def _capped(tokens: TextTokens, need: int) -> bool:
+    """The read limit was hit before ``need`` tokens: the text's length is unknown."""
+    return not tokens.complete and tokens.length < need
+
+
+def _size(reader: TokenReader, text: str, tokens: TextTokens, need: int, limit: int, extra: int = 0) -> str:
+    """How long a refused text is, for its message: its tokens (plus ``extra``), counted up to
+    COUNT_FACTOR times the model's ``limit``."""
+    if _capped(tokens, need):
+        return f"more than {tokens.chars_read} characters (the most the server reads of one text)"
+    at_most = max(need, min(limit * COUNT_FACTOR, COUNT_CAP))
+    counted = reader.read([text], [at_most + 1])[0]
+    if counted.complete:
+        return f"{counted.length + extra} tokens"
+    return f"more than {at_most + extra} tokens"
+
+
+def _document_size(
+    reader: TokenReader, document: str, tokens: TextTokens, need: int, limit: int, cut: int | None, extra: int
+) -> str:
+    if cut is not None and cut <= tokens.length:  # max_tokens_per_doc cut it: that many it is
+        return f"{cut + extra} tokens"
+    return _size(reader, document, tokens, need, limit, extra)
+
+
+def _check_total(total: int, pairs: int, max_request_tokens: int | None) -> None:
+    if max_request_tokens is not None and total > max_request_tokens:
+        raise RequestTooLargeError(total, max_request_tokens, pairs)
+
+
+def _document_budget(room: int, max_tokens_per_doc: int | None) -> tuple[int, int]:
+    """(tokens to read of a document, tokens it keeps before the policy applies)."""
+    keep = max_tokens_per_doc if max_tokens_per_doc is not None else room + 1
+    return min(keep, room + 1), keep
+
+
+def _first_pair(pairs: Sequence[tuple[str, str]], query: str) -> int:
+    return next(i for i, (q, _) in enumerate(pairs) if q == query)
 
 
 def encode_pairs(
-    tokenizer: Any,
+    reader: TokenReader,
     pairs: Sequence[tuple[str, str]],
     max_len: int,
     policy: TruncationPolicy,
     max_tokens_per_doc: int | None = None,
+    max_request_tokens: int | None = None,
 ) -> list[EncodedPair]:
-    """Tokenize cross-encoder pairs as ``[CLS] query [SEP] document [SEP]`` (model's own format)."""
-    queries = [q for q, _ in pairs]
-    documents = cut_to_tokens(tokenizer, [d for _, d in pairs], max_tokens_per_doc)
-    special = tokenizer.num_special_tokens_to_add(pair=True)
-    unique_queries = list(dict.fromkeys(queries))
-    query_lengths = dict(
-        zip(unique_queries, map(len, tokenizer(unique_queries, add_special_tokens=False)["input_ids"]))
-    )
-    doc_lengths = [len(ids) for ids in tokenizer(documents, add_special_tokens=False)["input_ids"]]
-    for index, (query, doc_len) in enumerate(zip(queries, doc_lengths)):
-        room = max_len - special - query_lengths[query]
-        if room < 1:
-            raise InputTooLongError(
-                f"query is {query_lengths[query]} tokens: with {special} special tokens it leaves no "
-                f"room for a document within the model's limit of {max_len} tokens",
-                pair_index=index,
-            )
-        if doc_len > room and policy is TruncationPolicy.REJECT:
-            raise InputTooLongError(
-                f"document {index} is too long: {query_lengths[query] + doc_len + special} tokens "
-                f"with the query, the model's limit is {max_len}",
-                pair_index=index,
-            )
-    encoded = tokenizer(queries, documents, truncation="only_second", max_length=max_len)
-    type_ids = encoded.get("token_type_ids") if "token_type_ids" in tokenizer.model_input_names else None
-    return [
-        EncodedPair(ids, type_ids[i] if type_ids is not None else None)
-        for i, ids in enumerate(encoded["input_ids"])
-    ]
+    """Tokenize cross-encoder pairs as ``[CLS] query [SEP] document [SEP]`` (model's own format).
 
-
-def encode_texts(
-    tokenizer: Any,
-    texts: Sequence[str],
-    max_len: int,
-    policy: TruncationPolicy,
-) -> list[list[int]]:
-    """Tokenize single texts (embedding models), each within ``max_len`` tokens."""
-    if policy is TruncationPolicy.TRUNCATE:
-        return tokenizer(list(texts), truncation=True, max_length=max_len)["input_ids"]
-    encoded = tokenizer(list(texts), truncation=False)["input_ids"]
-    for index, ids in enumerate(encoded):
-        if len(ids) > max_len:
+    The same ids as ``tokenizer(queries, documents, truncation="only_second", max_length=max_len)``
+    after each document is cut to ``max_tokens_per_doc`` tokens, without tokenizing more of a
+    document than fits.
+    """
+    special = reader.special_pair
+    query_room = max_len - special  # a query must leave at least one token for the document
+    unique_queries = list(dict.fromkeys(q for q, _ in pairs))
+    queries = dict(zip(unique_queries, reader.read(unique_queries, [query_room] * len(unique_queries))))
+    for query, tokens in queries.items():
+        if not tokens.complete or tokens.length >= query_room:
             raise InputTooLongError(
-                f"text {index} is too long: {len(ids)} tokens, the model's limit is {max_len}",
+                f"query is {_size(reader, query, tokens, query_room, max_len)}: with {special} special "
+                f"tokens it leaves no room for a document within the model's limit of {max_len} tokens",
+                pair_index=_first_pair(pairs, query),
+            )
+    rooms = [query_room - queries[q].length for q, _ in pairs]
+    budgets = [_document_budget(room, max_tokens_per_doc) for room in rooms]
+    documents = reader.read([d for _, d in pairs], [need for need, _ in budgets])
+    lengths = []
+    for index, ((query, document), tokens, room, (need, keep)) in enumerate(zip(pairs, documents, rooms, budgets)):
+        if policy is TruncationPolicy.REJECT and (min(tokens.length, keep) > room or _capped(tokens, need)):
+            extra = queries[query].length + special
+            size = _document_size(reader, document, tokens, need, max_len, max_tokens_per_doc, extra)
+            raise InputTooLongError(
+                f"document {index} is too long: {size} with the query, the model's limit is {max_len}",
                 pair_index=index,
             )
-    return encoded
+        lengths.append(min(tokens.length, keep, room))
+    _check_total(sum(lengths) + sum(queries[q].length + special for q, _ in pairs), len(pairs), max_request_tokens)
+    return [reader.pair(queries[q].ids, tokens.ids[:n]) for (q, _), tokens, n in zip(pairs, documents, lengths)]
 
 
 def encode_embedding_pairs(
-    tokenizer: Any,
+    reader: TokenReader,
     pairs: Sequence[tuple[str, str]],
     max_len: int,
     policy: TruncationPolicy,
     max_tokens_per_doc: int | None = None,
+    max_request_tokens: int | None = None,
 ) -> EmbeddingInputs:
-    """Tokenize the distinct texts of the pairs (a rerank request embeds its query once)."""
-    queries = list(dict.fromkeys(q for q, _ in pairs))
-    documents = cut_to_tokens(tokenizer, [d for _, d in pairs], max_tokens_per_doc)
-    texts = list(dict.fromkeys([*queries, *documents]))
-    try:
-        ids = encode_texts(tokenizer, texts, max_len, policy)
-    except InputTooLongError as exc:
-        raise _name_text(exc, texts[exc.pair_index], queries, documents) from None
-    return EmbeddingInputs(documents, texts, ids)
+    """Tokenize the distinct inputs of the pairs (a rerank request embeds its query once).
+
+    Each text as ``tokenizer(text, truncation=True, max_length=max_len)`` would give it, a
+    document first cut to ``max_tokens_per_doc`` tokens; a query over the limit is refused
+    whatever the policy (only documents are cut).
+    """
+    special = reader.special_single
+    room = max_len - special
+    unique_queries = list(dict.fromkeys(q for q, _ in pairs))
+    query_tokens = reader.read(unique_queries, [room + 1] * len(unique_queries))
+    for query, tokens in zip(unique_queries, query_tokens):
+        if not tokens.complete or tokens.length > room:
+            raise InputTooLongError(
+                f"query is too long: {_size(reader, query, tokens, room + 1, max_len, special)}, "
+                f"the model's limit is {max_len}",
+                pair_index=_first_pair(pairs, query),
+            )
+    need, keep = _document_budget(room, max_tokens_per_doc)
+    documents = reader.read([d for _, d in pairs], [need] * len(pairs))
+    lengths = []
+    for index, ((_, document), tokens) in enumerate(zip(pairs, documents)):
+        if policy is TruncationPolicy.REJECT and (min(tokens.length, keep) > room or _capped(tokens, need)):
+            size = _document_size(reader, document, tokens, need, max_len, max_tokens_per_doc, special)
+            raise InputTooLongError(
+                f"document {index} is too long: {size}, the model's limit is {max_len}", pair_index=index
+            )
+        lengths.append(min(tokens.length, keep, room))
+
+    rows: dict[tuple[int, ...], int] = {}  # each distinct input once
+    query_rows = {
+        query: rows.setdefault(tuple(reader.single(tokens.ids)), len(rows))
+        for query, tokens in zip(unique_queries, query_tokens)
+    }
+    document_rows = [
+        rows.setdefault(tuple(reader.single(tokens.ids[:n])), len(rows)) for tokens, n in zip(documents, lengths)
+    ]
+    inputs = EmbeddingInputs(
+        [np.asarray(ids, np.int32) for ids in rows], [query_rows[q] for q, _ in pairs], document_rows
+    )
+    _check_total(inputs.total_tokens, len(pairs), max_request_tokens)
+    return inputs
 
 
-def cosine_scores(pairs: Sequence[tuple[str, str]], inputs: EmbeddingInputs, vectors: Sequence[Any]) -> list[float]:
-    """Cosine similarity of each pair's embeddings (``vectors`` align with ``inputs.texts``)."""
+def cosine_scores(inputs: EmbeddingInputs, vectors: Sequence[Any]) -> list[float]:
+    """Cosine similarity of each pair's embeddings (``vectors`` align with ``inputs.token_ids``)."""
     import torch
 
-    by_text = dict(zip(inputs.texts, vectors))
     scores = []
-    for (query, _), document in zip(pairs, inputs.documents):
-        cosine = torch.nn.functional.cosine_similarity(by_text[query].float(), by_text[document].float(), dim=0)
+    for query, document in zip(inputs.query_index, inputs.document_index):
+        cosine = torch.nn.functional.cosine_similarity(vectors[query].float(), vectors[document].float(), dim=0)
         scores.append(min(1.0, max(-1.0, float(cosine))))  # rounding can step past +-1
     return scores
-
-
-def _name_text(exc: InputTooLongError, text: str, queries: list[str], documents: list[str]) -> InputTooLongError:
-    """Re-word a text error to name the query or the document the client sent."""
-    detail = str(exc).split(": ", 1)[1]
-    if text in queries:
-        return InputTooLongError(f"query is too long: {detail}", pair_index=queries.index(text))
-    index = documents.index(text)
-    return InputTooLongError(f"document {index} is too long: {detail}", pair_index=index)

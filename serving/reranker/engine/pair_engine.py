@@ -3,21 +3,61 @@
 An engine supplies the model side only: ``_classify`` (one raw logit per encoded pair) and
 ``_embed`` (one vector per text). Truncation, rejection, token counts, the sigmoid and the
 cosine are done here once, so the torch and vLLM engines cannot drift apart.
+
+Memory: a large request's tokenizing and batches leave freed memory in glibc's heaps, which it
+keeps (RSS stays at the high-water mark). Once the engine has been idle for ``TRIM_DELAY``
+seconds after work, ``malloc_trim`` hands it back to the system, in a worker thread.
 """
 
 from __future__ import annotations
 
 import abc
 import asyncio
-from collections.abc import Sequence
+import ctypes
+import logging
+import platform
+import time
+from collections.abc import Callable, Sequence
 from typing import Any
 
+import numpy as np
 import torch
 
 from ..config import Settings
 from .base import Engine, ModelInfo, ModelKind, ScoreOptions, ScoreResult, TruncationPolicy
-from .inputs import EncodedPair, cosine_scores, encode_embedding_pairs, encode_pairs
+from .inputs import EncodedPair, TokenReader, cosine_scores, encode_embedding_pairs, encode_pairs
 from .model_source import ResolvedModel
+
+log = logging.getLogger(__name__)
+
+# Seconds of idleness after work before freed memory goes back to the system.
+TRIM_DELAY = 1.0
+# The default of --max_request_tokens, for settings that predate it.
+DEFAULT_MAX_REQUEST_TOKENS = 524288
+
+
+def _malloc_trim() -> Callable[[], Any] | None:
+    """glibc's ``malloc_trim(0)``, or None where there is no glibc (musl, macOS)."""
+    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
+        return None
+    try:
+        trim = ctypes.CDLL("libc.so.6").malloc_trim  # CDLL: the call releases the GIL
+    except (OSError, AttributeError):
+        return None
+    trim.argtypes = [ctypes.c_size_t]
+    trim.restype = ctypes.c_int
+    return lambda: trim(0)
+
+
+_TRIM = _malloc_trim()
+
+
+def release_memory() -> float:
+    """Return the heaps' free memory to the system (glibc only); the seconds it took."""
+    started = time.perf_counter()
+    if _TRIM is not None:
+        _TRIM()
+    return time.perf_counter() - started
 
 
 class PairScoringEngine(Engine):
@@ -27,6 +67,10 @@ class PairScoringEngine(Engine):
         self._policy = TruncationPolicy(settings.truncation)
         self._info = ModelInfo(settings.served_model_name, model.path, model.kind, model.max_model_len, backend)
         self._tokenizer: Any = None  # set by start(): the model's own tokenizer
+        self._reader: TokenReader | None = None  # built from it on first use
+        self._max_request_tokens = getattr(settings, "max_request_tokens", DEFAULT_MAX_REQUEST_TOKENS)
+        self._in_flight = 0
+        self._trim_timer: asyncio.TimerHandle | None = None
 
     @property
     def info(self) -> ModelInfo:
@@ -41,27 +85,56 @@ class PairScoringEngine(Engine):
         """One raw logit per pair (no activation)."""
 
     @abc.abstractmethod
-    async def _embed(self, token_ids: list[list[int]]) -> Sequence[torch.Tensor]:
+    async def _embed(self, token_ids: list[np.ndarray]) -> Sequence[torch.Tensor]:
         """One embedding per tokenized text."""
 
     def count_tokens(self, text: str) -> int:
         return len(self._tokenizer(text, add_special_tokens=False)["input_ids"])
 
+    def _token_reader(self) -> TokenReader:
+        if self._reader is None or self._reader.tokenizer is not self._tokenizer:
+            self._reader = TokenReader(self._tokenizer)  # copies the tokenizer: some milliseconds
+        return self._reader
+
     async def score(self, pairs: Sequence[tuple[str, str]], options: ScoreOptions) -> ScoreResult:
         if not self._started:
             raise RuntimeError("engine is not started")
+        self._in_flight += 1
+        if self._trim_timer is not None:
+            self._trim_timer.cancel()
+            self._trim_timer = None
+        try:
+            return await self._score(pairs, options)
+        finally:
+            self._in_flight -= 1
+            if self._in_flight == 0:
+                self._trim_timer = asyncio.get_running_loop().call_later(TRIM_DELAY, self._trim_when_idle)
+
+    def _trim_when_idle(self) -> None:
+        self._trim_timer = None
+        if self._in_flight == 0:
+            try:
+                asyncio.get_running_loop().run_in_executor(None, self._release_memory)
+            except RuntimeError:  # the loop's executor is gone: shutting down
+                pass
+
+    @staticmethod
+    def _release_memory() -> None:
+        log.debug("returned free memory to the system in %.3f s", release_memory())
+
+    async def _score(self, pairs: Sequence[tuple[str, str]], options: ScoreOptions) -> ScoreResult:
         max_len = self._info.max_model_len
         policy = options.truncation or self._policy
+        reader = self._reader
+        if reader is None or reader.tokenizer is not self._tokenizer:
+            reader = await asyncio.to_thread(self._token_reader)
+        limits = (options.max_tokens_per_doc, self._max_request_tokens)
         if self._model_source.kind is ModelKind.CROSS_ENCODER:
             # Tokenizing a thousand documents takes a while: off the event loop.
-            encoded = await asyncio.to_thread(
-                encode_pairs, self._tokenizer, pairs, max_len, policy, options.max_tokens_per_doc
-            )
+            encoded = await asyncio.to_thread(encode_pairs, reader, pairs, max_len, policy, *limits)
             logits = torch.tensor(await self._classify(encoded), dtype=torch.float64)
             scores = torch.sigmoid(logits) if options.use_activation else logits
             return ScoreResult(scores.tolist(), sum(len(e.input_ids) for e in encoded))
-        inputs = await asyncio.to_thread(
-            encode_embedding_pairs, self._tokenizer, pairs, max_len, policy, options.max_tokens_per_doc
-        )
+        inputs = await asyncio.to_thread(encode_embedding_pairs, reader, pairs, max_len, policy, *limits)
         vectors = await self._embed(inputs.token_ids)
-        return ScoreResult(cosine_scores(pairs, inputs, vectors), inputs.total_tokens)
+        return ScoreResult(cosine_scores(inputs, vectors), inputs.total_tokens)

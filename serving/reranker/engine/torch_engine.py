@@ -11,6 +11,7 @@ import asyncio
 import logging
 import math
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -133,15 +134,16 @@ class TorchEngine(PairScoringEngine):
     async def _classify(self, encoded: list[EncodedPair]) -> list[float]:
         return await self._batcher.submit(encoded, [len(e.input_ids) for e in encoded])
 
-    async def _embed(self, token_ids: list[list[int]]) -> list[torch.Tensor]:
+    async def _embed(self, token_ids: list[Sequence[int]]) -> list[torch.Tensor]:
         return await self._batcher.submit(token_ids, [len(ids) for ids in token_ids])
 
     @torch.inference_mode()
     def _run_batch(self, items: list[Any]) -> list[Any]:
         if self._model_source.kind is ModelKind.CROSS_ENCODER:
+            segments = items[0].token_type_ids is not None
             features = self._pad(
                 {"input_ids": [e.input_ids for e in items]}
-                | ({"token_type_ids": [e.token_type_ids for e in items]} if items[0].token_type_ids else {})
+                | ({"token_type_ids": [e.token_type_ids for e in items]} if segments else {})
             )
             return self._model(**features).logits[:, 0].float().cpu().tolist()
         features = self._pad({"input_ids": items})

@@ -15,6 +15,7 @@ import contextlib
 import logging
 import time
 import uuid
+from collections.abc import Sequence
 
 import torch
 from vllm import AsyncEngineArgs, PoolingParams, TokensPrompt
@@ -51,12 +52,18 @@ def engine_args(settings: Settings, model: ResolvedModel) -> AsyncEngineArgs:
     )
 
 
-def segment_boundary(token_type_ids: list[int] | None) -> int | None:
+def segment_boundary(token_type_ids: Sequence[int] | None) -> int | None:
     """Where the document's segment starts: vLLM takes this index instead of the whole list
     (its runner rebuilds token_type_ids as 0 before it and 1 from it)."""
-    if not token_type_ids:
+    if token_type_ids is None or len(token_type_ids) == 0:
         return None
-    return token_type_ids.index(1) if 1 in token_type_ids else len(token_type_ids)
+    types = list(token_type_ids)
+    return types.index(1) if 1 in types else len(types)
+
+
+def token_list(ids: Sequence[int]) -> list[int]:
+    """Token ids as the plain ints vLLM's prompts take (the shared inputs are numpy arrays)."""
+    return ids.tolist() if hasattr(ids, "tolist") else list(ids)
 
 
 class VllmEngine(PairScoringEngine):
@@ -116,9 +123,9 @@ class VllmEngine(PairScoringEngine):
         outputs = await self._pool_all([self._pair_request(e, params) for e in encoded])
         return [float(out[0]) for out in outputs]  # one label each
 
-    async def _embed(self, token_ids: list[list[int]]) -> list[torch.Tensor]:
+    async def _embed(self, token_ids: list[Sequence[int]]) -> list[torch.Tensor]:
         params = PoolingParams(task="embed")
-        return await self._pool_all([(TokensPrompt(prompt_token_ids=list(ids)), params) for ids in token_ids])
+        return await self._pool_all([(TokensPrompt(prompt_token_ids=token_list(ids)), params) for ids in token_ids])
 
     @staticmethod
     def _pair_request(pair: EncodedPair, params: PoolingParams) -> tuple[TokensPrompt, PoolingParams]:
@@ -126,7 +133,7 @@ class VllmEngine(PairScoringEngine):
         if boundary is not None:
             params = params.clone()
             params.extra_kwargs = {"compressed_token_type_ids": boundary}
-        return TokensPrompt(prompt_token_ids=list(pair.input_ids)), params
+        return TokensPrompt(prompt_token_ids=token_list(pair.input_ids)), params
 
     async def _pool_all(self, requests: list[tuple[TokensPrompt, PoolingParams]]) -> list[torch.Tensor]:
         """Submit every request at once and wait for all: vLLM batches them with everyone else's."""
@@ -152,4 +159,4 @@ class VllmEngine(PairScoringEngine):
         return final.outputs.data
 
 
-__all__ = ["VllmEngine", "engine_args", "segment_boundary"]
+__all__ = ["VllmEngine", "engine_args", "segment_boundary", "token_list"]
