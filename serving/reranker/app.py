@@ -39,9 +39,13 @@ log = logging.getLogger(__name__)
 EngineLoader = Callable[[], Awaitable[Engine]]
 
 
-# A warm-up batch shaped like a typical rerank request: 64 pairs of a short query and a
-# ~60-word passage. Timed on its second run (the first pays one-off set-up costs).
-_WARM_UP_PAIRS = [("what does the warm-up query ask about", " ".join(["a warm-up passage of plain words"] * 10))] * 64
+# A warm-up batch shaped like a typical rerank request: 64 pairs of a short query and a distinct
+# ~60-word passage (distinct: an embedding model embeds each distinct text once). Timed on its
+# second run (the first pays one-off set-up costs).
+_WARM_UP_PAIRS = [
+    ("what does the warm-up query ask about", f"passage {i}: " + " ".join(["a warm-up passage of plain words"] * 10))
+    for i in range(64)
+]
 
 
 async def measure_capacity(engine: Engine) -> float:
@@ -112,7 +116,7 @@ def create_app(
     app.add_middleware(RequestLimits, max_documents=settings.max_documents)
     app.add_middleware(BodyLimits, max_bytes=settings.max_body_bytes, timeout=settings.body_timeout)
     app.add_middleware(CancelOnDisconnect, on_cancel=state.metrics.cancelled.inc)
-    app.add_middleware(ShedWhenFull, admission=state.admission)
+    app.add_middleware(ShedWhenFull, admission=state.admission, max_concurrent=settings.max_concurrent_requests)
     if settings.api_keys:
         app.add_middleware(APIKeyAuth, keys=settings.api_keys, protect_metrics=settings.protect_metrics)
     app.add_middleware(ErrorGuard, draining=lambda: state.draining)

@@ -113,6 +113,11 @@ class Settings(BaseModel):
         description="Most pairs admitted and not yet scored, all requests together; a request that "
         "would pass it, or whose estimated wait exceeds --request_timeout, gets 429 with Retry-After.",
     )
+    max_concurrent_requests: int = Field(
+        512, ge=1,
+        description="Most scoring requests in progress at once (TEI's default); past it: 429 with "
+        "Retry-After, before the body is read.",
+    )
     max_queued_chars: int = Field(
         256 * 1024 * 1024, ge=1024,
         description="Most characters of query and document text held by admitted requests, all "

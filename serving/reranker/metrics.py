@@ -47,8 +47,9 @@ class Metrics:
             "reranker_queue_requests", "Scoring requests admitted and not yet answered.", registry=self.registry
         )
         self.shed = Counter(
-            "reranker_requests_shed", "Requests refused with 429: queue_full (--max_queued_pairs) or "
-            "overloaded (the wait would pass --request_timeout).", ["reason"], registry=self.registry,
+            "reranker_requests_shed", "Requests refused with 429: queue_full (--max_queued_pairs, "
+            "--max_queued_chars), concurrency (--max_concurrent_requests) or overloaded (the wait "
+            "would pass --request_timeout).", ["reason"], registry=self.registry,
         )
         self.expired = Counter(
             "reranker_requests_expired", "Requests answered 504 at --request_timeout; their work was dropped.",
@@ -62,7 +63,7 @@ class Metrics:
             "reranker_draining", "1 after SIGTERM: readiness is 503 and the server is shutting down.",
             registry=self.registry,
         )
-        for reason in ("queue_full", "overloaded"):
+        for reason in ("queue_full", "concurrency", "overloaded"):
             self.shed.labels(reason)  # present at 0, so rate() works from the first scrape
 
     def observe_batch(self, items: int, padded_tokens: int) -> None:

@@ -96,11 +96,11 @@ def test_should_shed_new_work_once_the_oldest_request_waited_half_its_deadline()
 
 
 def test_should_shed_when_the_measured_throughput_cannot_finish_the_queue_in_time():
-    admission = Admission(max_pairs=10_000, timeout_s=10, metrics=Metrics())
+    admission = Admission(max_pairs=10_000, timeout_s=20, metrics=Metrics())
     admission.pairs, admission.requests = 900, 3
     admission.pairs_per_second = 100.0  # as measured under load
     with pytest.raises(APIError) as refused:
-        admission.check(200)  # (900 + 200) / 100 = 11 s > 10 s
+        admission.check(200)  # (900 + 200) / 100 = 11 s > half of 20 s
     admission.check(50)  # 9.5 s fits
     assert refused.value.status == 429
     assert refused.value.headers["retry-after"] == "9"  # the queue drains in 900 / 100 s
@@ -232,3 +232,28 @@ def test_should_bound_the_text_queued_requests_hold():
 async def _hold_text(admission: Admission, chars: int, release: asyncio.Event) -> None:
     async with admission.admit(1, chars):
         await release.wait()
+
+
+def test_should_refuse_past_the_concurrent_request_limit_before_reading_the_body():
+    engine = FakeEngine()
+    app = _app(engine, max_concurrent_requests=1)
+    with TestClient(app) as client:
+        wait_ready(client)
+        gate = client.portal.call(asyncio.Event)
+        engine.gate = gate
+        holder = client.portal.start_task_soon(_post_in_loop, app, "/openai/v1/rerank", _request(1))
+        deadline = time.monotonic() + 10
+        while app.state.server.admission.requests < 1 and time.monotonic() < deadline:
+            time.sleep(0.01)
+
+        def never_read():
+            raise AssertionError("the body was read")
+            yield b""  # pragma: no cover
+
+        response = client.post("/openai/v1/rerank", content=never_read(), headers={"content-type": "application/json"})
+        assert_error(response, 429, r"--max_concurrent_requests")
+        assert response.headers["retry-after"]
+        assert client.get("/v2/health/ready").status_code == 200
+        client.portal.call(gate.set)
+        assert holder.result(timeout=10) == 200
+        assert _metric(client, 'reranker_requests_shed_total{reason="concurrency"}') == 1

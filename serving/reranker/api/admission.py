@@ -6,8 +6,8 @@ refused with 429 and ``Retry-After`` when
 - the pairs admitted and not yet finished would pass ``--max_queued_pairs``, or the text those
   requests hold would pass ``--max_queued_chars`` (memory bounds), or
 - the queue is not keeping up: the oldest admitted request has already waited half of
-  ``--request_timeout``, or the queue ahead would take longer than ``--request_timeout`` at the
-  throughput the server has measured, so the request would only expire in it (overload).
+  ``--request_timeout``, or the queue ahead would take longer than that at the throughput the
+  server has measured, so the request would risk expiring in it (overload).
 
 A request alone in the queue is always admitted, however large, so no valid request is refused
 forever. The throughput starts from a timed warm-up batch at load and is then measured over busy
@@ -29,8 +29,9 @@ from .errors import APIError
 _MIN_WINDOW_S = 0.5  # throughput samples span at least this much busy time
 _SMOOTHING = 0.3  # weight of a new throughput sample
 _MAX_RETRY_AFTER_S = 60
-# Shed new work once the oldest admitted request has waited this share of its deadline: the
-# queue is not keeping up, and what joins it now would only expire.
+# Shed new work once the oldest admitted request has waited this share of its deadline, or the
+# queue ahead would take that long: the margin absorbs errors of the throughput estimate, so
+# what is admitted finishes in time instead of expiring.
 _MAX_AGE_FRACTION = 0.5
 
 
@@ -82,6 +83,13 @@ class Admission:
             )
         return self._check_age()
 
+    def shed_concurrency(self, active: int, limit: int) -> APIError:
+        return self._shed(
+            "concurrency",
+            f"server is busy: {active} scoring requests are in progress, the limit is {limit} "
+            "(--max_concurrent_requests); retry later",
+        )
+
     def _check_age(self) -> APIError | None:
         oldest = self.oldest_age()
         if oldest > self.timeout_s * _MAX_AGE_FRACTION:
@@ -112,10 +120,10 @@ class Admission:
         if too_old is not None:
             raise too_old
         wait = self.estimated_wait(pairs)
-        if wait is not None and wait > self.timeout_s:
+        if wait is not None and wait > self.timeout_s * _MAX_AGE_FRACTION:
             raise self._shed(
                 "overloaded",
-                f"server is overloaded: the queue ahead would take about {wait:.1f} s, longer than the "
+                f"server is overloaded: the queue ahead would take about {wait:.1f} s, over half the "
                 f"request deadline of {self.timeout_s:g} s (--request_timeout); retry later",
             )
 

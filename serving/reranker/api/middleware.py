@@ -5,7 +5,8 @@
   uvicorn cancels a request at the end of its graceful shutdown), and while the server drains
   every answer says ``Connection: close`` so clients reconnect to a pod that stays;
 - ``APIKeyAuth`` (``auth.py``): 401 before any body is read;
-- ``ShedWhenFull``: 429 before the body is read while the server is full (``admission.py``);
+- ``ShedWhenFull``: 429 before the body is read while the server is full (``admission.py``) or
+  at ``--max_concurrent_requests``;
 - ``CancelOnDisconnect``: a client that hangs up cancels its request, so its queued work is dropped;
 - ``BodyLimits``: 413 over ``--max_body_bytes``, 408 when a body part takes longer than ``--body_timeout``;
 - ``RequestLimits``: ``--max_documents`` for request validation.
@@ -40,19 +41,31 @@ class _BodyError(HTTPException):
 
 
 class ShedWhenFull:
-    """429 for a scoring request (every POST) while the server is full, before its body is read."""
+    """429 for a scoring request (every POST) before its body is read, while the server is full
+    or already handling ``max_concurrent`` scoring requests: a burst of clients then costs the
+    event loop no parsing, and health probes stay fast."""
 
-    def __init__(self, app: ASGIApp, admission: Admission):
+    def __init__(self, app: ASGIApp, admission: Admission, max_concurrent: int):
         self.app = app
         self.admission = admission
+        self.max_concurrent = max_concurrent
+        self.active = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] == "POST":
-            refused = self.admission.saturated()
-            if refused is not None:
-                await error_response(refused.status, refused.message, headers=refused.headers)(scope, receive, send)
-                return
-        await self.app(scope, receive, send)
+        if scope["type"] != "http" or scope["method"] != "POST":
+            await self.app(scope, receive, send)
+            return
+        refused = self.admission.saturated()
+        if refused is None and self.active >= self.max_concurrent:
+            refused = self.admission.shed_concurrency(self.active, self.max_concurrent)
+        if refused is not None:
+            await error_response(refused.status, refused.message, headers=refused.headers)(scope, receive, send)
+            return
+        self.active += 1
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.active -= 1
 
 
 class RequestLimits:
