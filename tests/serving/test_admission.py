@@ -200,11 +200,7 @@ def test_should_refuse_before_reading_the_body_when_full():
         admission = app.state.server.admission
         admission.pairs, admission.requests = 5, 1  # as if a request held the whole queue
 
-        def never_read():
-            raise AssertionError("the body was read")
-            yield b""  # pragma: no cover
-
-        response = client.post("/openai/v1/rerank", content=never_read(), headers={"content-type": "application/json"})
+        response = _post_unread_body(client)
         assert_error(response, 429, r"--max_queued_pairs")
         assert response.headers["retry-after"]
         assert client.get("/v2/health/ready").status_code == 200  # probes are never shed
@@ -246,14 +242,20 @@ def test_should_refuse_past_the_concurrent_request_limit_before_reading_the_body
         while app.state.server.admission.requests < 1 and time.monotonic() < deadline:
             time.sleep(0.01)
 
-        def never_read():
-            raise AssertionError("the body was read")
-            yield b""  # pragma: no cover
-
-        response = client.post("/openai/v1/rerank", content=never_read(), headers={"content-type": "application/json"})
+        response = _post_unread_body(client)
         assert_error(response, 429, r"--max_concurrent_requests")
         assert response.headers["retry-after"]
         assert client.get("/v2/health/ready").status_code == 200
         client.portal.call(gate.set)
         assert holder.result(timeout=10) == 200
         assert _metric(client, 'reranker_requests_shed_total{reason="concurrency"}') == 1
+
+
+def _post_unread_body(client: TestClient):
+    """POST a body that fails the test if the server reads it."""
+
+    def never_read():
+        raise AssertionError("the body was read")
+        yield b""  # pragma: no cover
+
+    return client.post("/openai/v1/rerank", content=never_read(), headers={"content-type": "application/json"})
