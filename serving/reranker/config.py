@@ -111,7 +111,8 @@ class Settings(BaseModel):
     max_queued_pairs: int = Field(
         16384, ge=1,
         description="Most pairs admitted and not yet scored, all requests together; a request that "
-        "would pass it, or whose estimated wait exceeds --request_timeout, gets 429 with Retry-After.",
+        "would pass it gets 429 with Retry-After (as does one arriving while the queue would take "
+        "over half of --request_timeout).",
     )
     max_concurrent_requests: int = Field(
         512, ge=1,
