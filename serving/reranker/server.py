@@ -15,7 +15,6 @@ uvicorn leaves three gaps this module closes:
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import signal
 from http import HTTPStatus
@@ -25,13 +24,9 @@ import h11
 import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from .api.errors import error_body
+from .api.errors import ErrorJSONResponse, error_body
 
 log = logging.getLogger(__name__)
-
-
-def _error_bytes(status: int, message: str) -> bytes:
-    return json.dumps(error_body(status, message)).encode()
 
 
 class TimedH11Protocol(H11Protocol):
@@ -89,7 +84,7 @@ class TimedH11Protocol(H11Protocol):
         self._send_error(400, f"malformed HTTP request: {msg.rstrip('.')}")
 
     def _send_error(self, status: int, message: str) -> None:
-        body = _error_bytes(status, message)
+        body = ErrorJSONResponse(error_body(status, message)).body
         headers = [
             (b"content-type", b"application/json"),
             (b"content-length", str(len(body)).encode()),

@@ -32,8 +32,6 @@ log = logging.getLogger(__name__)
 
 # Seconds of idleness after work before freed memory goes back to the system.
 TRIM_DELAY = 1.0
-# The default of --max_request_tokens, for settings that predate it.
-DEFAULT_MAX_REQUEST_TOKENS = 524288
 
 
 def _malloc_trim() -> Callable[[], Any] | None:
@@ -68,7 +66,7 @@ class PairScoringEngine(Engine):
         self._info = ModelInfo(settings.served_model_name, model.path, model.kind, model.max_model_len, backend)
         self._tokenizer: Any = None  # set by start(): the model's own tokenizer
         self._reader: TokenReader | None = None  # built from it on first use
-        self._max_request_tokens = getattr(settings, "max_request_tokens", DEFAULT_MAX_REQUEST_TOKENS)
+        self._max_request_tokens = settings.max_request_tokens
         self._in_flight = 0
         self._trim_timer: asyncio.TimerHandle | None = None
 
@@ -91,9 +89,8 @@ class PairScoringEngine(Engine):
     def count_tokens(self, text: str) -> int:
         return len(self._tokenizer(text, add_special_tokens=False)["input_ids"])
 
-    def _token_reader(self) -> TokenReader:
-        if self._reader is None or self._reader.tokenizer is not self._tokenizer:
-            self._reader = TokenReader(self._tokenizer)  # copies the tokenizer: some milliseconds
+    def _build_reader(self) -> TokenReader:
+        self._reader = TokenReader(self._tokenizer)  # copies the tokenizer: some milliseconds
         return self._reader
 
     async def score(self, pairs: Sequence[tuple[str, str]], options: ScoreOptions) -> ScoreResult:
@@ -127,7 +124,7 @@ class PairScoringEngine(Engine):
         policy = options.truncation or self._policy
         reader = self._reader
         if reader is None or reader.tokenizer is not self._tokenizer:
-            reader = await asyncio.to_thread(self._token_reader)
+            reader = await asyncio.to_thread(self._build_reader)
         limits = (options.max_tokens_per_doc, self._max_request_tokens)
         if self._model_source.kind is ModelKind.CROSS_ENCODER:
             # Tokenizing a thousand documents takes a while: off the event loop.
