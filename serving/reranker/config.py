@@ -43,6 +43,18 @@ class Settings(BaseModel):
         "else torch).",
     )
     trust_remote_code: bool = Field(False, description="Allow model code from the model directory.")
+    model_family: Literal["auto", "cross-encoder", "embedding", "qwen3-reranker"] = Field(
+        "auto",
+        description="How the model scores a pair. auto: detected from the model's files. "
+        "qwen3-reranker: a causal LM scored by its \"yes\" against \"no\" logits after the "
+        "Qwen3-Reranker prompt template (the original Qwen3-Reranker checkpoints are plain causal "
+        "LMs, so their files cannot say it).",
+    )
+    instruction: str | None = Field(
+        None,
+        description="Default task instruction for models that take one (LLM rerankers); a "
+        "request's \"instruction\" field overrides it. Refused at start for models without one.",
+    )
 
     # --- model execution ---------------------------------------------------------------------
     dtype: Literal["auto", "float32", "float16", "bfloat16"] = Field(
