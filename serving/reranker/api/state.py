@@ -45,13 +45,19 @@ class ServerState:
             raise APIError(404, f"model {requested!r} not found: this server serves {served} (--model_name)", param)
 
 
-def get_state(request: Request) -> ServerState:
+# Dependencies are coroutines: FastAPI runs a plain ``def`` dependency in its thread pool, a
+# thread hand-off per request for what is an attribute lookup.
+async def get_state(request: Request) -> ServerState:
     return request.app.state.server
 
 
-def ready_engine(request: Request) -> Engine:
+async def ready_engine(request: Request) -> Engine:
     """The loaded engine, or 503 while it is still loading (or failed to)."""
-    state = get_state(request)
+    return loaded_engine(request.app.state.server)
+
+
+def loaded_engine(state: ServerState) -> Engine:
+    """``state``'s engine, or 503 while it is still loading (or failed to)."""
     if state.engine is None:
         reason = f"failed to load: {state.load_error}" if state.load_error else "is still loading"
         raise APIError(503, f"model {state.settings.served_model_name!r} {reason}")

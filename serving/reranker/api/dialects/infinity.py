@@ -18,7 +18,7 @@ from pydantic import BaseModel, Field, StrictBool
 from ..errors import validate_body
 from ..ranking import from_rerank_body, rank
 from ..schemas import RerankRequest
-from ..state import ServerState, ready_engine
+from ..state import ServerState, loaded_engine
 
 
 class InfinityRerankRequest(RerankRequest):
@@ -46,7 +46,7 @@ class InfinityRerankResponse(BaseModel):
 
 
 async def rerank(body: Any, request: Request, state: ServerState) -> dict[str, Any]:
-    engine = ready_engine(request)
+    engine = loaded_engine(state)
     infinity = validate_body(InfinityRerankRequest, body)
     documents = infinity.document_texts()
     ranking = await rank(from_rerank_body(infinity, use_activation=False if infinity.raw_scores else None), state, engine)

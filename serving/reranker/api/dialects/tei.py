@@ -19,7 +19,7 @@ from ...engine.base import ModelKind, TruncationPolicy
 from ..errors import validate_body
 from ..ranking import RankRequest, rank
 from ..schemas import BoundedByMaxDocuments, Query
-from ..state import ServerState, get_state, ready_engine
+from ..state import ServerState, get_state, loaded_engine
 
 router = APIRouter(tags=["tei"])
 
@@ -78,7 +78,7 @@ def error_shape(status: int, message: str, param: str | None) -> dict[str, Any]:
 
 async def rerank(body: Any, request: Request, state: ServerState) -> list[dict[str, Any]]:
     request.state.error_shape = error_shape  # from here on, errors come in TEI's shape
-    engine = ready_engine(request)
+    engine = loaded_engine(state)
     tei = validate_body(TeiRerankRequest, body)
     truncation = None if tei.truncate is None else TruncationPolicy.TRUNCATE if tei.truncate else TruncationPolicy.REJECT
     ranking = await rank(
