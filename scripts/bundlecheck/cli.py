@@ -12,7 +12,7 @@ from typing import Sequence
 
 import yaml
 
-from . import catalog, crds
+from . import catalog, crds, model_components
 from .check import CheckOptions, check_target
 from .findings import SCHEMA, Status
 from .output import FORMATS, RunInfo
@@ -113,20 +113,21 @@ COMPONENT_OVERLAY = "overlays/cpu"
 
 
 def default_targets(root: Path) -> list[Path | str]:
-    """Every overlay, every kustomization among the GitOps examples, and each opt-in component
-    on COMPONENT_OVERLAY (``overlays/cpu+components/monitoring``)."""
+    """Every overlay, every kustomization among the GitOps examples, each opt-in component
+    on COMPONENT_OVERLAY (``overlays/cpu+components/monitoring``) and each model component on
+    every overlay it claims (``overlays/l4+components/models/bge-reranker-v2-m3``)."""
     overlays = sorted(p.parent for p in root.glob("overlays/*/kustomization.yaml"))
     gitops = sorted(p.parent for p in root.glob("gitops/**/kustomization.yaml"))
-    return [*overlays, *gitops, *component_targets(root, overlays)]
+    models = model_components.model_targets(root, COMBINE, _component_base(root, overlays))
+    return [*overlays, *gitops, *component_targets(root, overlays), *models]
 
 
 def component_targets(root: Path, overlays: list[Path]) -> list[str]:
     """``overlay+component`` for each component under components/ (nested ones included),
-    except those an overlay already includes (nvidia-gpu) and those with a secretGenerator
-    (they read git-ignored files, and their Secret's data is what no-secret-data forbids)."""
-    base = root / COMPONENT_OVERLAY
-    if not (base / "kustomization.yaml").is_file():
-        base = overlays[0] if overlays else None
+    except those an overlay already includes (nvidia-gpu), those with a secretGenerator (they
+    read git-ignored files, and their Secret's data is what no-secret-data forbids) and the
+    model components (rendered on the overlays they claim instead)."""
+    base = _component_base(root, overlays)
     if base is None:
         return []
     included = {
@@ -139,9 +140,18 @@ def component_targets(root: Path, overlays: list[Path]) -> list[str]:
         config = _kustomization(component)
         if config.get("kind") != "Component" or config.get("secretGenerator"):
             continue
+        if model_components.is_model_component(component, root):
+            continue
         if component.resolve() not in included:
             targets.append(f"{base}{COMBINE}{component}")
     return targets
+
+
+def _component_base(root: Path, overlays: list[Path]) -> Path | None:
+    base = root / COMPONENT_OVERLAY
+    if (base / "kustomization.yaml").is_file():
+        return base
+    return overlays[0] if overlays else None
 
 
 def _kustomization(directory: Path) -> dict:

@@ -45,10 +45,13 @@ class Settings(BaseModel):
     trust_remote_code: bool = Field(False, description="Allow model code from the model directory.")
     model_family: Literal["auto", "cross-encoder", "embedding", "qwen3-reranker"] = Field(
         "auto",
-        description="How the model scores a pair. auto: detected from the model's files. "
-        "qwen3-reranker: a causal LM scored by its \"yes\" against \"no\" logits after the "
-        "Qwen3-Reranker prompt template (the original Qwen3-Reranker checkpoints are plain causal "
-        "LMs, so their files cannot say it).",
+        description="How the model scores a pair. auto: detected from the model's files (a "
+        "one-label sequence classifier is a cross-encoder, or with a Qwen3 config a "
+        "Qwen3-Reranker conversion; a bare encoder or sentence-transformers directory an "
+        "embedding model). qwen3-reranker: the Qwen3-Reranker prompt template, and for a causal "
+        "LM the score P(\"yes\") = sigmoid(logit yes - logit no) at the last token (the original "
+        "checkpoints are plain causal LMs, so their files cannot say it). cross-encoder: a "
+        "decoder's classification conversion scored on bare pairs, without a template.",
     )
     instruction: str | None = Field(
         None,
@@ -59,8 +62,9 @@ class Settings(BaseModel):
     # --- model execution ---------------------------------------------------------------------
     dtype: Literal["auto", "float32", "float16", "bfloat16"] = Field(
         "auto",
-        description="Weights dtype. auto: the model's own on GPU (float16/bfloat16), float32 on "
-        "CPU for the torch engine.",
+        description="Weights dtype. auto: the model's own on GPU (float16/bfloat16); on CPU "
+        "(torch engine) bfloat16 where the CPU computes it natively (AMX or AVX512-BF16, as torch "
+        "reports), else float32 (bfloat16 would be emulated, several times slower).",
     )
     device: Literal["auto", "cpu", "cuda"] = Field(
         "auto", description="Torch engine device; auto picks CUDA when present."
@@ -73,10 +77,12 @@ class Settings(BaseModel):
         description="Return raw cross-encoder logits instead of sigmoid scores in [0, 1] by "
         "default (a request can still set use_activation).",
     )
-    truncation: Literal["truncate", "reject"] = Field(
+    truncation: Literal["truncate", "reject", "chunk"] = Field(
         "truncate",
-        description="Pairs longer than the model's limit: truncate the document, or reject the "
-        "request with 400.",
+        description="Pairs longer than the model's limit: truncate the document, reject the "
+        "request with 400, or chunk (cross-encoders and LLM rerankers): score each window of the "
+        "document that fits beside the query (no overlap) and give the document the best "
+        "window's score; usage counts every window's tokens and --max_request_tokens bounds them.",
     )
 
     # --- batching (torch engine) -------------------------------------------------------------

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from kubernetes.utils import parse_quantity
 
+from bundlecheck.model_components import read_claim
 from bundlecheck.render import RENDERERS, available_renderers, render
 from reranker.config import Settings
 
@@ -33,12 +34,20 @@ GPU_OVERLAYS = {
 }
 OVERLAYS = sorted([*GPU_OVERLAYS, "cpu"])
 # nvidia-gpu is the shared part of the GPU overlays, not an opt-in component. Components nest
-# (api-key/external-secret).
+# (api-key/external-secret). The model components go on the overlays they claim (MODEL_COMBOS).
 OPT_IN_COMPONENTS = sorted(
     str(p.parent.relative_to(REPO / "components"))
     for p in (REPO / "components").rglob("kustomization.yaml")
-    if p.parent.name != "nvidia-gpu"
+    if p.parent.name != "nvidia-gpu" and (REPO / "components/models") not in p.parents
 )
+MODEL_COMPONENTS = sorted(
+    f"models/{p.parent.name}" for p in (REPO / "components/models").glob("*/kustomization.yaml")
+)
+MODEL_PAIRS = [
+    (overlay, component)
+    for component in MODEL_COMPONENTS
+    for overlay in read_claim(REPO / "components" / component).fits
+]
 GITOPS = sorted(
     str(p.parent.relative_to(REPO)) for p in (REPO / "gitops").rglob("kustomization.yaml")
 )
@@ -47,7 +56,8 @@ def combo(overlay: str, component: str) -> str:
 
 
 COMBOS = [combo(o, c) for o in OVERLAYS for c in OPT_IN_COMPONENTS]
-TARGETS = ["base", *(f"overlays/{o}" for o in OVERLAYS), *COMBOS, *GITOPS]
+MODEL_COMBOS = [combo(o, c) for o, c in MODEL_PAIRS]
+TARGETS = ["base", *(f"overlays/{o}" for o in OVERLAYS), *COMBOS, *MODEL_COMBOS, *GITOPS]
 
 SERVING_IMAGE = "ghcr.io/example/kserve-reranker"
 STORAGE_INITIALIZER = "kserve/storage-initializer:v0.20.0"
@@ -66,13 +76,13 @@ def bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
         shutil.copytree(REPO / name, root / name)
     env_file = root / "components/secret-env-file/hf-token.env"
     shutil.copy(env_file.with_name("hf-token.env.example"), env_file)
-    for overlay in OVERLAYS:
-        for component in OPT_IN_COMPONENTS:
-            _write_kustomization(
-                root / combo(overlay, component),
-                f"resources: [../../overlays/{overlay}]\n"
-                f"components: [../../components/{component}]\n",
-            )
+    pairs = [*((o, c) for o in OVERLAYS for c in OPT_IN_COMPONENTS), *MODEL_PAIRS]
+    for overlay, component in pairs:
+        _write_kustomization(
+            root / combo(overlay, component),
+            f"resources: [../../overlays/{overlay}]\n"
+            f"components: [../../components/{component}]\n",
+        )
     return root
 
 
@@ -194,7 +204,8 @@ def test_gpu_overlay_selects_its_gpu_product_and_tolerates_the_gpu_taint(
 
 @pytest.mark.parametrize(
     ("overlay", "dtype"),
-    [*((name, dtype) for name, (_, dtype) in GPU_OVERLAYS.items()), ("cpu", "float32")],
+    # cpu: auto, the server picks bfloat16 where the CPU computes it natively, else float32.
+    [*((name, dtype) for name, (_, dtype) in GPU_OVERLAYS.items()), ("cpu", "auto")],
 )
 def test_overlay_sets_the_dtype_of_its_card(bundle: Path, overlay: str, dtype: str) -> None:
     assert flag_values(model(rendered(bundle, f"overlays/{overlay}"))["args"])["dtype"] == dtype
@@ -224,7 +235,9 @@ def test_gpu_overlay_runs_the_gpu_image(bundle: Path, overlay: str) -> None:
     assert image == f"{SERVING_IMAGE}:0.1.0-gpu"
 
 
-@pytest.mark.parametrize("target", ["base", *(f"overlays/{o}" for o in OVERLAYS), *COMBOS])
+@pytest.mark.parametrize(
+    "target", ["base", *(f"overlays/{o}" for o in OVERLAYS), *COMBOS, *MODEL_COMBOS]
+)
 def test_every_image_is_pinned_and_none_is_latest(bundle: Path, target: str) -> None:
     objects = rendered(bundle, target)
     images = list(walk(objects, "image"))

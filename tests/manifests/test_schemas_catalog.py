@@ -25,6 +25,7 @@ from bundlecheck.catalog import CATALOG_COMMIT, DirectoryCatalog, DownloadCatalo
 from bundlecheck.cli import default_targets
 from bundlecheck.crds import SchemaSourceError, from_directory
 from bundlecheck.findings import Status
+from bundlecheck.model_components import is_model_component, model_components, read_claim
 from bundlecheck.render import is_combination, render, render_combination
 from bundlecheck.schemas import SchemaChecker
 
@@ -34,14 +35,25 @@ CRD_SCHEMAS = REPO.parent / "shared" / "crd-schemas"
 OVERLAYS = sorted(
     str(p.parent.relative_to(REPO)) for p in REPO.glob("overlays/*/kustomization.yaml")
 )
-# Components with a secretGenerator read git-ignored files: not rendered here.
+# Components with a secretGenerator read git-ignored files: not rendered here. Model
+# components render on the overlays they claim.
 COMPONENTS = sorted(
     str(p.parent.relative_to(REPO))
     for p in REPO.glob("components/**/kustomization.yaml")
-    if "secretGenerator" not in p.read_text()
+    if "secretGenerator" not in p.read_text() and not is_model_component(p.parent, REPO)
 )
+MODEL_TARGETS = [
+    f"overlays/{overlay}+{component.relative_to(REPO)}"
+    for component in model_components(REPO)
+    for overlay in read_claim(component).fits
+]
 GITOPS = sorted(str(p.parent.relative_to(REPO)) for p in REPO.glob("gitops/**/kustomization.yaml"))
-TARGETS = [*OVERLAYS, *GITOPS, *(f"{o}+{c}" for o in OVERLAYS for c in COMPONENTS)]
+TARGETS = [
+    *OVERLAYS,
+    *GITOPS,
+    *(f"{o}+{c}" for o in OVERLAYS for c in COMPONENTS),
+    *MODEL_TARGETS,
+]
 # The third-party kinds the bundle renders somewhere: each must be schema-checked.
 THIRD_PARTY_KINDS = {
     "Application",

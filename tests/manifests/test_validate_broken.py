@@ -70,6 +70,11 @@ EXPECTED = {
     "api-key-in-args": ("api-key-secret", "spec.predictor.model.args[6]"),
     "disruption-budget-blocks-drain": ("disruption-budget", "spec.minAvailable"),
     "network-policy-selects-nothing": ("network-policy", "spec.podSelector"),
+    "model-fit-unclaimed-overlay": (
+        "model-fit",
+        'metadata.annotations["kserve-reranker.example.com/fits-overlays"]',
+    ),
+    "model-fit-length-overridden": ("model-fit", "spec.predictor.model.args"),
 }
 
 

@@ -15,6 +15,7 @@ import yaml
 
 from bundlecheck import catalog, crds
 from bundlecheck.cli import default_targets, main
+from bundlecheck.model_components import read_claim
 from bundlecheck.policies import POLICIES, Context, Policy
 
 REPO = Path(__file__).resolve().parents[2]
@@ -60,13 +61,51 @@ def test_should_default_to_every_overlay_gitops_kustomization_and_component(
     assert targets[: len(overlays)] == overlays and "overlays/cpu" in targets
     assert all(t.startswith(("overlays/", "gitops/")) for t in targets)
     assert any(t.startswith("gitops/") for t in targets)
-    components = [t.split("+", 1)[1] for t in targets if "+" in t]
-    assert all(t.startswith("overlays/cpu+components/") for t in targets if "+" in t)
+    combined = [t for t in targets if "+" in t]
+    opt_in = [t for t in combined if "+components/models/" not in t]
+    components = [t.split("+", 1)[1] for t in opt_in]
+    assert all(t.startswith("overlays/cpu+components/") for t in opt_in)
     # Each opt-in component, nested ones included; not nvidia-gpu (every GPU overlay has it)
     # nor the secretGenerator one (its Secret's data is what no-secret-data forbids).
     assert {"components/monitoring", "components/api-key/sealed-secret"} <= set(components)
     assert "components/nvidia-gpu" not in components
     assert "components/secret-env-file" not in components
+
+
+def test_should_render_each_model_component_on_exactly_the_overlays_it_claims(
+    at_repo_root: None,
+) -> None:
+    targets = [str(t) for t in default_targets(Path("."))]
+    models = {t for t in targets if "+components/models/" in t}
+    claimed = {
+        f"overlays/{overlay}+{component}"
+        for component in sorted(str(p.parent) for p in Path("components/models").glob("*/kustomization.yaml"))
+        for overlay in read_claim(Path(component)).fits
+    }
+    assert models == claimed
+    assert "overlays/t4+components/models/bge-reranker-v2-m3" in models
+    assert "overlays/cpu+components/models/qwen3-reranker-0.6b" not in models  # not claimed
+
+
+def test_should_render_a_model_component_that_claims_no_overlay_on_the_cpu_overlay(
+    tmp_path: Path,
+) -> None:
+    shutil.copytree(REPO / "overlays", tmp_path / "overlays")
+    shutil.copytree(REPO / "components/models/bge-reranker-base", tmp_path / "components/models/x")
+    patch = tmp_path / "components/models/x/model_patch.yaml"
+    patch.write_text(patch.read_text().replace("fits-overlays: a100,h100,l4,t4,cpu", "fits-overlays: ''"))
+    shutil.copytree(REPO / "components/models/qwen3-reranker-8b", tmp_path / "components/models/y")
+    patch = tmp_path / "components/models/y/model_patch.yaml"
+    patch.write_text(patch.read_text().replace("fits-overlays: a100,h100", "fits-overlays: a100,v100"))
+
+    models = [t for t in map(str, default_targets(tmp_path)) if "components/models" in t]
+
+    assert models == [
+        f"{tmp_path}/overlays/cpu+{tmp_path}/components/models/x",
+        f"{tmp_path}/overlays/a100+{tmp_path}/components/models/y",
+        # An overlay that does not exist stays a target: its render fails, so the claim does.
+        f"{tmp_path}/overlays/v100+{tmp_path}/components/models/y",
+    ]
 
 
 def test_whole_bundle_passes_with_every_kind_schema_checked(
@@ -87,6 +126,7 @@ def test_whole_bundle_passes_with_every_kind_schema_checked(
     assert code == 0, out
     assert "overlays/t4: ok" in out
     assert "overlays/cpu+components/autoscaling-keda: ok" in out
+    assert "overlays/l4+components/models/qwen3-reranker-0.6b: ok" in out
     assert "0 violation(s)" in out.splitlines()[-2]
     assert "0 not schema-checked" in out.splitlines()[-2] and "NOT CHECKED" not in out
     assert f"third-party kinds from directory {crd_schemas}" in out.splitlines()[-1]

@@ -52,8 +52,14 @@ def test_should_reject_a_classifier_with_several_labels(tmp_path):
 
 
 def test_should_reject_a_model_that_is_neither_kind(tmp_path):
+    write_config_only(tmp_path, {"architectures": ["Wav2Vec2ForCTC"], "model_type": "wav2vec2"})
+    with pytest.raises(ModelSourceError, match=r"neither a cross-encoder .* nor an embedding model \(Wav2Vec2ForCTC\)"):
+        resolve_model(Settings(model_dir=str(tmp_path)))
+
+
+def test_should_reject_a_text_generator_naming_the_flag_for_llm_rerankers(tmp_path):
     write_config_only(tmp_path, {"architectures": ["GPT2LMHeadModel"], "model_type": "gpt2", "n_positions": 1024})
-    with pytest.raises(ModelSourceError, match=r"neither a cross-encoder .* nor an embedding model \(GPT2LMHeadModel\)"):
+    with pytest.raises(ModelSourceError, match=r"text generator \(GPT2LMHeadModel\), neither .*--model_family="):
         resolve_model(Settings(model_dir=str(tmp_path)))
 
 

@@ -19,13 +19,20 @@ import pytest
 pytest.importorskip("vllm")
 
 from helpers import SEED_REQUEST, free_port, wait_ready  # noqa: E402
+from tiny_models import (  # noqa: E402
+    build_tiny_modernbert_cross_encoder,
+    build_tiny_qwen3_reranker,
+    build_tiny_qwen3_seq_cls,
+    build_tiny_xlm_roberta_cross_encoder,
+    card_scores,
+)
 
 from reranker.config import Settings  # noqa: E402
-from reranker.engine.base import InputTooLongError, ModelKind, ScoreOptions  # noqa: E402
+from reranker.engine.base import InputTooLongError, ModelKind, ScoreOptions, TruncationPolicy  # noqa: E402
 from reranker.engine.factory import start_engine  # noqa: E402
 from reranker.engine.model_source import resolve_model  # noqa: E402
 from reranker.engine.torch_engine import TorchEngine  # noqa: E402
-from reranker.engine.vllm_engine import VllmEngine, engine_args, segment_boundary  # noqa: E402
+from reranker.engine.vllm_engine import VllmEngine, engine_args, hf_overrides, segment_boundary  # noqa: E402
 
 pytestmark = pytest.mark.vllm
 
@@ -81,6 +88,36 @@ def test_engine_args_pass_the_server_settings_through(tiny_cross_encoder_dir):
     assert (args.dtype, args.max_model_len, args.gpu_memory_utilization) == ("bfloat16", 64, 0.5)
     assert (args.max_num_seqs, args.max_num_batched_tokens) == (8, 4096)
     assert (args.enforce_eager, args.tensor_parallel_size, args.trust_remote_code) == (True, 2, True)
+
+
+@pytest.mark.parametrize("native_bf16, expected", [(True, "bfloat16"), (False, "float32")])
+def test_engine_args_dtype_auto_on_cpu_follows_the_torch_engines_rule(
+    tiny_cross_encoder_dir, monkeypatch, native_bf16, expected
+):
+    # vLLM's own auto runs pooling models in float16 on CPU, emulated where AMX is missing.
+    from reranker.engine import precision
+
+    precision.cpu_bf16_support.cache_clear()
+    monkeypatch.setattr(precision, "cpu_bf16_support", lambda: precision.Bf16Support(native_bf16, "faked"))
+    settings = Settings(model_id=str(tiny_cross_encoder_dir), dtype="auto")
+    assert engine_args(settings, resolve_model(settings)).dtype == expected
+
+
+def test_engine_args_convert_an_original_qwen3_reranker_as_vllm_documents_it(tmp_path):
+    causal = build_tiny_qwen3_reranker(tmp_path / "causal")
+    args = engine_args(*_resolved(causal, model_family="qwen3-reranker"))
+    assert args.hf_overrides == {
+        "architectures": ["Qwen3ForSequenceClassification"],
+        "classifier_from_token": ["no", "yes"],
+        "is_original_qwen3_reranker": True,
+    }
+    # A conversion is a classifier already: nothing to override.
+    assert hf_overrides(_resolved(build_tiny_qwen3_seq_cls(tmp_path / "seq-cls", causal))[1]) is None
+
+
+def _resolved(model_dir, **values):
+    settings = Settings(model_id=str(model_dir), **values)
+    return settings, resolve_model(settings)
 
 
 def test_segment_boundary_is_where_the_document_starts():
@@ -187,6 +224,65 @@ class TestEmbeddingModel:
 
         for pairs, result in zip(requests, vllm.run(all_at_once()), strict=True):
             assert_same_scores(result, torch.run(torch.engine.score(pairs, ScoreOptions())))
+
+
+# --- the model families of issue 13: each served by vLLM as by the torch engine -----------------
+
+FAMILIES = {
+    "qwen3-causal": (build_tiny_qwen3_reranker, {"model_family": "qwen3-reranker"}),
+    "qwen3-seq-cls": (None, {}),  # converted from the causal one
+    "modernbert": (build_tiny_modernbert_cross_encoder, {}),
+    "xlm-roberta": (build_tiny_xlm_roberta_cross_encoder, {}),
+}
+# About 700 tokens: longer than the tiny Qwen3's 512 and XLM-R's 128 (chunked), within ModernBERT's 8192.
+LONG = " ".join(f"sentence {i} says the river bank is near the lazy dog." for i in range(60)) + " " + DOCS[0]
+
+
+@pytest.fixture(scope="class", params=list(FAMILIES))
+def family_engines(request, tmp_path_factory):
+    name = request.param
+    builder, flags = FAMILIES[name]
+    if builder is None:
+        card_model = build_tiny_qwen3_reranker(tmp_path_factory.mktemp("qwen3-causal"))
+        model_dir = build_tiny_qwen3_seq_cls(tmp_path_factory.mktemp(name), card_model)
+    else:
+        model_dir = builder(tmp_path_factory.mktemp(name))
+        card_model = model_dir if name == "qwen3-causal" else None
+    vllm = driver_for(VllmEngine, model_dir, **flags)
+    torch = driver_for(TorchEngine, model_dir, **flags)
+    # card_model: the causal LM whose model-card scores are the reference (LLM rerankers only).
+    yield name, card_model, vllm, torch
+    vllm.close()
+    torch.close()
+
+
+class TestModelFamilies:
+    def test_should_score_as_the_torch_engine(self, family_engines):
+        name, _, vllm, torch = family_engines
+        assert vllm.engine.info.family == torch.engine.info.family
+        for use_activation in (True, False):
+            options = ScoreOptions(use_activation=use_activation)
+            ours = vllm.run(vllm.engine.score(PAIRS, options))
+            assert_same_scores(ours, torch.run(torch.engine.score(PAIRS, options)))
+
+    def test_should_score_llm_rerankers_as_their_model_card(self, family_engines):
+        _, card_model, vllm, _ = family_engines
+        if card_model is None:
+            pytest.skip("encoders: the torch engine's own reference test covers them")
+        task = "Find the sentence that names a capital"
+        for instruction in (None, task):
+            expected, lengths = card_scores(card_model, PAIRS, instruction)
+            ours = vllm.run(vllm.engine.score(PAIRS, ScoreOptions(instruction=instruction)))
+            assert ours.scores == pytest.approx(expected, abs=1e-4)
+            assert ours.total_tokens == sum(lengths)
+
+    def test_should_truncate_and_chunk_long_documents_as_the_torch_engine(self, family_engines):
+        _, _, vllm, torch = family_engines
+        pairs = [(QUERY, LONG), (QUERY, DOCS[1])]
+        for policy in (TruncationPolicy.TRUNCATE, TruncationPolicy.CHUNK):
+            options = ScoreOptions(truncation=policy)
+            ours = vllm.run(vllm.engine.score(pairs, options))
+            assert_same_scores(ours, torch.run(torch.engine.score(pairs, options)))
 
 
 @pytest.mark.slow

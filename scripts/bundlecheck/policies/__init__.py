@@ -6,6 +6,7 @@ from . import (  # noqa: F401  (registers)
     availability,
     gpu,
     images,
+    models,
     modes,
     pods,
     secrets,

@@ -61,7 +61,7 @@ def check_gpu_request(context: Context) -> Iterator[Finding]:
 )
 def check_gpu_placement(context: Context) -> Iterator[Finding]:
     for pod in pods(context.objects):
-        wants_gpu = any(_requests_gpu(c.spec) for c in pod.containers)
+        wants_gpu = any(requests_gpu(c.spec) for c in pod.containers)
         selects, tolerates = _selects_gpu_nodes(pod), _tolerates_gpu_taint(pod)
         if wants_gpu and not selects:
             yield violation(
@@ -101,7 +101,7 @@ def _whole_gpus(value: Any) -> int | None:
     return int(text) if text.isdigit() and int(text) > 0 else None
 
 
-def _requests_gpu(container: dict[str, Any]) -> bool:
+def requests_gpu(container: dict[str, Any]) -> bool:
     resources = container.get("resources") or {}
     return any(
         (resources.get(kind) or {}).get(GPU_RESOURCE) not in (None, 0, "0")

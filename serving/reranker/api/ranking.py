@@ -27,6 +27,7 @@ class RankRequest:
     max_tokens_per_doc: int | None = None
     truncation: TruncationPolicy | None = None  # None: the server's --truncation
     documents_param: str = "documents"  # the request field errors about documents name
+    instruction: str | None = None  # LLM rerankers' task instruction; None: the server's default
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,7 @@ def from_rerank_body(body: RerankRequest, use_activation: bool | None = None) ->
     return RankRequest(
         body.query, body.document_texts(), body.model, body.top_n,
         body.use_activation if use_activation is None else use_activation, body.max_tokens_per_doc,
+        instruction=body.instruction,
     )
 
 
@@ -52,15 +54,35 @@ def check_document_count(count: int, state: ServerState, field: str) -> None:
         raise APIError(400, f"too many documents: {count} (the limit is {limit}, --max_documents)", field)
 
 
+def check_instruction(instruction: str | None, engine: Engine, field: str = "instruction") -> None:
+    """400 for an instruction sent to a model that reads none (it would be ignored silently);
+    text UTF-8 cannot encode, as for every text."""
+    if instruction is None:
+        return
+    info = engine.info
+    if not info.takes_instruction:
+        raise APIError(
+            400,
+            f"{field}: the served model ({info.family}) takes no instruction; only LLM rerankers do. "
+            "Leave the field out",
+            field,
+        )
+    check_unicode([instruction], field, indexed=False)
+
+
 def score_options(
     use_activation: bool | None,
     max_tokens_per_doc: int | None,
     state: ServerState,
     truncation: TruncationPolicy | None = None,
+    instruction: str | None = None,
 ) -> ScoreOptions:
     if use_activation is None:
         use_activation = not state.settings.raw_scores
-    return ScoreOptions(use_activation=use_activation, max_tokens_per_doc=max_tokens_per_doc, truncation=truncation)
+    return ScoreOptions(
+        use_activation=use_activation, max_tokens_per_doc=max_tokens_per_doc, truncation=truncation,
+        instruction=instruction,
+    )
 
 
 def check_unicode(texts: Sequence[str], field: str, indexed: bool = True) -> None:
@@ -105,7 +127,10 @@ async def rank(request: RankRequest, state: ServerState, engine: Engine) -> Rank
     check_document_count(len(request.documents), state, request.documents_param)
     check_unicode([request.query], "query", indexed=False)
     check_unicode(request.documents, request.documents_param)
-    options = score_options(request.use_activation, request.max_tokens_per_doc, state, request.truncation)
+    check_instruction(request.instruction, engine)
+    options = score_options(
+        request.use_activation, request.max_tokens_per_doc, state, request.truncation, request.instruction
+    )
     scored = await score_pairs([(request.query, d) for d in request.documents], options, state, engine)
     order = sorted(range(len(request.documents)), key=lambda i: (-scored.scores[i], i))
     if request.top_n is not None:

@@ -55,9 +55,21 @@ def _not_blank(value: str) -> str:
     return value
 
 
+def _instruction_not_blank(value: str) -> str:
+    if is_blank(value):
+        raise ValueError("instruction must not be empty: leave it out for the server's default")
+    return value
+
+
 # A query with something in it: every dialect refuses "" and whitespace alike.
 NotBlankStr = Annotated[StrictStr, SchemaOnly((("pattern", NOT_BLANK_PATTERN),))]
 Query = Annotated[NotBlankStr, AfterValidator(_not_blank)]
+# An LLM reranker's task instruction; models that take none answer 400 to a request with one.
+Instruction = Annotated[NotBlankStr, AfterValidator(_instruction_not_blank)]
+INSTRUCTION_DESCRIPTION = (
+    "LLM rerankers (such as Qwen3-Reranker): the task instruction in their prompt; default: the "
+    "server's --instruction, else the model card's. Other models take none (400)."
+)
 
 
 def _whole_number(value: Any) -> Any:
@@ -120,6 +132,7 @@ class RerankRequest(_Request):
         description="Cross-encoders: sigmoid scores in [0, 1] (true) or raw logits (false); "
         "default from the server's --raw_scores.",
     )
+    instruction: Instruction | None = Field(None, description=INSTRUCTION_DESCRIPTION)
 
     def document_texts(self) -> list[str]:
         return [d if isinstance(d, str) else d.text for d in self.documents]
@@ -154,6 +167,7 @@ class ScoreRequest(_Request):
         None, description="Cut each text_2 item to this many tokens before scoring."
     )
     use_activation: StrictBool | None = None
+    instruction: Instruction | None = Field(None, description=INSTRUCTION_DESCRIPTION)
 
     @field_validator("text_1", "text_2")
     @classmethod

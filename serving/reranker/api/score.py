@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends
 from ..engine.base import Engine
 from .errors import APIError
 from .openapi import error_responses
-from .ranking import check_document_count, check_unicode, score_options, score_pairs
+from .ranking import check_document_count, check_instruction, check_unicode, score_options, score_pairs
 from .schemas import ScoreData, ScoreRequest, ScoreResponse, ScoreUsage
 from .state import ServerState, get_state, ready_engine
 
@@ -32,7 +32,8 @@ async def score(
     check_document_count(len(pairs), state, "text_2")
     for name, texts in (("text_1", body.text_1), ("text_2", body.text_2)):
         check_unicode([texts] if isinstance(texts, str) else texts, name, indexed=not isinstance(texts, str))
-    options = score_options(body.use_activation, body.truncate_prompt_tokens, state)
+    check_instruction(body.instruction, engine)
+    options = score_options(body.use_activation, body.truncate_prompt_tokens, state, instruction=body.instruction)
     scored = await score_pairs(pairs, options, state, engine)
     return ScoreResponse(
         id=f"score-{uuid.uuid4()}",

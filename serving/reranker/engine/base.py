@@ -17,15 +17,20 @@ BatchObserver = Callable[[int, int], None]
 
 
 class ModelKind(str, enum.Enum):
-    """How a model turns a pair into a score."""
+    """How a model turns a pair into a score (``families.py`` tells the model families apart)."""
 
-    CROSS_ENCODER = "cross-encoder"  # sequence classification, one label: logit (sigmoid by default)
+    # Reads the pair together and gives one logit (sigmoid by default): a sequence classifier,
+    # or an LLM reranker's yes/no logit difference.
+    CROSS_ENCODER = "cross-encoder"
     EMBEDDING = "embedding"  # bi-encoder: cosine similarity of the two embeddings
 
 
 class TruncationPolicy(str, enum.Enum):
     TRUNCATE = "truncate"  # cut the document to fit the model's limit
     REJECT = "reject"  # refuse pairs longer than the limit (InputTooLongError)
+    # Cross-encoders: score each window of a long document that fits, the document's score is
+    # the best window's (embedding models truncate instead).
+    CHUNK = "chunk"
 
 
 @dataclass(frozen=True)
@@ -35,6 +40,7 @@ class ScoreOptions:
     use_activation: bool = True  # sigmoid on cross-encoder logits; ignored for embedding models
     max_tokens_per_doc: int | None = None  # cut each document to this many tokens first
     truncation: TruncationPolicy | None = None  # this request's policy; None: the server's
+    instruction: str | None = None  # LLM rerankers' task instruction; None: the server's default
 
 
 @dataclass(frozen=True)
@@ -76,6 +82,8 @@ class ModelInfo:
     kind: ModelKind
     max_model_len: int  # tokens per pair (cross-encoder) or per text (embedding)
     backend: str  # "torch" or "vllm"
+    family: str = "cross-encoder"  # the --model_family it is served as
+    takes_instruction: bool = False  # whether a request may carry an "instruction"
 
 
 class Engine(abc.ABC):

@@ -11,19 +11,23 @@ can be used (``TokenReader.read``); a 15 MB document costs what its first few ki
 The ids are the ones tokenizing the whole text would give: tokens near the cut (a word cut in
 two) are dropped, and the prefix grows while it holds too few. ``max_request_tokens`` bounds the
 tokens one request makes the model process.
+
+LLM rerankers read each pair inside their prompt template (``encode_prompted_pairs``); under the
+chunk policy a long document is scored in windows (``ScoringInputs.owners`` says whose).
 """
 
 from __future__ import annotations
 
 import bisect
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from .base import InputTooLongError, RequestTooLargeError, TruncationPolicy
+from .families import PromptTemplate
 
 # First guess of the characters that hold a token: natural text makes one every 3 to 6.
 CHARS_PER_TOKEN = 8
@@ -43,6 +47,8 @@ READ_BATCH_CHARS = 1 << 18
 # Error messages count a refused text's tokens up to this many times the model's limit.
 COUNT_FACTOR = 16
 COUNT_CAP = 32768
+# The most tokens of one document read for chunking when no --max_request_tokens bounds it.
+CHUNK_READ_CAP = 1 << 20
 
 
 def read_limit(need: int) -> int:
@@ -71,6 +77,19 @@ class EncodedPair:
 
 
 @dataclass(frozen=True)
+class ScoringInputs:
+    """What a cross-encoder scores for some pairs: one model input per pair, or several for a
+    document chunked into windows (the pair's score is then its best window's)."""
+
+    encoded: list[EncodedPair]
+    owners: list[int]  # per input: the index of its pair
+
+    @property
+    def total_tokens(self) -> int:
+        return sum(len(e.input_ids) for e in self.encoded)
+
+
+@dataclass(frozen=True)
 class EmbeddingInputs:
     """What an embedding model must embed to score some pairs: each distinct input once."""
 
@@ -91,9 +110,10 @@ class TokenReader:
     Python tokenizers) go through the transformers API with prefixes cut at white space.
     """
 
-    def __init__(self, tokenizer: Any):
+    def __init__(self, tokenizer: Any, segments: bool = True):
         self.tokenizer = tokenizer
-        self.type_ids = "token_type_ids" in tokenizer.model_input_names
+        # segments=False: the model has no segment embeddings (ModernBERT), whatever its tokenizer says.
+        self.type_ids = segments and "token_type_ids" in tokenizer.model_input_names
         self.special_pair = tokenizer.num_special_tokens_to_add(pair=True)
         self.special_single = tokenizer.num_special_tokens_to_add(pair=False)
         backend = getattr(tokenizer, "backend_tokenizer", None)
@@ -320,8 +340,20 @@ def encode_pairs(
 
     The same ids as ``tokenizer(queries, documents, truncation="only_second", max_length=max_len)``
     after each document is cut to ``max_tokens_per_doc`` tokens, without tokenizing more of a
-    document than fits.
+    document than fits. Under the chunk policy a pair may give several (``encode_pair_inputs``).
     """
+    return encode_pair_inputs(reader, pairs, max_len, policy, max_tokens_per_doc, max_request_tokens).encoded
+
+
+def encode_pair_inputs(
+    reader: TokenReader,
+    pairs: Sequence[tuple[str, str]],
+    max_len: int,
+    policy: TruncationPolicy,
+    max_tokens_per_doc: int | None = None,
+    max_request_tokens: int | None = None,
+) -> ScoringInputs:
+    """``encode_pairs`` with the chunk policy: a document too long is split into windows."""
     special = reader.special_pair
     query_room = max_len - special  # a query must leave at least one token for the document
     unique_queries = list(dict.fromkeys(q for q, _ in pairs))
@@ -337,8 +369,10 @@ def encode_pairs(
     budgets = [_document_budget(room, max_tokens_per_doc) for room in rooms]
     documents = reader.read([d for _, d in pairs], [need for need, _ in budgets])
     lengths = []
+    overflows = []
     for index, ((query, document), tokens, room, (need, keep)) in enumerate(zip(pairs, documents, rooms, budgets)):
-        if policy is TruncationPolicy.REJECT and (min(tokens.length, keep) > room or _capped(tokens, need)):
+        overflow = min(tokens.length, keep) > room or _capped(tokens, need)
+        if policy is TruncationPolicy.REJECT and overflow:
             extra = queries[query].length + special
             size = _document_size(reader, document, tokens, need, max_len, max_tokens_per_doc, extra)
             raise InputTooLongError(
@@ -346,8 +380,139 @@ def encode_pairs(
                 pair_index=index,
             )
         lengths.append(min(tokens.length, keep, room))
-    _check_total(sum(lengths) + sum(queries[q].length + special for q, _ in pairs), len(pairs), max_request_tokens)
-    return [reader.pair(queries[q].ids, tokens.ids[:n]) for (q, _), tokens, n in zip(pairs, documents, lengths)]
+        overflows.append(overflow and policy is TruncationPolicy.CHUNK)
+    firsts = [reader.pair(queries[q].ids, tokens.ids[:n]) for (q, _), tokens, n in zip(pairs, documents, lengths)]
+    if not any(overflows):
+        _check_total(sum(len(e.input_ids) for e in firsts), len(pairs), max_request_tokens)
+        return ScoringInputs(firsts, list(range(len(pairs))))
+    return _chunked(
+        reader, pairs, firsts, overflows, rooms,
+        lambda index, window: reader.pair(queries[pairs[index][0]].ids, window),
+        max_tokens_per_doc, max_request_tokens,
+    )
+
+
+@dataclass(frozen=True)
+class Prompt:
+    """An LLM reranker's prompt template, its fixed parts tokenized once (``families.py``)."""
+
+    template: PromptTemplate
+    prefix_ids: list[int]
+    suffix_ids: list[int]
+
+    @classmethod
+    def of(cls, tokenizer: Any, template: PromptTemplate) -> Prompt:
+        def ids(text: str) -> list[int]:
+            return list(tokenizer(text, add_special_tokens=False)["input_ids"])
+
+        return cls(template, ids(template.prefix), ids(template.suffix))
+
+    @property
+    def fixed(self) -> int:
+        return len(self.prefix_ids) + len(self.suffix_ids)
+
+    def wrap(self, body: Sequence[int]) -> EncodedPair:
+        return EncodedPair(np.asarray([*self.prefix_ids, *body, *self.suffix_ids], np.int32), None)
+
+
+def encode_prompted_pairs(
+    reader: TokenReader,
+    prompt: Prompt,
+    instruction: str | None,
+    pairs: Sequence[tuple[str, str]],
+    max_len: int,
+    policy: TruncationPolicy,
+    max_tokens_per_doc: int | None = None,
+    max_request_tokens: int | None = None,
+) -> ScoringInputs:
+    """Each pair in an LLM reranker's template, tokenized as its model card does: prefix, the
+    body (instruction, query, document) as one text cut at its end to fit, suffix.
+
+    ``max_tokens_per_doc`` counts the body's tokens after the query's part (the document's, give
+    or take the one token where the two meet).
+    """
+    room = max_len - prompt.fixed  # the body's tokens
+    unique_queries = list(dict.fromkeys(q for q, _ in pairs))
+    heads = {q: prompt.template.body_head(q, instruction) for q in unique_queries}
+    head_tokens = dict(zip(unique_queries, reader.read(list(heads.values()), [room] * len(heads))))
+    for query, tokens in head_tokens.items():
+        if not tokens.complete or tokens.length >= room:
+            size = _size(reader, heads[query], tokens, room, max_len, prompt.fixed)
+            raise InputTooLongError(
+                f"query is {size} with the instruction and the prompt template: it leaves no room for "
+                f"a document within the model's limit of {max_len} tokens",
+                pair_index=_first_pair(pairs, query),
+            )
+    bodies = [heads[q] + d for q, d in pairs]
+    budgets = []
+    for query, _ in pairs:
+        head = head_tokens[query].length
+        keep = head + max_tokens_per_doc if max_tokens_per_doc is not None else room + 1
+        budgets.append((min(keep, room + 1), keep))
+    read = reader.read(bodies, [need for need, _ in budgets])
+    lengths = []
+    overflows = []
+    for index, (body, tokens, (need, keep)) in enumerate(zip(bodies, read, budgets)):
+        overflow = min(tokens.length, keep) > room or _capped(tokens, need)
+        if policy is TruncationPolicy.REJECT and overflow:
+            size = _size(reader, body, tokens, need, max_len, prompt.fixed)
+            raise InputTooLongError(
+                f"document {index} is too long: {size} with the query and the prompt template, the "
+                f"model's limit is {max_len}",
+                pair_index=index,
+            )
+        lengths.append(min(tokens.length, keep, room))
+        overflows.append(overflow and policy is TruncationPolicy.CHUNK)
+    firsts = [prompt.wrap(tokens.ids[:n]) for tokens, n in zip(read, lengths)]
+    if not any(overflows):
+        _check_total(sum(len(e.input_ids) for e in firsts), len(pairs), max_request_tokens)
+        return ScoringInputs(firsts, list(range(len(pairs))))
+    heads_ids = [head_tokens[q].ids for q, _ in pairs]
+    return _chunked(
+        reader, pairs, firsts, overflows, [room - len(ids) for ids in heads_ids],
+        lambda index, window: prompt.wrap([*heads_ids[index], *window]),
+        max_tokens_per_doc, max_request_tokens,
+    )
+
+
+def _chunked(
+    reader: TokenReader,
+    pairs: Sequence[tuple[str, str]],
+    firsts: list[EncodedPair],
+    overflows: list[bool],
+    rooms: list[int],
+    build: Callable[[int, list[int]], EncodedPair],
+    max_tokens_per_doc: int | None,
+    max_request_tokens: int | None,
+) -> ScoringInputs:
+    """The pairs whose document overflows, split into windows of ``rooms[i]`` document tokens
+    (``build`` puts a window beside its query); the others as they are.
+
+    Each long document is read only as far as the request's token budget still reaches, one
+    after another, so a request over --max_request_tokens costs about that many tokens of
+    reading before its 413.
+    """
+    limit = max_request_tokens if max_request_tokens is not None else CHUNK_READ_CAP
+    total = sum(len(e.input_ids) for e, chunk in zip(firsts, overflows) if not chunk)
+    encoded: list[EncodedPair] = []
+    owners: list[int] = []
+    for index, (first, chunk) in enumerate(zip(firsts, overflows)):
+        if not chunk:
+            encoded.append(first)
+            owners.append(index)
+            continue
+        room = rooms[index]
+        need = max(limit - total, room) + 1  # one past the budget: enough to see it is exceeded
+        if max_tokens_per_doc is not None:
+            need = min(need, max_tokens_per_doc)
+        document = reader.read([pairs[index][1]], [need])[0].ids[:need]
+        for start in range(0, len(document), room):
+            window = build(index, document[start : start + room])
+            total += len(window.input_ids)
+            encoded.append(window)
+            owners.append(index)
+        _check_total(total, len(pairs), limit)
+    return ScoringInputs(encoded, owners)
 
 
 def encode_embedding_pairs(

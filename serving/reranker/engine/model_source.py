@@ -14,11 +14,28 @@ from typing import Any
 
 from ..config import DEFAULT_MODEL_DIR, Settings
 from .base import ModelKind
+from .families import (
+    CROSS_ENCODER,
+    EMBEDDING,
+    QWEN3_RERANKER_CAUSAL,
+    QWEN3_RERANKER_SEQ_CLS,
+    Family,
+)
 
 log = logging.getLogger(__name__)
 
 # RoBERTa-family position ids start after the padding index, so two positions are unusable.
 _POSITION_OFFSET_MODEL_TYPES = {"roberta", "xlm-roberta", "camembert", "longformer"}
+# Decoders (text generators and their classification conversions): a pair scored without the
+# prompt the model was trained on gives wrong rankings silently, so none is scored bare unless
+# --model_family says so. Configs of other decoders show it by their grouped-query attention.
+_DECODER_MODEL_TYPES = {
+    "qwen2", "qwen3", "qwen2_moe", "qwen3_moe", "llama", "mistral", "mixtral", "gemma", "gemma2", "gemma3",
+    "gemma3_text", "phi", "phi3", "gpt2", "gpt_neox", "gptj", "falcon", "olmo", "olmo2", "granite",
+    "stablelm", "starcoder2", "bloom", "opt", "mpt",
+}
+# The prompt length Qwen3-Reranker's model card uses; its configs allow far longer (40960).
+_QWEN3_RERANKER_DEFAULT_LEN = 8192
 
 
 class ModelSourceError(Exception):
@@ -32,6 +49,7 @@ class ResolvedModel:
     max_model_len: int  # tokens per pair (cross-encoder) or per text (embedding)
     config: dict[str, Any] = field(repr=False)
     embedded_default: bool = False  # the packaged all-MiniLM-L6-v2, used when nothing was given
+    family: Family = CROSS_ENCODER  # how it scores a pair, and the prompt it reads
 
 
 def embedded_model_path() -> str:
@@ -47,15 +65,27 @@ def embedded_model_path() -> str:
 def resolve_model(settings: Settings) -> ResolvedModel:
     path, embedded = _locate(settings)
     config = _read_json(path / "config.json")
-    kind = detect_kind(config, path)
-    limit = model_token_limit(config, path, kind)
+    family = detect_family(config, path, settings.model_family)
+    if settings.instruction is not None and not family.takes_instruction:
+        raise ModelSourceError(
+            f"--instruction: the model at {path} is a {family.name} ({family.form}), which takes no "
+            "instruction; only LLM rerankers (--model_family=qwen3-reranker) do"
+        )
+    if settings.truncation == "chunk" and family.kind is ModelKind.EMBEDDING:
+        raise ModelSourceError(
+            f"--truncation chunk: the model at {path} is an embedding model, which truncates or "
+            "rejects long documents; chunking is for cross-encoders and LLM rerankers"
+        )
+    limit = model_token_limit(config, path, family.kind)
     if settings.max_model_len is not None:
         if settings.max_model_len > limit:
             raise ModelSourceError(
                 f"--max_model_len {settings.max_model_len} exceeds the model's limit of {limit} tokens"
             )
         limit = settings.max_model_len
-    return ResolvedModel(str(path), kind, limit, config, embedded)
+    elif family.template is not None:
+        limit = min(limit, _QWEN3_RERANKER_DEFAULT_LEN)
+    return ResolvedModel(str(path), family.kind, limit, config, embedded, family)
 
 
 def _locate(settings: Settings) -> tuple[Path, bool]:
@@ -112,8 +142,22 @@ def _read_json(path: Path) -> dict[str, Any]:
 
 
 def detect_kind(config: dict[str, Any], path: Path) -> ModelKind:
+    return detect_family(config, path).kind
+
+
+def detect_family(config: dict[str, Any], path: Path, requested: str = "auto") -> Family:
+    """The model's family: from its files where they say it, else as --model_family names it.
+
+    A sequence classifier with one label is a cross-encoder (an encoder's) or an LLM reranker's
+    classification conversion (a decoder's: it needs its prompt); a causal LM is a text
+    generator unless --model_family names the LLM reranker it is (Qwen3-Reranker's own files
+    cannot say it); a bare encoder or a sentence-transformers directory is an embedding model.
+    """
     architectures = config.get("architectures") or []
+    described = ", ".join(architectures) or f"model_type {config.get('model_type', 'unknown')}"
     classifiers = [a for a in architectures if a.endswith("ForSequenceClassification")]
+    generators = [a for a in architectures if _is_generator(a)]
+    decoder = _is_decoder(config)
     if classifiers:
         labels = len(config.get("id2label") or {}) or config.get("num_labels", 2)
         if labels != 1:
@@ -121,15 +165,58 @@ def detect_kind(config: dict[str, Any], path: Path) -> ModelKind:
                 f"model at {path} is a sequence classifier with {labels} labels; a cross-encoder "
                 "reranker has exactly one (num_labels=1)"
             )
-        return ModelKind.CROSS_ENCODER
+        if requested in ("auto", "qwen3-reranker") and _is_qwen3(config, architectures):
+            return QWEN3_RERANKER_SEQ_CLS
+        if requested == "qwen3-reranker":
+            raise _wrong_family(path, described, "qwen3-reranker", "a Qwen3 model")
+        if requested == "embedding":
+            raise _wrong_family(path, described, "embedding", "an embedding model")
+        if decoder and requested == "auto":
+            raise ModelSourceError(
+                f"model at {path} is a decoder ({described}) converted to sequence classification: "
+                "scored without the prompt it was trained with it would rank wrongly; pass "
+                "--model_family=qwen3-reranker if it is a Qwen3-Reranker conversion, or "
+                "--model_family=cross-encoder if it scores bare (query, document) pairs"
+            )
+        return CROSS_ENCODER
+    if generators:
+        if requested == "qwen3-reranker":
+            if not _is_qwen3(config, architectures):
+                raise _wrong_family(path, described, "qwen3-reranker", "a Qwen3 causal LM")
+            return QWEN3_RERANKER_CAUSAL
+        raise ModelSourceError(
+            f"model at {path} is a text generator ({described}), neither a cross-encoder nor an "
+            "embedding model; if it is an LLM reranker such as Qwen3-Reranker, pass "
+            "--model_family=qwen3-reranker"
+        )
     # A sentence-transformers directory, or a bare encoder (BertModel, XLMRobertaModel, ...).
     if (path / "modules.json").is_file() or any(_is_bare_encoder(a) for a in architectures):
-        return ModelKind.EMBEDDING
-    described = ", ".join(architectures) or f"model_type {config.get('model_type', 'unknown')}"
+        if requested in ("auto", "embedding"):
+            return EMBEDDING
+        raise _wrong_family(path, described, requested, "a sequence classifier or causal LM")
     raise ModelSourceError(
         f"model at {path} is neither a cross-encoder (sequence classification with one label) nor "
         f"an embedding model ({described})"
     )
+
+
+def _wrong_family(path: Path, described: str, requested: str, needs: str) -> ModelSourceError:
+    return ModelSourceError(
+        f"--model_family={requested} needs {needs}; the model at {path} is {described} "
+        "(--model_family=auto detects what it is)"
+    )
+
+
+def _is_generator(architecture: str) -> bool:
+    return architecture.endswith(("ForCausalLM", "LMHeadModel", "ForConditionalGeneration"))
+
+
+def _is_decoder(config: dict[str, Any]) -> bool:
+    return config.get("model_type") in _DECODER_MODEL_TYPES or "num_key_value_heads" in config
+
+
+def _is_qwen3(config: dict[str, Any], architectures: list[str]) -> bool:
+    return config.get("model_type") == "qwen3" or any(a.startswith("Qwen3For") for a in architectures)
 
 
 def _is_bare_encoder(architecture: str) -> bool:

@@ -1,8 +1,9 @@
 """What both engines share: tokenizing pairs the same way and turning model outputs into scores.
 
-An engine supplies the model side only: ``_classify`` (one raw logit per encoded pair) and
-``_embed`` (one vector per text). Truncation, rejection, token counts, the sigmoid and the
-cosine are done here once, so the torch and vLLM engines cannot drift apart.
+An engine supplies the model side only: ``_classify`` (one raw logit per encoded pair: a
+classifier's, or an LLM reranker's yes/no difference) and ``_embed`` (one vector per text).
+Prompt templates, truncation, rejection, chunking, token counts, the sigmoid and the cosine are
+done here once, so the torch and vLLM engines cannot drift apart.
 
 Memory: a large request's tokenizing and batches leave freed memory in glibc's heaps, which it
 keeps (RSS stays at the high-water mark). Once the engine has been idle for ``TRIM_DELAY``
@@ -25,7 +26,16 @@ import torch
 
 from ..config import Settings
 from .base import Engine, ModelInfo, ModelKind, ScoreOptions, ScoreResult, TruncationPolicy
-from .inputs import EncodedPair, TokenReader, cosine_scores, encode_embedding_pairs, encode_pairs
+from .inputs import (
+    EncodedPair,
+    Prompt,
+    ScoringInputs,
+    TokenReader,
+    cosine_scores,
+    encode_embedding_pairs,
+    encode_pair_inputs,
+    encode_prompted_pairs,
+)
 from .model_source import ResolvedModel
 
 log = logging.getLogger(__name__)
@@ -63,9 +73,17 @@ class PairScoringEngine(Engine):
         self._settings = settings
         self._model_source = model
         self._policy = TruncationPolicy(settings.truncation)
-        self._info = ModelInfo(settings.served_model_name, model.path, model.kind, model.max_model_len, backend)
+        self._family = model.family
+        self._info = ModelInfo(
+            settings.served_model_name, model.path, model.kind, model.max_model_len, backend,
+            model.family.name, model.family.takes_instruction,
+        )
         self._tokenizer: Any = None  # set by start(): the model's own tokenizer
         self._reader: TokenReader | None = None  # built from it on first use
+        self._prompt: Prompt | None = None  # an LLM reranker's template, tokenized with the reader
+        # Segment ids only where the model has segment embeddings to look up (BERT's two), not
+        # where its tokenizer merely makes them (ModernBERT).
+        self._segments = (model.config.get("type_vocab_size") or 0) > 1
         self._max_request_tokens = settings.max_request_tokens
         self._in_flight = 0
         self._trim_timer: asyncio.TimerHandle | None = None
@@ -90,7 +108,9 @@ class PairScoringEngine(Engine):
         return len(self._tokenizer(text, add_special_tokens=False)["input_ids"])
 
     def _build_reader(self) -> TokenReader:
-        self._reader = TokenReader(self._tokenizer)  # copies the tokenizer: some milliseconds
+        if self._family.template is not None:
+            self._prompt = Prompt.of(self._tokenizer, self._family.template)
+        self._reader = TokenReader(self._tokenizer, self._segments)  # copies the tokenizer: some milliseconds
         return self._reader
 
     async def score(self, pairs: Sequence[tuple[str, str]], options: ScoreOptions) -> ScoreResult:
@@ -128,10 +148,29 @@ class PairScoringEngine(Engine):
         limits = (options.max_tokens_per_doc, self._max_request_tokens)
         if self._model_source.kind is ModelKind.CROSS_ENCODER:
             # Tokenizing a thousand documents takes a while: off the event loop.
-            encoded = await asyncio.to_thread(encode_pairs, reader, pairs, max_len, policy, *limits)
-            logits = torch.tensor(await self._classify(encoded), dtype=torch.float64)
+            scoring = await asyncio.to_thread(self._encode, reader, pairs, policy, options, limits)
+            logits = torch.tensor(await self._classify(scoring.encoded), dtype=torch.float64)
+            if len(scoring.encoded) != len(pairs):  # chunked: each pair's best window
+                best = torch.full((len(pairs),), -torch.inf, dtype=torch.float64)
+                logits = best.scatter_reduce(0, torch.tensor(scoring.owners), logits, reduce="amax")
             scores = torch.sigmoid(logits) if options.use_activation else logits
-            return ScoreResult(scores.tolist(), sum(len(e.input_ids) for e in encoded))
+            return ScoreResult(scores.tolist(), scoring.total_tokens)
+        if policy is TruncationPolicy.CHUNK:  # refused at start for embedding models
+            policy = TruncationPolicy.TRUNCATE
         inputs = await asyncio.to_thread(encode_embedding_pairs, reader, pairs, max_len, policy, *limits)
         vectors = await self._embed(inputs.token_ids)
         return ScoreResult(cosine_scores(inputs, vectors), inputs.total_tokens)
+
+    def _encode(
+        self,
+        reader: TokenReader,
+        pairs: Sequence[tuple[str, str]],
+        policy: TruncationPolicy,
+        options: ScoreOptions,
+        limits: tuple[int | None, int | None],
+    ) -> ScoringInputs:
+        max_len = self._info.max_model_len
+        if self._prompt is None:
+            return encode_pair_inputs(reader, pairs, max_len, policy, *limits)
+        instruction = options.instruction if options.instruction is not None else self._settings.instruction
+        return encode_prompted_pairs(reader, self._prompt, instruction, pairs, max_len, policy, *limits)

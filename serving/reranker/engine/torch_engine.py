@@ -1,8 +1,10 @@
 """The torch engine: transformers / sentence-transformers on CPU, or CUDA when present.
 
-Cross-encoders score each pair with one logit (sigmoid by default); embedding models embed the
-query and each document and score their cosine similarity. Tokenizing runs in a worker thread
-and the model in the batcher's compute thread, so the event loop only moves results around.
+Cross-encoders score each pair with one logit (sigmoid by default); LLM rerankers in causal-LM
+form with logit("yes") - logit("no") at the pair's last token (its sigmoid is the model card's
+P(yes)); embedding models embed the query and each document and score their cosine similarity.
+Tokenizing runs in a worker thread and the model in the batcher's compute thread, so the event
+loop only moves results around.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import torch
 from ..config import Settings
 from .base import BatchObserver, ModelKind
 from .batcher import DynamicBatcher
+from .families import ScoreHead
 from .inputs import EncodedPair
 from .model_source import ResolvedModel
 from .pair_engine import PairScoringEngine
@@ -59,6 +62,7 @@ class TorchEngine(PairScoringEngine):
         self._model: Any = None
         self._device: torch.device | None = None
         self._batcher: DynamicBatcher | None = None
+        self._answer: torch.Tensor | None = None  # causal LM rerankers: lm_head row yes - row no
 
     @property
     def _started(self) -> bool:
@@ -87,13 +91,25 @@ class TorchEngine(PairScoringEngine):
         dtype = pick_dtype(self._settings.dtype, device, self._model_source.config)
         path = self._model_source.path
         remote = self._settings.trust_remote_code
-        if self._model_source.kind is ModelKind.CROSS_ENCODER:
+        head = self._model_source.family.head
+        if head is ScoreHead.YES_NO:
+            from transformers import AutoModelForCausalLM, AutoTokenizer
+
+            self._tokenizer = _right_padding(AutoTokenizer.from_pretrained(path, trust_remote_code=remote))
+            model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, trust_remote_code=remote)
+            self._answer = _answer_direction(model, self._tokenizer, self._model_source.family.answer_tokens)
+            self._answer = self._answer.to(device)
+        elif self._model_source.kind is ModelKind.CROSS_ENCODER:
             from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
             self._tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=remote)
             model = AutoModelForSequenceClassification.from_pretrained(
                 path, dtype=dtype, trust_remote_code=remote
             )
+            self._tokenizer = _right_padding(self._tokenizer)
+            # A decoder classifier reads its last token that is not padding; it must know padding.
+            if model.config.pad_token_id is None:
+                model.config.pad_token_id = self._tokenizer.pad_token_id
         else:
             from sentence_transformers import SentenceTransformer
 
@@ -104,8 +120,9 @@ class TorchEngine(PairScoringEngine):
         self._model = model.to(device).eval()
         self._device = device
         log.info(
-            "torch engine: %s model %s on %s (%s, %d threads), limit %d tokens",
-            self._model_source.kind.value, path, device, str(dtype).removeprefix("torch."),
+            "torch engine: %s (%s) %s on %s (%s, %d threads), limit %d tokens",
+            self._model_source.family.name, self._model_source.family.form, path, device,
+            str(dtype).removeprefix("torch."),
             torch.get_num_threads(),
             self._model_source.max_model_len,
         )
@@ -118,6 +135,15 @@ class TorchEngine(PairScoringEngine):
 
     @torch.inference_mode()
     def _run_batch(self, items: list[Any]) -> list[Any]:
+        if self._answer is not None:
+            features = self._pad({"input_ids": [e.input_ids for e in items]})
+            # The decoder's last hidden state at each pair's last real token, times the two answer
+            # rows of the LM head: the logits of the whole vocabulary are never made.
+            hidden = self._model.base_model(**features).last_hidden_state
+            mask = features["attention_mask"]
+            last = (torch.arange(mask.shape[1], device=mask.device) * mask).argmax(dim=1)
+            states = hidden[torch.arange(len(items), device=hidden.device), last]
+            return (states.float() @ self._answer).cpu().tolist()
         if self._model_source.kind is ModelKind.CROSS_ENCODER:
             segments = items[0].token_type_ids is not None
             features = self._pad(
@@ -132,6 +158,32 @@ class TorchEngine(PairScoringEngine):
     def _pad(self, columns: dict[str, list[list[int]]]) -> dict[str, torch.Tensor]:
         padded = self._tokenizer.pad(columns, return_tensors="pt")
         return {key: value.to(self._device) for key, value in padded.items()}
+
+
+def _right_padding(tokenizer: Any) -> Any:
+    """Pad after each prompt, so that every real token keeps its position (the pairs' last
+    tokens are found from the attention mask); a tokenizer without a pad token pads with EOS."""
+    tokenizer.padding_side = "right"
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def _answer_direction(model: Any, tokenizer: Any, answers: tuple[str, str] | None) -> torch.Tensor:
+    """The LM head's row for the positive answer minus the negative's: a hidden state times it is
+    logit("yes") - logit("no"), whose sigmoid is softmax([no, yes])[yes], the model card's score."""
+    assert answers is not None
+    ids = []
+    for token in answers:
+        token_id = tokenizer.convert_tokens_to_ids(token)
+        if token_id is None or token_id == tokenizer.unk_token_id:
+            raise RuntimeError(f"the tokenizer has no token {token!r}: not an LLM reranker of this family")
+        ids.append(token_id)
+    head = model.get_output_embeddings()
+    if getattr(head, "bias", None) is not None:
+        raise RuntimeError("an LM head with a bias is not supported for yes/no scoring")
+    weight = head.weight.detach()  # rows taken before the cast: no float32 copy of the whole head
+    return weight[ids[1]].float() - weight[ids[0]].float()
 
 
 __all__ = ["TorchEngine", "EncodedPair", "pick_device", "pick_dtype"]

@@ -5,6 +5,11 @@ concurrent HTTP requests meet in vLLM's scheduler, which batches them continuous
 holds a lock or waits for a batch to fill. Tokenizing is shared with the torch engine
 (``inputs.py``), so both engines cut documents, reject long inputs and count tokens alike.
 
+LLM rerankers get their prompt template from the shared code too; an original (causal-LM)
+Qwen3-Reranker is loaded through vLLM's own conversion (``hf_overrides``: its LM head's "yes"
+row minus its "no" row becomes a one-label classifier), so it scores logit("yes") - logit("no")
+as the torch engine does.
+
 Imported only when the vLLM backend is chosen: ``vllm`` is an optional dependency.
 """
 
@@ -19,13 +24,16 @@ from collections.abc import Sequence
 
 import torch
 from vllm import AsyncEngineArgs, PoolingParams, TokensPrompt
+from vllm.platforms import current_platform
 from vllm.v1.engine.async_llm import AsyncLLM
 
 from ..config import Settings
 from .base import EngineError, ModelKind
+from .families import ScoreHead
 from .inputs import EncodedPair
 from .model_source import ResolvedModel
 from .pair_engine import PairScoringEngine
+from .precision import vllm_dtype
 
 log = logging.getLogger(__name__)
 
@@ -33,13 +41,29 @@ log = logging.getLogger(__name__)
 _POOLING_TASK = {ModelKind.CROSS_ENCODER: "classify", ModelKind.EMBEDDING: "embed"}
 
 
+def hf_overrides(model: ResolvedModel) -> dict[str, object] | None:
+    """What vLLM must be told of a model its config misdescribes: an original Qwen3-Reranker's
+    config says Qwen3ForCausalLM; vLLM serves it as a classifier made from its answer tokens."""
+    family = model.family
+    if family.head is not ScoreHead.YES_NO:
+        return None
+    return {
+        "architectures": ["Qwen3ForSequenceClassification"],
+        "classifier_from_token": list(family.answer_tokens or ()),
+        "is_original_qwen3_reranker": True,
+    }
+
+
 def engine_args(settings: Settings, model: ResolvedModel) -> AsyncEngineArgs:
     """vLLM's engine arguments from the server settings (the flags pass straight through)."""
+    overrides = hf_overrides(model)
     return AsyncEngineArgs(
+        **({"hf_overrides": overrides} if overrides else {}),
         model=model.path,
         served_model_name=settings.served_model_name,
         runner="pooling",
-        dtype=settings.dtype,
+        # On CPU, auto follows the torch engine's rule (bfloat16 only where the CPU has it).
+        dtype=vllm_dtype(settings.dtype, on_cpu=current_platform.is_cpu()),
         max_model_len=model.max_model_len,
         gpu_memory_utilization=settings.gpu_memory_utilization,
         max_num_seqs=settings.max_num_seqs,
@@ -99,8 +123,9 @@ class VllmEngine(PairScoringEngine):
                 f"{', '.join(supported) or 'no pooling task'}, not {task}"
             )
         log.info(
-            "vLLM engine: %s model %s (%s), limit %d tokens",
-            self._model_source.kind.value, path, task, self._model_source.max_model_len,
+            "vLLM engine: %s (%s) %s (%s), limit %d tokens",
+            self._model_source.family.name, self._model_source.family.form, path, task,
+            self._model_source.max_model_len,
         )
 
     async def stop(self) -> None:
@@ -159,4 +184,4 @@ class VllmEngine(PairScoringEngine):
         return final.outputs.data
 
 
-__all__ = ["VllmEngine", "engine_args", "segment_boundary", "token_list"]
+__all__ = ["VllmEngine", "engine_args", "hf_overrides", "segment_boundary", "token_list"]

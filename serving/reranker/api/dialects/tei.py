@@ -118,7 +118,7 @@ async def info(state: ServerState = Depends(get_state)) -> dict[str, Any]:
         "max_batch_tokens": settings.max_batch_tokens,
         "max_batch_requests": None,
         "max_client_batch_size": settings.max_documents,
-        "auto_truncate": settings.truncation == "truncate",
+        "auto_truncate": settings.truncation != "reject",  # chunk scores long texts too
         "tokenization_workers": 1,
         "version": __version__,
         "sha": None,
