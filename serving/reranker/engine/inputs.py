@@ -570,8 +570,8 @@ def cosine_scores(inputs: EmbeddingInputs, vectors: Sequence[Any]) -> list[float
     """Cosine similarity of each pair's embeddings (``vectors`` align with ``inputs.token_ids``)."""
     import torch
 
-    scores = []
-    for query, document in zip(inputs.query_index, inputs.document_index):
-        cosine = torch.nn.functional.cosine_similarity(vectors[query].float(), vectors[document].float(), dim=0)
-        scores.append(min(1.0, max(-1.0, float(cosine))))  # rounding can step past +-1
-    return scores
+    if not inputs.query_index:
+        return []
+    rows = torch.stack([vector.float() for vector in vectors])  # one call for all pairs
+    cosines = torch.nn.functional.cosine_similarity(rows[inputs.query_index], rows[inputs.document_index], dim=1)
+    return cosines.clamp(-1.0, 1.0).tolist()  # rounding can step past +-1
