@@ -37,7 +37,7 @@ VLLM_CPU_ENV := VLLM_CPU_KVCACHE_SPACE=$${VLLM_CPU_KVCACHE_SPACE:-1} \
 	VLLM_CPU_OMP_THREADS_BIND=$${VLLM_CPU_OMP_THREADS_BIND:-0-$$(( $$(nproc) - 1 ))}
 
 .DEFAULT_GOAL := help
-.PHONY: help setup serve test test-vllm setup-vllm setup-clients test-clients validate bench soak fuzz image test-image container-tools e2e clean
+.PHONY: help setup serve test test-vllm setup-vllm setup-clients test-clients validate bench gpu-wheels soak fuzz image test-image container-tools e2e clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -91,11 +91,17 @@ test-vllm: setup-vllm ## Run the vLLM engine tests on CPU through vllm-cpu
 	# Only tests/serving: .venv-vllm lacks the manifest tools the other suites import.
 	$(VLLM_CPU_ENV) $(VLLM_BIN)/python -m pytest -m vllm -p no:cacheprovider tests/serving $(PYTEST_ARGS)
 
-validate: setup ## Render overlays, components, gitops examples; check every kind's schema and the policies (offline: KSERVE_CRD_DIR, CRD_SCHEMA_DIR)
+validate: setup ## Render overlays, components (each model on the overlays it claims), gitops examples; check every kind's schema and the policies (offline: KSERVE_CRD_DIR, CRD_SCHEMA_DIR)
 	$(BIN)/python scripts/validate.py $(if $(KSERVE_CRD_DIR),--schema-dir $(KSERVE_CRD_DIR)) $(if $(or $(CRD_SCHEMA_DIR),$(wildcard ../shared/crd-schemas)),--crd-schema-dir $(or $(CRD_SCHEMA_DIR),$(wildcard ../shared/crd-schemas))) --require-schemas $(VALIDATE_ARGS) $(OVERLAYS)
 
-bench: setup ## Measure rerank throughput and latency of the server (torch engine)
-	$(BIN)/python scripts/bench.py $(BENCH_ARGS)
+BENCH_JSON ?= bench.json
+bench: setup ## Side by side on the same requests: in-process sentence-transformers, our server, vLLM where .venv-vllm is; prints a table, writes bench.json (BENCH_JSON=, BENCH_ARGS=)
+	$(BIN)/python scripts/bench.py --json $(BENCH_JSON) $(BENCH_ARGS)
+
+# The GPU machine's Python (the wheels' tags): the lent H100/H200 machines run 3.12.
+GPU_PYTHON ?= 3.12
+gpu-wheels: setup ## Fill .whl/ with what scripts/gpu-check.sh installs on an air-gapped GPU machine (GPU_PYTHON=3.12; fails over 64 MiB)
+	$(BIN)/python scripts/gpu_wheels.py --dest .whl --python-version $(GPU_PYTHON)
 
 soak: setup ## Load a loopback server: 1000 clients x 30 s (SOAK_ARGS=...); report shed, expired, lost, p99
 	$(BIN)/python scripts/soak.py $(SOAK_ARGS)

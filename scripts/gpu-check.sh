@@ -1,35 +1,50 @@
 #!/usr/bin/env bash
-# GPU check: on a machine with an NVIDIA GPU and no network, install the server with its `vllm`
-# extra from carried wheels, serve a model through the vLLM engine, send the seed's rerank request
-# and a short load (200 requests x 16 documents, 16 in flight), and print scores and throughput.
+# GPU check: on an NVIDIA machine without network whose Python has CUDA torch, transformers and
+# sentence-transformers (and no vLLM, FastAPI or uvicorn), install our server from the wheels
+# carried in .whl/, build a random-weight model in bge-reranker-base's shape, and run bench.py's
+# side-by-side there: sentence-transformers in-process against our server's torch engine on the
+# same GPU, float16 and bfloat16, concurrency 1, 16 and 64 (1 query + 20 documents of 30 tokens),
+# and the seed request alone. Prints the table (docs/s, p50/p99, ratio to in-process, GPU memory)
+# and writes it as JSON. About 5 minutes on an H100.
 #
-# Usage: scripts/gpu-check.sh [MODEL_DIR]
-#   MODEL_DIR  a local model directory (e.g. a copy of BAAI/bge-reranker-base); default: the
-#              embedded all-MiniLM-L6-v2 that the package ships.
+# Usage: scripts/gpu-check.sh          (from anywhere; the repository travels with it)
+# Fill .whl/ first, on a machine with network: make gpu-wheels (about 4 MiB).
 # Environment:
-#   WHEELS=DIR     carried wheels (default: .whl/ at the repository root; git ignores it)
-#   VENV=DIR       environment to create or reuse (default: .venv-gpu)
-#   PORT=N         server port (default: 8080)
-#   REQUESTS=N DOCS=N CONCURRENCY=N   the load (defaults 200, 16, 16)
-#   SERVER_ARGS="..."                 more server flags, e.g. "--dtype float16 --max_model_len 512"
+#   PYTHON=python3        the machine's Python, the one with CUDA torch
+#   WHEELS=DIR            the carried wheels (default: .whl/ at the repository root)
+#   SITE=DIR              where they are installed, afresh each run (default: $TMPDIR/kserve-reranker-gpu-site)
+#   RESULTS=DIR           bench.json and the server logs (default: $TMPDIR/kserve-reranker-gpu-check)
+#   SHAPE=NAME            the model's shape (default bge-reranker-base; tiny-xlm-roberta: a small
+#                         stand-in of the same architecture for CPU runs)
+#   DEVICE=cuda           cpu runs the same check without a GPU (the CI run)
+#   DTYPES="float16 bfloat16"  CONCURRENCY="1 16 64"  POINT_SECONDS=8  WARMUP=2
+#   BENCH_ARGS="..."      more bench.py flags (e.g. --server-args "--max_batch_tokens 32768")
 #
-# Filling WHEELS, on a machine with network, the same CPU architecture and the same Python
-# minor version as the GPU machine (from the repository root):
-#   python -m pip wheel --wheel-dir .whl '.[vllm]'
-# That builds this package's wheel and downloads every dependency (vLLM, CUDA torch: several GB).
+# Why a --target folder on PYTHONPATH and not a virtual environment: on the lent GPU machines the
+# Python that has torch is itself a venv (/opt/torch/.venv), and a venv made from it with
+# --system-site-packages sees the base interpreter's packages, not torch; some distributions'
+# Pythons also lack ensurepip. Packages in the folder shadow the machine's own; pip installs with
+# --no-deps from the folder alone (--no-index), so it never reaches for torch or the network.
+#
+# vLLM on a GPU is not part of this check (its wheel and CUDA torch are several GB). On a GPU
+# machine with network, the same side-by-side with vLLM's own server and our vLLM engine:
+#   python3 -m venv .venv-gpu && .venv-gpu/bin/pip install -e '.[vllm]' tokenizers
+#   .venv-gpu/bin/python scripts/bench.py --vllm-venv .venv-gpu --shape bge-reranker-base \
+#     --workloads cross-encoder seed --dtype float16 bfloat16 --concurrency 1 16 64 --json gpu-bench.json
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-MODEL_DIR="${1:-}"
-WHEELS="${WHEELS:-$ROOT/.whl}"
-VENV="${VENV:-$ROOT/.venv-gpu}"
-PORT="${PORT:-8080}"
-REQUESTS="${REQUESTS:-200}"
-DOCS="${DOCS:-16}"
-CONCURRENCY="${CONCURRENCY:-16}"
-SERVER_ARGS="${SERVER_ARGS:-}"
 PYTHON="${PYTHON:-python3}"
-LOG="${LOG:-$VENV/gpu-check-server.log}"
+WHEELS="${WHEELS:-$ROOT/.whl}"
+SITE="${SITE:-${TMPDIR:-/tmp}/kserve-reranker-gpu-site}"
+RESULTS="${RESULTS:-${TMPDIR:-/tmp}/kserve-reranker-gpu-check}"
+SHAPE="${SHAPE:-bge-reranker-base}"
+DEVICE="${DEVICE:-cuda}"
+DTYPES="${DTYPES:-float16 bfloat16}"
+CONCURRENCY="${CONCURRENCY:-1 16 64}"
+POINT_SECONDS="${POINT_SECONDS:-8}"
+WARMUP="${WARMUP:-2}"
+BENCH_ARGS="${BENCH_ARGS:-}"
 
 fail() {
   echo "gpu-check: $*" >&2
@@ -40,36 +55,33 @@ command -v nvidia-smi >/dev/null || fail "nvidia-smi not found: this check needs
 echo "== GPU"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
 
-echo "== install (offline, from $WHEELS)"
-if [[ ! -x "$VENV/bin/python" ]]; then
-  "$PYTHON" -m venv "$VENV"
-fi
-if "$VENV/bin/python" -c 'import reranker, vllm' 2>/dev/null; then
-  echo "already installed in $VENV"
-else
-  [[ -d "$WHEELS" ]] || fail "no wheel folder at $WHEELS (see the header of this script to fill it)"
-  "$VENV/bin/python" -m pip install --no-index --find-links "$WHEELS" 'kserve-reranker[vllm]'
-fi
-"$VENV/bin/python" -c 'import torch, vllm; print("vllm", vllm.__version__, "| torch", torch.__version__, "| CUDA", torch.cuda.is_available())'
+echo "== install (offline, from $WHEELS into $SITE)"
+shopt -s nullglob
+wheels=("$WHEELS"/*.whl)
+shopt -u nullglob
+((${#wheels[@]})) || fail "no wheels in $WHEELS (make gpu-wheels, on a machine with network)"
+rm -rf "$SITE"
+"$PYTHON" -m pip install --quiet --no-index --no-deps --no-compile --no-cache-dir --disable-pip-version-check \
+  --target "$SITE" "${wheels[@]}"
+export PYTHONPATH="$SITE${PYTHONPATH:+:$PYTHONPATH}"
+# Offline: every model is local; never let a library try the hub.
+export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
+"$PYTHON" - <<'EOF' || fail "the server does not import with the machine's packages and the carried wheels"
+import fastapi, sentence_transformers, torch, transformers, uvicorn
+import reranker.server, reranker.engine.torch_engine  # noqa: F401  (everything the torch engine's server needs)
+print(f"torch {torch.__version__} (CUDA {torch.cuda.is_available()}) | transformers {transformers.__version__}"
+      f" | sentence-transformers {sentence_transformers.__version__} | fastapi {fastapi.__version__}"
+      f" | uvicorn {uvicorn.__version__}")
+EOF
 
-echo "== serve (vLLM engine) on port $PORT; log: $LOG"
-server_args=(--backend vllm --http_port "$PORT")
-[[ -n "$MODEL_DIR" ]] && server_args+=(--model_id "$MODEL_DIR")
-# SERVER_ARGS is a flag list: split on spaces on purpose.
-read -r -a extra_args <<<"$SERVER_ARGS"
-server_args+=("${extra_args[@]}")
-# Offline: the model is local; never let a library try the hub.
-HF_HUB_OFFLINE=1 "$VENV/bin/reranker-server" "${server_args[@]}" >"$LOG" 2>&1 &
-server_pid=$!
-trap 'kill "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true' EXIT
-
-echo "== seed request and load"
-if ! "$VENV/bin/python" "$ROOT/scripts/gpu_check_load.py" --url "http://127.0.0.1:$PORT" --server-pid "$server_pid" \
-  --requests "$REQUESTS" --docs "$DOCS" --concurrency "$CONCURRENCY"; then
-  echo "--- last lines of the server log:" >&2
-  tail -n 40 "$LOG" >&2
-  fail "the check failed"
-fi
-echo "== engine chosen (from the server log)"
-grep -E "vLLM engine:|backend (vllm|auto|torch)" "$LOG" || true
-echo "gpu-check: OK"
+echo "== bench: in-process sentence-transformers vs our server (torch engine), $SHAPE on $DEVICE"
+mkdir -p "$RESULTS"
+# Space-separated lists and flags: split on purpose.
+read -r -a dtypes <<<"$DTYPES"
+read -r -a concurrency <<<"$CONCURRENCY"
+read -r -a extra_args <<<"$BENCH_ARGS"
+"$PYTHON" "$ROOT/scripts/bench.py" --systems in-process server --workloads cross-encoder seed \
+  --shape "$SHAPE" --device "$DEVICE" --dtype "${dtypes[@]}" --concurrency "${concurrency[@]}" \
+  --seconds "$POINT_SECONDS" --warmup "$WARMUP" --log-dir "$RESULTS/logs" --json "$RESULTS/bench.json" \
+  "${extra_args[@]}" || fail "the bench failed (server logs in $RESULTS/logs)"
+echo "gpu-check: OK ($RESULTS/bench.json)"

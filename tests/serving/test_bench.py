@@ -1,0 +1,166 @@
+"""scripts/bench.py and its load generator: the side-by-side run end to end on tiny settings, the
+ratios computed from what was measured, and the raw HTTP client's reading of answers. Speed is
+never asserted: the benchmark measures it."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "scripts"))
+import bench  # noqa: E402
+import bench_models  # noqa: E402
+import loadgen  # noqa: E402
+
+ROW_KEYS = {"system", "workload", "dtype", "concurrency", "requests", "documents", "seconds", "docs_per_s",
+            "p50_ms", "p99_ms", "ratio_to_in_process", "client_cpu_pct", "server_cpu_pct", "gpu_mib",
+            "gpu_peak_alloc_mib", "errors"}
+
+
+@pytest.mark.slow
+def test_bench_measures_in_process_and_the_server_on_the_same_requests_and_writes_json(tmp_path):
+    report_path = tmp_path / "bench.json"
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "bench.py"), "--systems", "in-process", "server",
+         "--workloads", "cross-encoder", "seed", "--shape", "tiny", "--dtype", "float32",
+         "--concurrency", "1", "3", "--documents", "4", "--words", "10", "--seconds", "1", "--warmup", "0.2",
+         "--log-dir", str(tmp_path / "logs"), "--json", str(report_path)],
+        capture_output=True, text=True, timeout=400, env={**_env(), "BENCH_MODEL_CACHE": str(tmp_path / "models")},
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    report = json.loads(report_path.read_text())
+
+    assert {"cpu", "cpus_visible", "cpu_flags", "torch", "device"} <= set(report["machine"])
+    assert set(report["machine"]["cpu_flags"]) >= {"amx_bf16", "avx512_bf16"}
+    assert report["settings"]["tokens_per_document"]["cross-encoder"] == 10  # one token per word
+    assert report["failures"] == []
+    rows = report["rows"]
+    assert all(set(r) == ROW_KEYS for r in rows)
+    assert {(r["system"], r["workload"], r["concurrency"]) for r in rows} == {
+        ("in-process", "cross-encoder", 1), ("in-process", "cross-encoder", 3), ("in-process", "seed", 1),
+        ("server", "cross-encoder", 1), ("server", "cross-encoder", 3), ("server", "seed", 1),
+    }
+    by_key = {(r["system"], r["workload"], r["concurrency"]): r for r in rows}
+    for r in rows:
+        assert r["requests"] > 0 and r["documents"] > 0 and r["errors"] is None
+        assert r["docs_per_s"] == pytest.approx(r["documents"] / r["seconds"], rel=1e-3)  # seconds: rounded
+        assert r["p99_ms"] >= r["p50_ms"] > 0
+        ceiling = by_key[("in-process", r["workload"], r["concurrency"])]["docs_per_s"]
+        assert r["ratio_to_in_process"] == round(r["docs_per_s"] / ceiling, 3)
+        assert r["documents"] == r["requests"] * 4  # --documents 4; the seed request has 4 too
+    assert by_key[("server", "seed", 1)]["client_cpu_pct"] is not None  # the load generator's own cost
+    assert by_key[("in-process", "seed", 1)]["client_cpu_pct"] is None  # no load generator there
+    # The table: one line per row, systems by name, the ratio column.
+    assert "x in-proc" in result.stdout and result.stdout.count("our server (torch)") == 3
+
+
+def _env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if not k.startswith("RERANKER_")}
+
+
+def test_ratios_are_each_rows_docs_per_second_over_the_in_process_row_of_the_same_point():
+    point = {"workload": "cross-encoder", "dtype": "float32", "concurrency": 16}
+    rows = [
+        {**point, "system": "in-process", "docs_per_s": 200.0},
+        {**point, "system": "server", "docs_per_s": 190.0},
+        {**point, "system": "server", "dtype": "bfloat16", "docs_per_s": 400.0},
+        {**point, "system": "vllm", "concurrency": 1, "docs_per_s": 50.0},
+    ]
+    bench.add_ratios(rows)
+    assert [r["ratio_to_in_process"] for r in rows] == [1.0, 0.95, None, None]  # no ceiling measured: None
+
+
+def test_in_process_latency_of_a_call_counts_for_each_request_it_scored():
+    class Engine(bench.InProcess):
+        def __init__(self):  # no model: score() stands in
+            self.device = "cpu"
+
+        def score(self, bodies):
+            return sum(len(b["documents"]) for b in bodies)
+
+    bodies = [loadgen.distinct_rerank_body(3, 5, seed) for seed in range(4)]
+    point = Engine().run(bodies, concurrency=4, seconds=0.05)
+    assert point.documents == 3 * len(point.latencies)
+    assert len(point.latencies) % 4 == 0
+
+
+def test_benchmark_bodies_are_distinct_and_reproducible():
+    first = [loadgen.distinct_rerank_body(20, 30, seed) for seed in range(50)]
+    documents = [d for body in first for d in body["documents"]]
+    assert len(set(documents)) == len(documents) == 1000
+    assert all(len(d.split()) == 30 for d in documents)
+    assert first[7] == loadgen.distinct_rerank_body(20, 30, 7)
+
+
+def test_the_cross_encoder_shapes_are_the_models_they_stand_for():
+    _, minilm = bench_models.SHAPES["minilm-l6"]
+    assert (minilm["num_hidden_layers"], minilm["hidden_size"], minilm["num_attention_heads"],
+            minilm["intermediate_size"], minilm["vocab_size"]) == (6, 384, 12, 1536, 30522)
+    architecture, bge = bench_models.SHAPES["bge-reranker-base"]
+    assert architecture == "xlm-roberta"
+    assert (bge["num_hidden_layers"], bge["hidden_size"], bge["num_attention_heads"], bge["intermediate_size"],
+            bge["vocab_size"], bge["max_position_embeddings"]) == (12, 768, 12, 3072, 250002, 514)
+
+
+def test_tiny_xlm_roberta_stand_in_tokenizes_each_benchmark_word_as_one_token(tmp_path):
+    from transformers import AutoConfig, AutoTokenizer
+
+    path = bench_models.cross_encoder("tiny-xlm-roberta", cache=tmp_path)
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    assert AutoConfig.from_pretrained(path).architectures == ["XLMRobertaForSequenceClassification"]
+    document = " ".join(loadgen.VOCABULARY[:30])
+    assert len(tokenizer(document, add_special_tokens=False)["input_ids"]) == 30
+    pair = tokenizer("what is it", "a city")["input_ids"]
+    assert tokenizer.convert_ids_to_tokens(pair)[:1] == ["<s>"] and pair.count(tokenizer.sep_token_id) == 3
+    assert bench_models.cross_encoder("tiny-xlm-roberta", cache=tmp_path) == path  # cached
+
+
+def _read(raw: bytes) -> tuple[int, bytes]:
+    async def read():
+        reader = asyncio.StreamReader()
+        reader.feed_data(raw)
+        reader.feed_eof()
+        return await loadgen._read_response(reader)
+
+    return asyncio.run(read())
+
+
+def test_the_load_generator_reads_sized_and_chunked_answers():
+    assert _read(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nContent-Length: 2\r\n\r\n{}") == (200, b"{}")
+    chunked = b"HTTP/1.1 429 Too Many Requests\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n"
+    assert _read(chunked) == (429, b"abcde")
+
+
+def test_a_request_is_serialized_once_with_its_length():
+    request = loadgen.post_request("http://127.0.0.1:9/x", "/v1/rerank", {"query": "q", "documents": ["a", "b"]})
+    head, _, body = request.wire.partition(b"\r\n\r\n")
+    assert head.startswith(b"POST /v1/rerank HTTP/1.1\r\nHost: 127.0.0.1:9\r\n")
+    assert f"Content-Length: {len(body)}".encode() in head
+    assert json.loads(body) == {"query": "q", "documents": ["a", "b"]} and request.documents == 2
+
+
+def test_gpu_memory_is_the_peak_growth_over_the_baseline_read_from_nvidia_smi(tmp_path, monkeypatch):
+    reading = tmp_path / "used"
+    reading.write_text("1000\n")
+    (tmp_path / "nvidia-smi").write_text(f"#!/bin/sh\ncat {reading}\n")
+    (tmp_path / "nvidia-smi").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}:{os.environ['PATH']}")
+    gpu = bench.GpuMemory(enabled=True)
+    assert gpu.baseline == 1000
+    with gpu:
+        reading.write_text("1800\n")
+        deadline = time.monotonic() + 10
+        while gpu.growth_mib() != 800 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        reading.write_text("1200\n")
+        time.sleep(0.6)
+    assert gpu.growth_mib() == 800  # the peak, not the last reading
+    assert bench.GpuMemory(enabled=False).growth_mib() is None
