@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import re
 import time
+import types
 
 import pytest
 from fastapi.testclient import TestClient
@@ -125,6 +126,39 @@ def test_should_learn_throughput_only_from_busy_windows():
     lone, busy = asyncio.run(scenario())
     assert lone is None
     assert busy is not None and busy > 0
+
+
+def test_should_measure_batched_bursts_at_their_real_throughput(monkeypatch):
+    # Sixteen requests of 20 pairs batched together finish in one burst every 0.6 s: 320 pairs
+    # per 0.6 s. Counting from admission, the first burst's first finish would read 20 pairs in
+    # 0.6 s and drag the estimate down to a fraction of it. The clock is faked: no timing here.
+    from reranker.api import admission as admission_module
+
+    clock = [100.0]
+    monkeypatch.setattr(admission_module, "time", types.SimpleNamespace(monotonic=lambda: clock[0]))
+
+    async def scenario():
+        admission = Admission(max_pairs=100_000, timeout_s=20, metrics=Metrics())
+        release = asyncio.Event()
+        background = asyncio.create_task(_hold(admission, 1, release))  # keeps the server busy
+        await asyncio.sleep(0)
+        for _ in range(4):
+            done = asyncio.Event()
+
+            async def request() -> None:
+                async with admission.admit(20):
+                    await done.wait()
+
+            tasks = [asyncio.create_task(request()) for _ in range(16)]
+            await asyncio.sleep(0)
+            clock[0] += 0.6  # one batch's compute
+            done.set()
+            await asyncio.gather(*tasks)
+        release.set()
+        await background
+        return admission.pairs_per_second
+
+    assert asyncio.run(scenario()) == pytest.approx(320 / 0.6)
 
 
 # --- through the app ----------------------------------------------------------------------------

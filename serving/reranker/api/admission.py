@@ -47,7 +47,7 @@ class Admission:
         self._admitted_at: dict[int, float] = {}  # admission ticket -> monotonic time, oldest first
         self._next_ticket = 0
         self.pairs_per_second: float | None = None
-        self._window_start = 0.0
+        self._window_start: float | None = None  # a finish while busy; None: none yet since idle
         self._window_pairs = 0
 
     def estimated_wait(self, extra_pairs: int = 0) -> float | None:
@@ -133,7 +133,7 @@ class Admission:
         do not fit)."""
         self.check(pairs, chars)
         if self.requests == 0:
-            self._window_start, self._window_pairs = time.monotonic(), 0  # busy again after idle
+            self._window_start, self._window_pairs = None, 0  # busy again after idle
         self.pairs += pairs
         self.chars += chars
         self.requests += 1
@@ -162,10 +162,17 @@ class Admission:
     def _measure(self, pairs: int) -> None:
         # Only windows that were busy throughout count: a lone small request measures latency,
         # not capacity (batching makes the server far faster under load than at concurrency 1).
+        # A window runs from one finish to a later one and counts the pairs finished after its
+        # start: requests batched together finish in a burst, and a window opened at admission
+        # would close on the first of a burst and see one request's pairs for a whole batch's
+        # time (a throughput many times too low, and 429s for a queue that drains in time).
         if self.requests == 0:
             return  # idle again: this window ends without a sample; admit() opens the next
-        self._window_pairs += pairs
         now = time.monotonic()
+        if self._window_start is None:
+            self._window_start, self._window_pairs = now, 0
+            return
+        self._window_pairs += pairs
         elapsed = now - self._window_start
         if elapsed >= _MIN_WINDOW_S:
             sample = self._window_pairs / elapsed
