@@ -18,8 +18,10 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from . import __version__
 from .api import dialects, health, models, score
+from .api.admission import work_of
 from .api.errors import install_error_handlers
 from .api.openapi import install_openapi
+from .api.ranking import max_chars_per_pair
 from .api.auth import APIKeyAuth
 from .api.middleware import (
     BodyLimits,
@@ -31,7 +33,7 @@ from .api.middleware import (
 )
 from .api.state import ServerState
 from .config import Settings
-from .engine.base import Engine, ScoreOptions
+from .engine.base import Engine, ScoreOptions, TruncationPolicy
 from .metrics import Metrics
 
 log = logging.getLogger(__name__)
@@ -49,12 +51,14 @@ _WARM_UP_PAIRS = [
 
 
 async def measure_capacity(engine: Engine) -> float:
-    """Pairs per second of one batch: the first throughput figure admission control uses."""
-    options = ScoreOptions()
+    """Work per second of one batch (see admission.work_of): the first throughput figure
+    admission control uses."""
+    options = ScoreOptions(truncation=TruncationPolicy.TRUNCATE)
     await engine.score(_WARM_UP_PAIRS, options)
     start = time.perf_counter()
     await engine.score(_WARM_UP_PAIRS, options)
-    return len(_WARM_UP_PAIRS) / max(time.perf_counter() - start, 1e-6)
+    work = work_of(_WARM_UP_PAIRS, max_chars_per_pair(engine, options, "truncate"))
+    return work / max(time.perf_counter() - start, 1e-6)
 
 
 def create_app(
@@ -80,7 +84,7 @@ def create_app(
             log.warning("warm-up batch failed: %s", str(exc) or type(exc).__name__)
         else:
             state.admission.calibrate(rate)
-            log.info("warm-up: about %.0f pairs/s (a first figure for admission control)", rate)
+            log.info("warm-up: about %.0f characters/s (a first figure for admission control)", rate)
         state.engine = engine
         log.info("model %r is ready (%s engine)", settings.served_model_name, engine.info.backend)
 

@@ -10,8 +10,11 @@ from reranker.engine.base import Engine, ModelInfo, ModelKind, ScoreOptions, Sco
 
 
 class FakeEngine(Engine):
-    def __init__(self, delay: float = 0.0):
+    def __init__(self, delay: float = 0.0, seconds_per_char: float = 0.0):
         self.delay = delay
+        # A model's cost: time per character of text, one request at a time (like one model).
+        self.seconds_per_char = seconds_per_char
+        self._model: asyncio.Lock | None = None
         self.gate: asyncio.Event | None = None  # set by the test's loop: score() waits on it
         self.started_calls = 0
         self.finished_calls = 0
@@ -33,6 +36,10 @@ class FakeEngine(Engine):
             if self.gate is not None:
                 await self.gate.wait()
             await asyncio.sleep(self.delay)
+            if self.seconds_per_char:
+                self._model = self._model or asyncio.Lock()
+                async with self._model:
+                    await asyncio.sleep(self.seconds_per_char * sum(len(q) + len(d) for q, d in pairs))
         except asyncio.CancelledError:
             self.cancelled_calls += 1
             raise

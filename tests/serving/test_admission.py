@@ -12,7 +12,8 @@ from fastapi.testclient import TestClient
 from helpers import assert_error, wait_ready
 
 from fake_engine import FakeEngine
-from reranker.api.admission import Admission
+from reranker.api.admission import Admission, work_of
+from reranker.app import _WARM_UP_PAIRS
 from reranker.api.errors import APIError
 from reranker.app import create_app
 from reranker.config import Settings
@@ -98,8 +99,9 @@ def test_should_shed_new_work_once_the_oldest_request_waited_half_its_deadline()
 
 def test_should_shed_when_the_measured_throughput_cannot_finish_the_queue_in_time():
     admission = Admission(max_pairs=10_000, timeout_s=20, metrics=Metrics())
-    admission.pairs, admission.requests = 900, 3
-    admission.pairs_per_second = 100.0  # as measured under load
+    admission.pairs = admission.work = 900  # one unit of work per pair, as check() counts here
+    admission.requests = 3
+    admission.work_per_second = 100.0  # as measured under load
     with pytest.raises(APIError) as refused:
         admission.check(200)  # (900 + 200) / 100 = 11 s > half of 20 s
     admission.check(50)  # 9.5 s fits
@@ -112,7 +114,7 @@ def test_should_learn_throughput_only_from_busy_windows():
         admission = Admission(max_pairs=10_000, timeout_s=20, metrics=Metrics())
         async with admission.admit(4):  # a lone small request: latency, not capacity
             await asyncio.sleep(0.01)
-        lone = admission.pairs_per_second
+        lone = admission.work_per_second
         release = asyncio.Event()
         background = asyncio.create_task(_hold(admission, 1, release))
         await asyncio.sleep(0)
@@ -121,7 +123,7 @@ def test_should_learn_throughput_only_from_busy_windows():
                 await asyncio.sleep(0.1)
         release.set()
         await background
-        return lone, admission.pairs_per_second
+        return lone, admission.work_per_second
 
     lone, busy = asyncio.run(scenario())
     assert lone is None
@@ -156,7 +158,7 @@ def test_should_measure_batched_bursts_at_their_real_throughput(monkeypatch):
             await asyncio.gather(*tasks)
         release.set()
         await background
-        return admission.pairs_per_second
+        return admission.work_per_second
 
     assert asyncio.run(scenario()) == pytest.approx(320 / 0.6)
 
@@ -221,9 +223,26 @@ def test_should_calibrate_admission_with_a_timed_warm_up_batch():
     app = _app(engine)
     with TestClient(app) as client:
         wait_ready(client)
-        rate = app.state.server.admission.pairs_per_second
+        rate = app.state.server.admission.work_per_second
         assert engine.finished_calls == 2  # a first run, then the timed one
-        assert rate is not None and 0 < rate <= 64 / 0.05
+        assert rate is not None and 0 < rate <= work_of(_WARM_UP_PAIRS, None) / 0.05
+
+
+def test_should_admit_a_burst_of_short_requests_after_a_warm_up_on_long_passages():
+    # The warm-up measures ~370-character pairs; a burst of 16 requests of 20 short pairs costs
+    # a fraction of that per pair. Counted in pairs the queue would look 1.2 s deep (over half
+    # the 1 s deadline) and be shed; counted in characters it is 0.13 s, and it all fits.
+    engine = FakeEngine(seconds_per_char=1e-5)
+    app = _app(engine, request_timeout=1.0)
+
+    async def burst() -> list[int]:
+        body = {"query": "short query", "documents": [f"a short document {i}" for i in range(20)]}
+        return list(await asyncio.gather(*(_post_in_loop(app, "/openai/v1/rerank", body) for _ in range(16))))
+
+    with TestClient(app) as client:
+        wait_ready(client)
+        assert app.state.server.admission.work_per_second is not None
+        assert client.portal.call(burst) == [200] * 16
 
 
 def test_should_refuse_before_reading_the_body_when_full():

@@ -9,6 +9,11 @@ refused with 429 and ``Retry-After`` when
   ``--request_timeout``, or the queue ahead would take longer than that at the throughput the
   server has measured, so the request would risk expiring in it (overload).
 
+Throughput is counted in *work*: characters of query and document the model reads, each pair's
+cut to what the model's token limit holds (``work_of``). Pairs would not do: a pair of two short
+sentences costs a fraction of a 500-token one, and a figure measured on one kind of request
+would shed (or admit) a burst of the other by a factor of several.
+
 A request alone in the queue is always admitted, however large, so no valid request is refused
 forever. The throughput starts from a timed warm-up batch at load and is then measured over busy
 time only (pairs finished per second while other work stayed queued), so it follows the model
@@ -20,7 +25,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
 from ..metrics import Metrics
@@ -35,6 +40,14 @@ _MAX_RETRY_AFTER_S = 60
 _MAX_AGE_FRACTION = 0.5
 
 
+def work_of(pairs: Sequence[tuple[str, str]], max_chars_per_pair: int | None) -> int:
+    """What ``pairs`` cost the model, in characters it reads: each pair's query and document,
+    at most ``max_chars_per_pair`` (what the token limit holds; None: all, as when chunking)."""
+    if max_chars_per_pair is None:
+        return sum(len(query) + len(document) for query, document in pairs)
+    return sum(min(len(query) + len(document), max_chars_per_pair) for query, document in pairs)
+
+
 class Admission:
     def __init__(self, max_pairs: int, timeout_s: float, metrics: Metrics, max_chars: int | None = None):
         self.max_pairs = max_pairs
@@ -42,19 +55,20 @@ class Admission:
         self.timeout_s = timeout_s
         self.metrics = metrics
         self.pairs = 0  # admitted, not finished
+        self.work = 0  # their work (see work_of)
         self.chars = 0  # text those requests hold
         self.requests = 0
         self._admitted_at: dict[int, float] = {}  # admission ticket -> monotonic time, oldest first
         self._next_ticket = 0
-        self.pairs_per_second: float | None = None
+        self.work_per_second: float | None = None
         self._window_start: float | None = None  # a finish while busy; None: none yet since idle
-        self._window_pairs = 0
+        self._window_work = 0
 
-    def estimated_wait(self, extra_pairs: int = 0) -> float | None:
-        """Seconds to finish what is queued (plus ``extra_pairs``), at the measured throughput."""
-        if not self.pairs_per_second:
+    def estimated_wait(self, extra_work: int = 0) -> float | None:
+        """Seconds to finish what is queued (plus ``extra_work``), at the measured throughput."""
+        if not self.work_per_second:
             return None
-        return (self.pairs + extra_pairs) / self.pairs_per_second
+        return (self.work + extra_work) / self.work_per_second
 
     def oldest_age(self) -> float:
         """Seconds the longest-waiting admitted request has been in the server."""
@@ -100,8 +114,9 @@ class Admission:
             )
         return None
 
-    def check(self, pairs: int, chars: int = 0) -> None:
-        """Raise 429 if ``pairs`` more (holding ``chars`` of text) cannot be admitted now."""
+    def check(self, pairs: int, chars: int = 0, work: int | None = None) -> None:
+        """Raise 429 if ``pairs`` more (holding ``chars`` of text, costing ``work``; default: one
+        per pair) cannot be admitted now."""
         if self.requests == 0:
             return
         if self.max_chars is not None and self.chars + chars > self.max_chars:
@@ -119,7 +134,7 @@ class Admission:
         too_old = self._check_age()
         if too_old is not None:
             raise too_old
-        wait = self.estimated_wait(pairs)
+        wait = self.estimated_wait(pairs if work is None else work)
         if wait is not None and wait > self.timeout_s * _MAX_AGE_FRACTION:
             raise self._shed(
                 "overloaded",
@@ -128,13 +143,15 @@ class Admission:
             )
 
     @asynccontextmanager
-    async def admit(self, pairs: int, chars: int = 0) -> AsyncIterator[None]:
-        """Hold ``pairs`` (and ``chars`` of text) of the queue while the block runs (429 if they
-        do not fit)."""
-        self.check(pairs, chars)
+    async def admit(self, pairs: int, chars: int = 0, work: int | None = None) -> AsyncIterator[None]:
+        """Hold ``pairs`` (and ``chars`` of text, ``work``: see work_of; default one per pair) of
+        the queue while the block runs (429 if they do not fit)."""
+        work = pairs if work is None else work
+        self.check(pairs, chars, work)
         if self.requests == 0:
-            self._window_start, self._window_pairs = None, 0  # busy again after idle
+            self._window_start, self._window_work = None, 0  # busy again after idle
         self.pairs += pairs
+        self.work += work
         self.chars += chars
         self.requests += 1
         ticket = self._next_ticket
@@ -148,18 +165,19 @@ class Admission:
         finally:
             del self._admitted_at[ticket]
             self.pairs -= pairs
+            self.work -= work
             self.chars -= chars
             self.requests -= 1
             self._publish()
             if finished:
-                self._measure(pairs)
+                self._measure(work)
 
-    def calibrate(self, pairs_per_second: float) -> None:
+    def calibrate(self, work_per_second: float) -> None:
         """A first throughput figure (a timed warm-up batch), until load measures it better."""
-        if self.pairs_per_second is None and pairs_per_second > 0:
-            self.pairs_per_second = pairs_per_second
+        if self.work_per_second is None and work_per_second > 0:
+            self.work_per_second = work_per_second
 
-    def _measure(self, pairs: int) -> None:
+    def _measure(self, work: int) -> None:
         # Only windows that were busy throughout count: a lone small request measures latency,
         # not capacity (batching makes the server far faster under load than at concurrency 1).
         # A window runs from one finish to a later one and counts the pairs finished after its
@@ -170,15 +188,15 @@ class Admission:
             return  # idle again: this window ends without a sample; admit() opens the next
         now = time.monotonic()
         if self._window_start is None:
-            self._window_start, self._window_pairs = now, 0
+            self._window_start, self._window_work = now, 0
             return
-        self._window_pairs += pairs
+        self._window_work += work
         elapsed = now - self._window_start
         if elapsed >= _MIN_WINDOW_S:
-            sample = self._window_pairs / elapsed
-            rate = self.pairs_per_second
-            self.pairs_per_second = sample if rate is None else (1 - _SMOOTHING) * rate + _SMOOTHING * sample
-            self._window_start, self._window_pairs = now, 0
+            sample = self._window_work / elapsed
+            rate = self.work_per_second
+            self.work_per_second = sample if rate is None else (1 - _SMOOTHING) * rate + _SMOOTHING * sample
+            self._window_start, self._window_work = now, 0
 
     def _publish(self) -> None:
         self.metrics.queue_pairs.set(self.pairs)

@@ -12,6 +12,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ..engine.base import Engine, ScoreOptions, ScoreResult, TruncationPolicy
+from ..engine.inputs import CHARS_PER_TOKEN
+from .admission import work_of
 from .errors import APIError
 from .schemas import RerankRequest
 from .state import ServerState
@@ -101,6 +103,15 @@ def check_unicode(texts: Sequence[str], field: str, indexed: bool = True) -> Non
             ) from None
 
 
+def max_chars_per_pair(engine: Engine, options: ScoreOptions, server_policy: str) -> int | None:
+    """The most characters of a pair the model reads (admission's unit of work): what its token
+    limit holds, generously; None when chunking, which reads whole documents."""
+    policy = options.truncation or TruncationPolicy(server_policy)
+    if policy is TruncationPolicy.CHUNK:
+        return None
+    return engine.info.max_model_len * CHARS_PER_TOKEN
+
+
 async def score_pairs(
     pairs: list[tuple[str, str]], options: ScoreOptions, state: ServerState, engine: Engine
 ) -> ScoreResult:
@@ -108,7 +119,8 @@ async def score_pairs(
     bounded by the request deadline (504, and the work is dropped), counted in the metrics."""
     timeout = state.settings.request_timeout
     chars = sum(len(query) + len(document) for query, document in pairs)
-    async with state.admission.admit(len(pairs), chars):
+    work = work_of(pairs, max_chars_per_pair(engine, options, state.settings.truncation))
+    async with state.admission.admit(len(pairs), chars, work):
         try:
             async with asyncio.timeout(timeout):
                 scored = await engine.score(pairs, options)
