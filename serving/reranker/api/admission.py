@@ -16,8 +16,8 @@ would shed (or admit) a burst of the other by a factor of several.
 
 A request alone in the queue is always admitted, however large, so no valid request is refused
 forever. The throughput starts from a timed warm-up batch at load and is then measured over busy
-time only (pairs finished per second while other work stayed queued), so it follows the model
-and the hardware without configuration. When the server is already full, a request is refused
+time only (work finished per second while at least two requests were in, the last ten busy
+seconds or so weighing most), so it follows the model and the hardware without configuration. When the server is already full, a request is refused
 before its body is read (``ShedWhenFull`` in middleware.py), so overload costs no parsing.
 """
 
@@ -31,8 +31,8 @@ from contextlib import asynccontextmanager
 from ..metrics import Metrics
 from .errors import APIError
 
-_MIN_WINDOW_S = 0.5  # throughput samples span at least this much busy time
-_SMOOTHING = 0.3  # weight of a new throughput sample
+_MIN_BUSY_S = 0.5  # busy time measured before the measured throughput replaces the warm-up's
+_MEMORY_S = 10.0  # busy seconds over which old work and time fade (1/e): the estimate follows load
 _MAX_RETRY_AFTER_S = 60
 # Shed new work once the oldest admitted request has waited this share of its deadline, or the
 # queue ahead would take that long: the margin absorbs errors of the throughput estimate, so
@@ -61,8 +61,10 @@ class Admission:
         self._admitted_at: dict[int, float] = {}  # admission ticket -> monotonic time, oldest first
         self._next_ticket = 0
         self.work_per_second: float | None = None
-        self._window_start: float | None = None  # a finish while busy; None: none yet since idle
-        self._window_work = 0
+        # Throughput while busy: work finished over the time it took, both fading with age.
+        self._busy_s = 0.0
+        self._work_done = 0.0
+        self._last_event = 0.0
 
     def estimated_wait(self, extra_work: int = 0) -> float | None:
         """Seconds to finish what is queued (plus ``extra_work``), at the measured throughput."""
@@ -148,8 +150,7 @@ class Admission:
         the queue while the block runs (429 if they do not fit)."""
         work = pairs if work is None else work
         self.check(pairs, chars, work)
-        if self.requests == 0:
-            self._window_start, self._window_work = None, 0  # busy again after idle
+        self._advance()
         self.pairs += pairs
         self.work += work
         self.chars += chars
@@ -163,40 +164,43 @@ class Admission:
             yield
             finished = True
         finally:
+            if finished:
+                self._measure(work)
             del self._admitted_at[ticket]
             self.pairs -= pairs
             self.work -= work
             self.chars -= chars
             self.requests -= 1
             self._publish()
-            if finished:
-                self._measure(work)
 
     def calibrate(self, work_per_second: float) -> None:
         """A first throughput figure (a timed warm-up batch), until load measures it better."""
         if self.work_per_second is None and work_per_second > 0:
             self.work_per_second = work_per_second
 
-    def _measure(self, work: int) -> None:
-        # Only windows that were busy throughout count: a lone small request measures latency,
-        # not capacity (batching makes the server far faster under load than at concurrency 1).
-        # A window runs from one finish to a later one and counts the pairs finished after its
-        # start: requests batched together finish in a burst, and a window opened at admission
-        # would close on the first of a burst and see one request's pairs for a whole batch's
-        # time (a throughput many times too low, and 429s for a queue that drains in time).
-        if self.requests == 0:
-            return  # idle again: this window ends without a sample; admit() opens the next
+    def _advance(self) -> None:
+        """Count the time since the last admission or finish as busy if the server was: while
+        at least two requests were in, so that a lone request's latency does not pass for
+        capacity (batching makes the server far faster under load than at concurrency 1)."""
         now = time.monotonic()
-        if self._window_start is None:
-            self._window_start, self._window_work = now, 0
-            return
-        self._window_work += work
-        elapsed = now - self._window_start
-        if elapsed >= _MIN_WINDOW_S:
-            sample = self._window_work / elapsed
-            rate = self.work_per_second
-            self.work_per_second = sample if rate is None else (1 - _SMOOTHING) * rate + _SMOOTHING * sample
-            self._window_start, self._window_work = now, 0
+        elapsed, self._last_event = now - self._last_event, now
+        if self.requests >= 2:
+            fade = math.exp(-elapsed / _MEMORY_S)
+            self._busy_s = self._busy_s * fade + elapsed
+            self._work_done *= fade
+
+    def _measure(self, work: int) -> None:
+        # Work is counted at finishes and time continuously, and the estimate is their ratio
+        # now, not a sample frozen at some finish: requests batched together finish in a burst,
+        # and a sample taken at the burst's first finish would see one request's work for a
+        # whole batch's time (a throughput many times too low, and 429s for a queue that drains
+        # in time).
+        self._advance()
+        if self.requests < 2:
+            return  # a lone request: latency, not capacity
+        self._work_done += work
+        if self._busy_s >= _MIN_BUSY_S:
+            self.work_per_second = self._work_done / self._busy_s
 
     def _publish(self) -> None:
         self.metrics.queue_pairs.set(self.pairs)
