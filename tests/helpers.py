@@ -85,3 +85,33 @@ def wait_http_ok(url: str, process, output, timeout: float = 120, interval: floa
                 process.kill()
             pytest.fail(f"{url} did not answer 200 (exit status {process.poll()}):\n{output()[-3000:]}")
         time.sleep(interval)
+
+
+def run_with_engine(model_path, scenario, **settings_values):
+    """``await scenario(engine)`` with a started torch engine serving ``model_path``."""
+    import asyncio
+
+    from reranker.config import Settings
+    from reranker.engine.model_source import resolve_model
+    from reranker.engine.torch_engine import TorchEngine
+
+    async def main():
+        settings = Settings(backend="torch", model_id=str(model_path), **settings_values)
+        engine = TorchEngine(settings, resolve_model(settings))
+        await engine.start()
+        try:
+            return await scenario(engine)
+        finally:
+            await engine.stop()
+
+    return asyncio.run(main())
+
+
+def score_with_engine(model_path, pairs, options=None, **settings_values):
+    """The torch engine's ScoreResult for ``pairs`` (default options)."""
+    from reranker.engine.base import ScoreOptions
+
+    async def scenario(engine):
+        return await engine.score(pairs, options or ScoreOptions())
+
+    return run_with_engine(model_path, scenario, **settings_values)

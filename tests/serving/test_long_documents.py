@@ -4,17 +4,13 @@ them). References are built here from the tokenizer and the model's logits."""
 
 from __future__ import annotations
 
-import asyncio
 
 import pytest
 import torch
-from helpers import SEED_REQUEST, assert_error, running_app
+from helpers import SEED_REQUEST, assert_error, run_with_engine, running_app, score_with_engine
 from tiny_models import CARD_PREFIX, CARD_SUFFIX, CARD_TASK, build_tiny_qwen3_reranker
 
-from reranker.config import Settings
 from reranker.engine.base import RequestTooLargeError, ScoreOptions, TruncationPolicy
-from reranker.engine.model_source import resolve_model
-from reranker.engine.torch_engine import TorchEngine
 
 QUERY = SEED_REQUEST["query"]
 # About 700 tokens: several windows of the tiny cross-encoder's 128.
@@ -22,24 +18,8 @@ LONG = " ".join(f"sentence {i} says the river bank is near the lazy dog." for i 
 NEEDLE = LONG + " Paris is the capital and most populous city of France."
 
 
-def run_with_engine(model_path, scenario, **settings_values):
-    async def main():
-        settings = Settings(backend="torch", model_id=str(model_path), **settings_values)
-        engine = TorchEngine(settings, resolve_model(settings))
-        await engine.start()
-        try:
-            return await scenario(engine)
-        finally:
-            await engine.stop()
-
-    return asyncio.run(main())
 
 
-def score(model_path, pairs, options=ScoreOptions(), **settings_values):
-    async def scenario(engine):
-        return await engine.score(pairs, options)
-
-    return run_with_engine(model_path, scenario, **settings_values)
 
 
 def bert_windows_reference(model_dir, query, document, max_len=128):
@@ -65,15 +45,15 @@ def bert_windows_reference(model_dir, query, document, max_len=128):
 def test_should_score_a_long_document_by_its_best_window(tiny_cross_encoder_dir):
     logits, tokens = bert_windows_reference(tiny_cross_encoder_dir, QUERY, NEEDLE)
     assert len(logits) >= 5
-    result = score(tiny_cross_encoder_dir, [(QUERY, NEEDLE)], ScoreOptions(use_activation=False), truncation="chunk")
+    result = score_with_engine(tiny_cross_encoder_dir, [(QUERY, NEEDLE)], ScoreOptions(use_activation=False), truncation="chunk")
     assert result.scores == pytest.approx([max(logits)], abs=1e-5)
     assert result.total_tokens == tokens  # every window's tokens, the query's again in each
 
 
 def test_should_score_short_documents_alike_under_chunk_and_truncate(tiny_cross_encoder_dir):
     pairs = [(QUERY, d) for d in SEED_REQUEST["documents"]] + [(QUERY, NEEDLE)]
-    chunked = score(tiny_cross_encoder_dir, pairs, truncation="chunk")
-    truncated = score(tiny_cross_encoder_dir, pairs, truncation="truncate")
+    chunked = score_with_engine(tiny_cross_encoder_dir, pairs, truncation="chunk")
+    truncated = score_with_engine(tiny_cross_encoder_dir, pairs, truncation="truncate")
     assert chunked.scores[:4] == pytest.approx(truncated.scores[:4], abs=1e-6)
     assert chunked.scores[4] >= truncated.scores[4] - 1e-9  # the first window is the truncated pair
     assert chunked.total_tokens > truncated.total_tokens
@@ -81,7 +61,7 @@ def test_should_score_short_documents_alike_under_chunk_and_truncate(tiny_cross_
 
 def test_should_cut_to_max_tokens_per_doc_before_chunking(tiny_cross_encoder_dir):
     options = ScoreOptions(max_tokens_per_doc=200, use_activation=False)
-    result = score(tiny_cross_encoder_dir, [(QUERY, NEEDLE)], options, truncation="chunk")
+    result = score_with_engine(tiny_cross_encoder_dir, [(QUERY, NEEDLE)], options, truncation="chunk")
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(tiny_cross_encoder_dir)
@@ -120,7 +100,7 @@ def test_should_chunk_inside_the_llm_reranker_template(tmp_path):
         with torch.inference_mode():
             logits = model(input_ids=torch.tensor([prompt])).logits[0, -1]
         expected.append(float(logits[yes] - logits[no]))
-    result = score(
+    result = score_with_engine(
         model_dir, [(QUERY, NEEDLE)], ScoreOptions(use_activation=False),
         model_family="qwen3-reranker", max_model_len=256, truncation="chunk",
     )

@@ -7,13 +7,12 @@ its model card's text, not through the server's template code.
 
 from __future__ import annotations
 
-import asyncio
 import sys
 from pathlib import Path
 
 import pytest
 import torch
-from helpers import SEED_REQUEST, assert_error, running_app
+from helpers import SEED_REQUEST, assert_error, running_app, score_with_engine
 from tiny_models import (
     build_tiny_modernbert_cross_encoder,
     build_tiny_qwen3_reranker,
@@ -27,7 +26,6 @@ from reranker.config import Settings
 from reranker.engine.base import ModelKind, ScoreOptions
 from reranker.engine.families import ScoreHead
 from reranker.engine.model_source import ModelSourceError, resolve_model
-from reranker.engine.torch_engine import TorchEngine
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "e2e"))
 from seed_contract import assert_seed_response_shape  # noqa: E402
@@ -65,24 +63,8 @@ def xlm_roberta_dir(tmp_path_factory):
     return build_tiny_xlm_roberta_cross_encoder(tmp_path_factory.mktemp("tiny-xlm-roberta"))
 
 
-def run_with_engine(model_path, scenario, **settings_values):
-    async def main():
-        settings = Settings(backend="torch", model_id=str(model_path), **settings_values)
-        engine = TorchEngine(settings, resolve_model(settings))
-        await engine.start()
-        try:
-            return await scenario(engine)
-        finally:
-            await engine.stop()
-
-    return asyncio.run(main())
 
 
-def score_with_engine(model_path, pairs, options=ScoreOptions(), **settings_values):
-    async def scenario(engine):
-        return await engine.score(pairs, options)
-
-    return run_with_engine(model_path, scenario, **settings_values)
 
 
 # --- detection ---------------------------------------------------------------------------------

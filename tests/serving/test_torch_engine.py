@@ -6,27 +6,13 @@ import asyncio
 
 import pytest
 import torch
-from helpers import SEED_REQUEST
+from helpers import SEED_REQUEST, run_with_engine
 
-from reranker.config import Settings
 from reranker.engine.base import InputTooLongError, ModelKind, ScoreOptions
-from reranker.engine.model_source import resolve_model
-from reranker.engine.torch_engine import TorchEngine
 
 QUERY, DOCS = SEED_REQUEST["query"], SEED_REQUEST["documents"]
 
 
-def run_with_engine(model_path, scenario, **settings_values):
-    async def main():
-        settings = Settings(backend="torch", model_id=str(model_path), **settings_values)
-        engine = TorchEngine(settings, resolve_model(settings))
-        await engine.start()
-        try:
-            return await scenario(engine)
-        finally:
-            await engine.stop()
-
-    return asyncio.run(main())
 
 
 def reference_cross_encoder_logits(model_dir, pairs):
