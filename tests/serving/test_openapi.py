@@ -255,3 +255,36 @@ def test_should_describe_tei_info_as_served(tiny_client, spec):
     }
     info = tiny_client.get("/info").json()
     assert set(TeiInfo.model_validate(info).model_dump()) == set(info)
+
+
+@pytest.mark.parametrize("takes_instruction", [True, False])
+def test_should_offer_instruction_only_where_the_served_model_takes_one(takes_instruction):
+    # The server refuses "instruction" for a model without a prompt (400), so its document must
+    # not offer the field there; an LLM reranker's document does. Known once the model loads.
+    from fake_engine import FakeEngine
+    from helpers import wait_ready
+    from fastapi.testclient import TestClient
+
+    from reranker.engine.base import ModelInfo, ModelKind
+
+    class Engine(FakeEngine):
+        @property
+        def info(self) -> ModelInfo:
+            return ModelInfo("reranker", "fake", ModelKind.CROSS_ENCODER, 512, "fake",
+                             takes_instruction=takes_instruction)
+
+    async def load():
+        return Engine()
+
+    app = create_app(Settings(backend="torch"), load)
+    assert "instruction" in resolve(document(), {"$ref": "#/components/schemas/RerankRequest"})["properties"]
+    with TestClient(app) as client:
+        wait_ready(client)
+        spec = client.get("/openapi.json").json()
+    offered = {
+        route for route, schemas in request_schemas(spec).items()
+        if any("instruction" in schema.get("properties", {}) for schema in schemas)
+    }
+    assert offered == ({("post", "/openai/v1/rerank"), ("post", "/v1/rerank"), ("post", "/v2/rerank"),
+                        ("post", "/rerank"), ("post", "/openai/v1/score"), ("post", "/v1/score")}
+                       if takes_instruction else set())

@@ -119,14 +119,21 @@ def install_openapi(app: FastAPI, settings: Settings) -> None:
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            complete(generate(), settings)
+            engine = app.state.server.engine
+            takes_instruction = None if engine is None else engine.info.takes_instruction
+            complete(generate(), settings, takes_instruction)
+            if engine is None:  # the model decides a field: build it again once it has loaded
+                spec, app.openapi_schema = app.openapi_schema, None
+                return spec
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
 
 
-def complete(spec: dict[str, Any], settings: Settings) -> dict[str, Any]:
-    """Make FastAPI's document ``spec`` say what the server does (in place; returns it)."""
+def complete(spec: dict[str, Any], settings: Settings, takes_instruction: bool | None = None) -> dict[str, Any]:
+    """Make FastAPI's document ``spec`` say what the server does (in place; returns it).
+    ``takes_instruction``: whether the served model reads an ``instruction`` (False: the field
+    is left out of the request bodies, as the server refuses it; None: not known yet)."""
     api_key = getattr(settings, "api_key", None)
     protect_metrics = bool(getattr(settings, "protect_metrics", False))
     components = spec.setdefault("components", {})
@@ -149,7 +156,7 @@ def complete(spec: dict[str, Any], settings: Settings) -> dict[str, Any]:
             for parameter in operation.get("parameters", []):
                 if parameter.get("in") == "path" and parameter.get("name") == "name":
                     parameter["example"] = settings.served_model_name
-            _fit_request_body(operation, schemas, settings)
+            _fit_request_body(operation, schemas, settings, takes_instruction is not False)
 
     if api_key:
         components.setdefault("securitySchemes", {})["bearerAuth"] = {
@@ -165,9 +172,12 @@ def complete(spec: dict[str, Any], settings: Settings) -> dict[str, Any]:
     return spec
 
 
-def _fit_request_body(operation: dict[str, Any], schemas: dict[str, Any], settings: Settings) -> None:
+def _fit_request_body(
+    operation: dict[str, Any], schemas: dict[str, Any], settings: Settings, instruction: bool = True
+) -> None:
     """The request body's schema with this server's settings: ``maxItems`` (--max_documents) on
-    each list of documents, the served model name as the example ``model``."""
+    each list of documents, the served model name as the example ``model``, and no
+    ``instruction`` field where the served model takes none (``instruction`` False)."""
     body = operation.get("requestBody", {}).get("content", {})
     seen: set[str] = set()
 
@@ -182,7 +192,10 @@ def _fit_request_body(operation: dict[str, Any], schemas: dict[str, Any], settin
         if ref.startswith("#/components/schemas/") and ref not in seen:
             seen.add(ref)
             visit(schemas.get(ref.rsplit("/", 1)[1]))
-        for name, prop in node.get("properties", {}).items():
+        properties = node.get("properties", {})
+        if not instruction and isinstance(properties.get("instruction"), dict):
+            del properties["instruction"]
+        for name, prop in properties.items():
             if name in DOCUMENT_LISTS:
                 for branch in [prop, *prop.get("anyOf", [])]:
                     if branch.get("type") == "array":
