@@ -2,7 +2,11 @@
 """Side-by-side benchmark: our server against the in-process ceiling (and vLLM where installed).
 
 One run measures every system on the same workload, the same request bodies and the same
-precision, one system at a time (nothing else loads the machine while one is measured):
+precision. The systems of a model are loaded together and measured in rounds: each round measures
+every system once, one at a time (the other servers frozen with SIGSTOP), in an order rotated each
+round; --repeat rounds per point. The table gives each system's median docs/s and the median of its paired ratios
+(its docs/s over the in-process docs/s of the same round), so a drift of a noisy machine lands on
+every system alike instead of on whichever ran last.
 
   in-process   sentence-transformers in this process: CrossEncoder.predict, or
                SentenceTransformer.encode + cosine. At concurrency C one call scores the pairs of C
@@ -13,7 +17,7 @@ precision, one system at a time (nothing else loads the machine while one is mea
   server-vllm  our server with --backend vllm, run by .venv-vllm's python.
 
 Servers are loaded in a closed loop: C clients on keep-alive connections, each sending its next
-request when the last is answered, for --seconds per point after --warmup seconds. The load
+request when the last is answered, for --seconds per round after --warmup seconds. The load
 generator is raw asyncio HTTP over pre-serialized bodies; its own CPU use is reported (client
 CPU %), as is the server's (its process tree).
 
@@ -23,8 +27,8 @@ cross-encoder, concurrency 1). Requests: 1 query + --documents documents of --wo
 token each for these tokenizers).
 
     make bench
-    make bench BENCH_ARGS='--dtype float32 bfloat16 --seconds 10 --json bench.json'
-    python scripts/bench.py --systems in-process server --workloads seed --seconds 5
+    make bench BENCH_ARGS='--dtype float32 bfloat16 --seconds 20 --repeat 5'
+    python scripts/bench.py --systems in-process server --workloads seed --seconds 5 --repeat 1
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ import os
 import platform
 import shlex
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -55,17 +60,6 @@ SYSTEMS = ("in-process", "server", "vllm", "server-vllm")
 LABELS = {"in-process": "sentence-transformers in-process", "server": "our server (torch)",
           "vllm": "vLLM serve", "server-vllm": "our server (vLLM engine)"}
 WORKLOADS = ("cross-encoder", "embedding", "seed")
-SEED_REQUEST = {  # the seed guide's request (tests/e2e/seed_contract.py checks the answer to it)
-    "model": "reranker",
-    "query": "What is the capital of France?",
-    "documents": [
-        "Paris is the capital and most populous city of France.",
-        "Berlin is the capital and largest city of Germany.",
-        "The Eiffel Tower is located in Paris, France.",
-        "France is a country in Western Europe.",
-    ],
-    "top_n": 2,
-}
 SERVER_ROUTE = "/openai/v1/rerank"
 VLLM_ROUTE = "/v1/rerank"
 PEAK_ALLOC_METRIC = "reranker_gpu_memory_peak_allocated_bytes"  # read when the server exports it
@@ -93,6 +87,8 @@ class Point:
     gpu_mib: float | None = None
     gpu_peak_alloc_mib: float | None = None
     errors: dict | None = None
+    turn: int = 0  # the round it was measured in (each round measures every system once)
+    others_cpu_s: float | None = None  # what the other loaded servers used meanwhile (idle: ~0)
 
 
 # --- the machine -----------------------------------------------------------------------------------
@@ -169,8 +165,9 @@ def use_server_threads() -> None:
         pass
 
 
-def process_tree_cpu_seconds(pid: int) -> float:
-    """CPU seconds (user + system) of ``pid`` and its descendants (vLLM runs its engine in a child)."""
+def process_tree(pid: int) -> dict[int, float]:
+    """``pid`` and its descendants (vLLM runs its engine in a child), each with its CPU seconds
+    (user + system), read from /proc."""
     stats = {}
     for entry in os.listdir("/proc"):
         if entry.isdigit():
@@ -179,7 +176,7 @@ def process_tree_cpu_seconds(pid: int) -> float:
             except OSError:
                 continue
             stats[int(entry)] = (int(fields[1]), (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK"))
-    tree, total = {pid}, 0.0
+    tree = {pid}
     changed = True
     while changed:
         changed = False
@@ -187,9 +184,20 @@ def process_tree_cpu_seconds(pid: int) -> float:
             if parent in tree and child not in tree:
                 tree.add(child)
                 changed = True
-    for member in tree:
-        total += stats.get(member, (0, 0.0))[1]
-    return total
+    return {member: stats[member][1] for member in tree if member in stats}
+
+
+def process_tree_cpu_seconds(pid: int) -> float:
+    return sum(process_tree(pid).values())
+
+
+def signal_process_tree(pid: int, signum: int) -> None:
+    """Send ``signum`` to ``pid`` and its descendants (those that are gone are skipped)."""
+    for member in process_tree(pid):
+        try:
+            os.kill(member, signum)
+        except ProcessLookupError:
+            pass
 
 
 class GpuMemory:
@@ -253,7 +261,7 @@ def build_workloads(args: argparse.Namespace) -> list[Workload]:
     for name in args.workloads:
         if name == "seed":
             workloads.append(Workload("seed", "cross-encoder", bench_models.cross_encoder(args.shape),
-                                      [SEED_REQUEST], [1]))
+                                      [loadgen.SEED_REQUEST], [1]))
             continue
         model = bench_models.cross_encoder(args.shape) if name == "cross-encoder" else bench_models.embedding_model()
         bodies = [loadgen.distinct_rerank_body(args.documents, args.words, seed) for seed in range(DISTINCT_BODIES)]
@@ -333,23 +341,6 @@ class InProcess:
             self.torch.cuda.empty_cache()
 
 
-def measure_in_process(workload: Workload, device: str, dtype: str, args: argparse.Namespace) -> dict[int, Point]:
-    gpu = GpuMemory(device == "cuda")
-    engine = InProcess(workload, device, dtype)
-    try:
-        points = {}
-        for concurrency in workload.concurrency:
-            engine.run(workload.bodies, concurrency, args.warmup)
-            with gpu:
-                points[concurrency] = engine.run(workload.bodies, concurrency, args.seconds)
-            growth = gpu.growth_mib()
-            # This process's CUDA context predates the baseline; a server's is inside its growth.
-            points[concurrency].gpu_mib = None if growth is None else growth + args.cuda_context_mib
-        return points
-    finally:
-        engine.close()
-
-
 # --- the servers -----------------------------------------------------------------------------------
 
 
@@ -380,37 +371,6 @@ def start_server(system: str, workload: Workload, device: str, dtype: str, args:
     return loadgen.Server(log_path=log_path, env=vllm_env(), command=command, ready_path="/health"), VLLM_ROUTE
 
 
-def measure_server(system: str, workloads: list[Workload], device: str, dtype: str, args: argparse.Namespace,
-                   log_dir: Path) -> dict[str, dict[int, Point]]:
-    """Every point of ``workloads`` (which share one model) on one start of ``system``'s server."""
-    gpu = GpuMemory(device == "cuda")
-    log_path = log_dir / f"{system}-{workloads[0].model.name}-{dtype}.log"
-    server, route = start_server(system, workloads[0], device, dtype, args, log_path)
-    try:
-        server.wait_ready(timeout=args.ready_timeout)
-        measured = {}
-        for workload in workloads:
-            requests = [loadgen.post_request(server.url, route, body) for body in workload.bodies]
-            check_answer(workload, *asyncio.run(loadgen.send(server.url, requests[0])))
-            points = measured[workload.name] = {}
-            for concurrency in workload.concurrency:
-                asyncio.run(loadgen.closed_loop(server.url, requests, concurrency, args.warmup))
-                cpu_before = process_tree_cpu_seconds(server.process.pid)
-                with gpu:
-                    result = asyncio.run(loadgen.closed_loop(server.url, requests, concurrency, args.seconds))
-                points[concurrency] = Point(
-                    result.seconds, result.documents, result.latencies, result.client_cpu_s,
-                    server_cpu_s=process_tree_cpu_seconds(server.process.pid) - cpu_before,
-                    gpu_mib=gpu.growth_mib(), errors=dict(result.errors) or None,
-                    gpu_peak_alloc_mib=server_peak_alloc_mib(server.url) if device == "cuda" else None,
-                )
-        return measured
-    except (RuntimeError, OSError, ValueError) as exc:
-        raise RuntimeError(f"{exc} (log: {log_path})") from None
-    finally:
-        server.stop(timeout=60)
-
-
 def server_peak_alloc_mib(url: str) -> float | None:
     """The server's own torch.cuda.max_memory_allocated, where its /metrics has it."""
     try:
@@ -432,41 +392,219 @@ def check_answer(workload: Workload, status: int, body: bytes) -> None:
         raise RuntimeError(f"{len(results)} results for {expected} expected: {body[:500]!r}")
 
 
+# --- the systems, loaded together and measured in turns --------------------------------------------
+# Every system of a model and precision is loaded at once; each point is then measured --repeat
+# times, in rounds that measure every system once, in an order rotated each round (A B, B A, ...).
+# A slow drift of the machine (other tenants' steal time, thermal state) then lands on every system
+# alike, and each round gives a paired ratio: a system's docs/s over the in-process docs/s of the
+# same round. Only one system runs at a time: the other servers are frozen (SIGSTOP, their whole
+# process tree) and thawed for their turn; their CPU meanwhile is recorded (it should be nothing).
+
+
+class Loaded:
+    """One loaded system: measures a point, tells its CPU time so far, closes."""
+
+    name = ""
+    gpu_mib: float | None = None  # device memory it took, loaded and warmed at its heaviest point
+
+    def measure(self, workload: Workload, concurrency: int, seconds: float) -> Point:
+        raise NotImplementedError
+
+    def cpu_seconds(self) -> float:
+        return 0.0  # the in-process engine: this process, which also runs the load generator
+
+    def pause(self) -> None:
+        """Take nothing from the machine while another system is measured."""
+
+    def resume(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+class LoadedInProcess(Loaded):
+    name = "in-process"
+
+    def __init__(self, workloads: list[Workload], device: str, dtype: str):
+        self.engine = InProcess(workloads[0], device, dtype)  # one model, so one kind
+
+    def measure(self, workload: Workload, concurrency: int, seconds: float) -> Point:
+        return self.engine.run(workload.bodies, concurrency, seconds)
+
+    def close(self) -> None:
+        self.engine.close()
+
+
+class LoadedServer(Loaded):
+    def __init__(self, system: str, workloads: list[Workload], device: str, dtype: str,
+                 args: argparse.Namespace, log_dir: Path):
+        self.name = system
+        self.device = device
+        self.log_path = log_dir / f"{system}-{workloads[0].model.name}-{dtype}.log"
+        self.server, route = start_server(system, workloads[0], device, dtype, args, self.log_path)
+        try:
+            self.server.wait_ready(timeout=args.ready_timeout)
+            self.requests = {}
+            for workload in workloads:
+                requests = [loadgen.post_request(self.server.url, route, body) for body in workload.bodies]
+                check_answer(workload, *asyncio.run(loadgen.send(self.server.url, requests[0])))
+                self.requests[workload.name] = requests
+        except (RuntimeError, OSError, ValueError) as exc:
+            self.close()
+            raise RuntimeError(f"{exc} (log: {self.log_path})") from None
+
+    def measure(self, workload: Workload, concurrency: int, seconds: float) -> Point:
+        cpu_before = self.cpu_seconds()
+        try:
+            result = asyncio.run(loadgen.closed_loop(self.server.url, self.requests[workload.name],
+                                                     concurrency, seconds))
+        except (OSError, ValueError) as exc:
+            raise RuntimeError(f"{exc} (log: {self.log_path})") from None
+        if self.server.process.poll() is not None:
+            raise RuntimeError(f"the server exited with status {self.server.process.returncode} "
+                               f"(log: {self.log_path})")
+        return Point(result.seconds, result.documents, result.latencies, result.client_cpu_s,
+                     server_cpu_s=self.cpu_seconds() - cpu_before, errors=dict(result.errors) or None,
+                     gpu_peak_alloc_mib=server_peak_alloc_mib(self.server.url) if self.device == "cuda" else None)
+
+    def cpu_seconds(self) -> float:
+        return process_tree_cpu_seconds(self.server.process.pid)
+
+    def pause(self) -> None:
+        # Frozen, not merely idle: an idle vLLM server polls (about 3% of a core each here), and on
+        # two cores any wake-up stalls the measured system's OpenMP barriers.
+        signal_process_tree(self.server.process.pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        signal_process_tree(self.server.process.pid, signal.SIGCONT)
+
+    def close(self) -> None:
+        self.resume()  # a stopped process would not act on the SIGTERM
+        self.server.stop(timeout=60)
+
+
+def load_system(system: str, workloads: list[Workload], device: str, dtype: str, args: argparse.Namespace,
+                log_dir: Path) -> Loaded:
+    """``system`` loaded for ``workloads`` (one model) and warmed at each workload's heaviest point.
+    Systems load one after another, so each one's device-memory growth is its own."""
+    gpu = GpuMemory(device == "cuda")
+    with gpu:
+        loaded = (LoadedInProcess(workloads, device, dtype) if system == "in-process"
+                  else LoadedServer(system, workloads, device, dtype, args, log_dir))
+        try:
+            for workload in workloads:  # the caching allocator keeps what its heaviest batch reserved
+                loaded.measure(workload, max(workload.concurrency), args.warmup)
+        except BaseException:
+            loaded.close()
+            raise
+    loaded.pause()  # while the next system loads
+    growth = gpu.growth_mib()
+    # This process's CUDA context predates the baseline; a server's is inside its growth.
+    in_process = system == "in-process"
+    loaded.gpu_mib = None if growth is None else growth + (args.cuda_context_mib if in_process else 0)
+    return loaded
+
+
+def rotated(names: list[str], turn: int) -> list[str]:
+    """The measuring order of round ``turn``: each round starts one system later."""
+    if not names:
+        return []
+    shift = turn % len(names)
+    return names[shift:] + names[:shift]
+
+
+def measure_in_turns(loaded: dict[str, Loaded], workloads: list[Workload], args: argparse.Namespace,
+                     failures: list[dict], dtype: str) -> dict[tuple[str, str, int], list[Point]]:
+    """Every point of ``workloads``, --repeat rounds each, every loaded system once per round (a
+    --warmup run before each measured one). A system that fails is reported, closed and dropped."""
+    points: dict[tuple[str, str, int], list[Point]] = {}
+    order = list(loaded)
+    for workload in workloads:
+        for concurrency in workload.concurrency:
+            for turn in range(args.repeat):
+                for name in rotated([n for n in order if n in loaded], turn):
+                    system = loaded[name]
+                    others = {n: s for n, s in loaded.items() if n != name}
+                    others_before = sum(s.cpu_seconds() for s in others.values())
+                    print(f"bench: {name} / {workload.name} / {dtype} / concurrency {concurrency}"
+                          f" / round {turn + 1} of {args.repeat}", file=sys.stderr, flush=True)
+                    system.resume()
+                    try:
+                        system.measure(workload, concurrency, args.warmup)
+                        point = system.measure(workload, concurrency, args.seconds)
+                    except RuntimeError as exc:  # one system that cannot run does not end the others
+                        failures.append({"system": name, "workloads": workload.name, "dtype": dtype,
+                                         "error": str(exc)})
+                        print(f"bench: {name} FAILED: {str(exc)[-2000:]}", file=sys.stderr)
+                        loaded.pop(name).close()
+                        continue
+                    finally:
+                        if name in loaded:
+                            system.pause()
+                    point.turn = turn
+                    point.others_cpu_s = sum(s.cpu_seconds() for s in others.values()) - others_before
+                    points.setdefault((name, workload.name, concurrency), []).append(point)
+    return points
+
+
 # --- report ----------------------------------------------------------------------------------------
 
 
-def row(system: str, workload: Workload, dtype: str, concurrency: int, point: Point) -> dict:
+def row(system: str, workload: Workload, dtype: str, concurrency: int, points: list[Point],
+        gpu_mib: float | None = None) -> dict:
+    """One system's rounds of one point: docs/s is the median round's, latencies are pooled."""
     def ms(value: float | None) -> float | None:
         return None if value is None else round(value * 1000, 1)
 
+    def pct(part: float | None, whole: float) -> float | None:
+        return None if part is None or not whole else round(100 * part / whole, 1)
+
+    def total(values: list[float | None]) -> float | None:
+        return None if any(v is None for v in values) else sum(values)
+
+    seconds = sum(p.seconds for p in points)
+    latencies = sorted(latency for p in points for latency in p.latencies)
+    runs = [{"round": p.turn + 1, "docs_per_s": round(p.documents / p.seconds, 1) if p.seconds else 0.0}
+            for p in points]
+    errors: dict[str, int] = {}
+    for p in points:
+        for kind, count in (p.errors or {}).items():
+            errors[kind] = errors.get(kind, 0) + count
+    peaks = [p.gpu_peak_alloc_mib for p in points if p.gpu_peak_alloc_mib is not None]
     return {
         "system": system, "workload": workload.name, "dtype": dtype, "concurrency": concurrency,
-        "requests": len(point.latencies), "documents": point.documents, "seconds": round(point.seconds, 3),
-        "docs_per_s": round(point.documents / point.seconds, 1) if point.seconds else 0.0,
-        "p50_ms": ms(loadgen.percentile(point.latencies, 50)), "p99_ms": ms(loadgen.percentile(point.latencies, 99)),
-        "client_cpu_pct": (round(100 * point.client_cpu_s / point.seconds, 1)
-                           if point.client_cpu_s is not None and point.seconds else None),
-        "server_cpu_pct": (round(100 * point.server_cpu_s / point.seconds, 1)
-                           if point.server_cpu_s is not None and point.seconds else None),
-        "gpu_mib": point.gpu_mib, "gpu_peak_alloc_mib": point.gpu_peak_alloc_mib, "errors": point.errors,
+        "requests": len(latencies), "documents": sum(p.documents for p in points), "seconds": round(seconds, 3),
+        "docs_per_s": round(statistics.median(r["docs_per_s"] for r in runs), 1),
+        "runs": runs,
+        "p50_ms": ms(loadgen.percentile(latencies, 50)), "p99_ms": ms(loadgen.percentile(latencies, 99)),
+        "client_cpu_pct": pct(total([p.client_cpu_s for p in points]), seconds),
+        "server_cpu_pct": pct(total([p.server_cpu_s for p in points]), seconds),
+        "others_cpu_pct": pct(total([p.others_cpu_s for p in points]), seconds),
+        "gpu_mib": gpu_mib, "gpu_peak_alloc_mib": max(peaks) if peaks else None, "errors": errors or None,
     }
 
 
 def add_ratios(rows: list[dict]) -> None:
-    """Each row's docs/s over the in-process docs/s of the same workload, dtype and concurrency."""
-    ceiling = {(r["workload"], r["dtype"], r["concurrency"]): r["docs_per_s"]
-               for r in rows if r["system"] == "in-process"}
+    """Each row's ratio to in-process: the median over rounds of its docs/s over the in-process
+    docs/s of the same round (same workload, dtype and concurrency), with the lowest and highest."""
+    ceiling = {(r["workload"], r["dtype"], r["concurrency"]): r for r in rows if r["system"] == "in-process"}
     for r in rows:
         base = ceiling.get((r["workload"], r["dtype"], r["concurrency"]))
-        r["ratio_to_in_process"] = round(r["docs_per_s"] / base, 3) if base else None
+        base_runs = {run["round"]: run["docs_per_s"] for run in base["runs"]} if base else {}
+        paired = [run["docs_per_s"] / base_runs[run["round"]] for run in r["runs"] if base_runs.get(run["round"])]
+        r["ratio_to_in_process"] = round(statistics.median(paired), 3) if paired else None
+        r["ratio_range"] = [round(min(paired), 3), round(max(paired), 3)] if paired else None
 
 
-def print_table(rows: list[dict], gpu: bool) -> None:
+def print_table(rows: list[dict], gpu: bool, repeat: int) -> None:
     columns = [("system", "system", 32), ("workload", "workload", 13), ("dtype", "dtype", 8),
                ("conc", "concurrency", 4),
                ("docs/s", "docs_per_s", 8), ("p50 ms", "p50_ms", 8), ("p99 ms", "p99_ms", 8),
-               ("x in-proc", "ratio_to_in_process", 9), ("load CPU%", "client_cpu_pct", 9),
-               ("engine CPU%", "server_cpu_pct", 11)]
+               ("x in-proc", "ratio_to_in_process", 9)]
+    if repeat > 1:
+        columns.append(("rounds' range", "ratio_range", 13))
+    columns += [("load CPU%", "client_cpu_pct", 9), ("engine CPU%", "server_cpu_pct", 11)]
     if gpu:
         columns += [("GPU MiB", "gpu_mib", 8), ("peak alloc MiB", "gpu_peak_alloc_mib", 14)]
     print("  ".join(f"{title:<{width}}" if i < 3 else f"{title:>{width}}"
@@ -475,9 +613,23 @@ def print_table(rows: list[dict], gpu: bool) -> None:
         cells = []
         for i, (_, key, width) in enumerate(columns):
             value = LABELS[r[key]] if key == "system" else r[key]
-            text = "-" if value is None else (f"{value:.2f}" if key == "ratio_to_in_process" else str(value))
+            if value is None:
+                text = "-"
+            elif key == "ratio_to_in_process":
+                text = f"{value:.2f}"
+            elif key == "ratio_range":
+                text = f"{value[0]:.2f}-{value[1]:.2f}"
+            else:
+                text = str(value)
             cells.append(f"{text:<{width}}" if i < 3 else f"{text:>{width}}")
         print("  ".join(cells) + (f"  errors: {r['errors']}" if r["errors"] else ""))
+    if repeat > 1:
+        print(f"docs/s: the median of {repeat} rounds; x in-proc: the median of the rounds' paired ratios "
+              "(each round measures every system once, in a rotated order).")
+    busy = [r for r in rows if (r.get("others_cpu_pct") or 0) > 5]
+    for r in busy:  # idle servers should cost nothing; if they did, the point was shared
+        print(f"note: while {r['system']} / {r['workload']} / concurrency {r['concurrency']} was measured, the "
+              f"other loaded servers used {r['others_cpu_pct']}% CPU")
 
 
 # --- main ------------------------------------------------------------------------------------------
@@ -491,12 +643,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--shape", choices=sorted(bench_models.SHAPES), default="minilm-l6",
                         help="The random-weight cross-encoder's shape (default: %(default)s).")
     parser.add_argument("--dtype", nargs="+", default=["auto"], choices=["auto", "float32", "float16", "bfloat16"],
-                        help="Precisions, each a round of every system (default: auto, resolved by the server's rule).")
+                        help="Precisions, each measured on every system (default: auto, resolved by the server's rule).")
     parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 16], help="Default: %(default)s.")
-    parser.add_argument("--seconds", type=float, default=20, help="Measured seconds per point (default: %(default)s).")
-    parser.add_argument("--warmup", type=float, default=3,
-                        help="Warm-up seconds before each point (default: %(default)s).")
+    parser.add_argument("--seconds", type=float, default=10,
+                        help="Measured seconds per point and round (default: %(default)s).")
+    parser.add_argument("--repeat", type=_positive, default=3,
+                        help="Rounds: each point is measured this many times per system, the systems in turn "
+                             "(default: %(default)s); the table gives medians.")
+    parser.add_argument("--warmup", type=float, default=2,
+                        help="Warm-up seconds before each measured run (default: %(default)s).")
     parser.add_argument("--documents", type=int, default=20, help="Documents per request (default: %(default)s).")
     parser.add_argument("--words", type=int, default=30, help="Words (= tokens) per document (default: %(default)s).")
     parser.add_argument("--server-args", default="", help="More flags for our server (both backends).")
@@ -506,6 +662,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--log-dir", type=Path, help="Keep the servers' logs here (default: a temporary folder).")
     parser.add_argument("--json", type=Path, metavar="FILE", help="Write every row and the machine's description.")
     return parser.parse_args(argv)
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, not {value}")
+    return value
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -530,32 +693,38 @@ def main(argv: list[str] | None = None) -> int:
     for requested in args.dtype:
         for model, group in by_model.items():
             dtype = resolve_precision(requested, device, model)
-            for system in systems:
-                names = "+".join(w.name for w in group)
-                print(f"bench: {system} / {names} / {dtype} ...", file=sys.stderr, flush=True)
-                try:
-                    if system == "in-process":
-                        measured = {w.name: measure_in_process(w, device, dtype, args) for w in group}
-                    else:
-                        measured = measure_server(system, group, device, dtype, args, log_dir)
-                except RuntimeError as exc:  # one system that cannot run does not end the others
-                    failures.append({"system": system, "workloads": names, "dtype": dtype, "error": str(exc)})
-                    print(f"bench: {system} FAILED: {str(exc)[-2000:]}", file=sys.stderr)
-                    continue
-                rows += [row(system, w, dtype, c, p) for w in group for c, p in measured[w.name].items()]
+            names = "+".join(w.name for w in group)
+            loaded: dict[str, Loaded] = {}
+            try:
+                for system in systems:
+                    print(f"bench: loading {system} / {names} / {dtype} ...", file=sys.stderr, flush=True)
+                    try:
+                        loaded[system] = load_system(system, group, device, dtype, args, log_dir)
+                    except RuntimeError as exc:  # one system that cannot run does not end the others
+                        failures.append({"system": system, "workloads": names, "dtype": dtype, "error": str(exc)})
+                        print(f"bench: {system} FAILED: {str(exc)[-2000:]}", file=sys.stderr)
+                footprint = {name: system.gpu_mib for name, system in loaded.items()}
+                points = measure_in_turns(loaded, group, args, failures, dtype)
+            finally:
+                for system in loaded.values():
+                    system.close()
+            by_name = {w.name: w for w in group}
+            rows += [row(system, by_name[workload], dtype, concurrency, measured, footprint.get(system))
+                     for (system, workload, concurrency), measured in points.items()]
     order = {name: i for i, name in enumerate([*WORKLOADS, *SYSTEMS])}
     rows.sort(key=lambda r: (order[r["workload"]], r["dtype"], order[r["system"]], r["concurrency"]))
     add_ratios(rows)
 
-    print_table(rows, gpu=device == "cuda")
+    print_table(rows, gpu=device == "cuda", repeat=args.repeat)
     if args.json:
         report = {
             "machine": machine_info(device, vllm_python if any(s.endswith("vllm") for s in systems) else None),
-            "settings": {"seconds": args.seconds, "warmup": args.warmup, "documents": args.documents,
+            "settings": {"seconds": args.seconds, "repeat": args.repeat, "warmup": args.warmup, "documents": args.documents,
                          "words": args.words, "shape": args.shape, "dtype_requested": args.dtype,
                          "server_args": args.server_args, "vllm_args": args.vllm_args,
                          "tokens_per_document": {w.name: tokens_per_document(w) for w in workloads},
-                         "in_process": "one library call per C requests (all their pairs in one batch)"},
+                         "in_process": "one library call per C requests (all their pairs in one batch)",
+                         "rounds": "every system loaded at once; each round measures each once, order rotated"},
             "rows": rows,
             "failures": failures,
         }

@@ -23,7 +23,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from loadgen import VOCABULARY, WORDS  # noqa: E402
+from loadgen import SEED_REQUEST, VOCABULARY, WORDS  # noqa: E402
 
 CACHE = Path(os.environ.get("BENCH_MODEL_CACHE", "/tmp/kserve-reranker-bench-models"))
 
@@ -42,13 +42,7 @@ SHAPES: dict[str, tuple[str, dict]] = {
                                          "max_position_embeddings": 514, "type_vocab_size": 1}),
 }
 
-_SEED_TEXT = [
-    "What is the capital of France?",
-    "Paris is the capital and most populous city of France.",
-    "Berlin is the capital and largest city of Germany.",
-    "The Eiffel Tower is located in Paris, France.",
-    "France is a country in Western Europe.",
-]
+_SEED_TEXT = [SEED_REQUEST["query"], *SEED_REQUEST["documents"]]  # in the tokenizer's vocabulary too
 
 
 def cross_encoder(shape: str, cache: Path = CACHE) -> Path:

@@ -4,8 +4,9 @@
 # carried in .whl/, build a random-weight model in bge-reranker-base's shape, and run bench.py's
 # side-by-side there: sentence-transformers in-process against our server's torch engine on the
 # same GPU, float16 and bfloat16, concurrency 1, 16 and 64 (1 query + 20 documents of 30 tokens),
-# and the seed request alone. Prints the table (docs/s, p50/p99, ratio to in-process, GPU memory)
-# and writes it as JSON. About 5 minutes on an H100.
+# and the seed request alone, both systems loaded together and measured in turns (2 rounds per
+# point, medians). Prints the table (docs/s, p50/p99, ratio to in-process, GPU memory) and writes
+# it as JSON. About 5 minutes on an H100 (estimated: not yet run on one).
 #
 # Usage: scripts/gpu-check.sh          (from anywhere; the repository travels with it)
 # Fill .whl/ first, on a machine with network: make gpu-wheels (about 4 MiB).
@@ -17,7 +18,7 @@
 #   SHAPE=NAME            the model's shape (default bge-reranker-base; tiny-xlm-roberta: a small
 #                         stand-in of the same architecture for CPU runs)
 #   DEVICE=cuda           cpu runs the same check without a GPU (the CI run)
-#   DTYPES="float16 bfloat16"  CONCURRENCY="1 16 64"  POINT_SECONDS=8  WARMUP=2
+#   DTYPES="float16 bfloat16"  CONCURRENCY="1 16 64"  POINT_SECONDS=5  REPEAT=2  WARMUP=2
 #   BENCH_ARGS="..."      more bench.py flags (e.g. --server-args "--max_batch_tokens 32768")
 #
 # Why a --target folder on PYTHONPATH and not a virtual environment: on the lent GPU machines the
@@ -42,7 +43,8 @@ SHAPE="${SHAPE:-bge-reranker-base}"
 DEVICE="${DEVICE:-cuda}"
 DTYPES="${DTYPES:-float16 bfloat16}"
 CONCURRENCY="${CONCURRENCY:-1 16 64}"
-POINT_SECONDS="${POINT_SECONDS:-8}"
+POINT_SECONDS="${POINT_SECONDS:-5}"
+REPEAT="${REPEAT:-2}"
 WARMUP="${WARMUP:-2}"
 BENCH_ARGS="${BENCH_ARGS:-}"
 
@@ -82,6 +84,6 @@ read -r -a concurrency <<<"$CONCURRENCY"
 read -r -a extra_args <<<"$BENCH_ARGS"
 "$PYTHON" "$ROOT/scripts/bench.py" --systems in-process server --workloads cross-encoder seed \
   --shape "$SHAPE" --device "$DEVICE" --dtype "${dtypes[@]}" --concurrency "${concurrency[@]}" \
-  --seconds "$POINT_SECONDS" --warmup "$WARMUP" --log-dir "$RESULTS/logs" --json "$RESULTS/bench.json" \
+  --seconds "$POINT_SECONDS" --repeat "$REPEAT" --warmup "$WARMUP" --log-dir "$RESULTS/logs" --json "$RESULTS/bench.json" \
   "${extra_args[@]}" || fail "the bench failed (server logs in $RESULTS/logs)"
 echo "gpu-check: OK ($RESULTS/bench.json)"

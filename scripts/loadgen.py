@@ -35,6 +35,21 @@ from urllib.parse import urlsplit
 if importlib.util.find_spec("sniffio") is None:
     sys.modules.setdefault("sniffio", None)
 
+# The seed guide's request (../shared/seed/kserve-reranker-guide.txt), the one our contract is
+# written for: the benchmark's seed workload and the tests' requests (tests/helpers.py imports it;
+# tests/e2e/seed_contract.py checks the answer to it).
+SEED_REQUEST = {
+    "model": "reranker",
+    "query": "What is the capital of France?",
+    "documents": [
+        "Paris is the capital and most populous city of France.",
+        "Berlin is the capital and largest city of Germany.",
+        "The Eiffel Tower is located in Paris, France.",
+        "France is a country in Western Europe.",
+    ],
+    "top_n": 2,
+}
+
 WORDS = (
     "paris france capital city berlin germany europe tower river museum history people "
     "language government population economy culture science music art food travel"

@@ -5,20 +5,13 @@ from __future__ import annotations
 import contextlib
 import re
 import socket
+import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
-SEED_REQUEST = {
-    "model": "reranker",
-    "query": "What is the capital of France?",
-    "documents": [
-        "Paris is the capital and most populous city of France.",
-        "Berlin is the capital and largest city of Germany.",
-        "The Eiffel Tower is located in Paris, France.",
-        "France is a country in Western Europe.",
-    ],
-    "top_n": 2,
-}
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
+from loadgen import SEED_REQUEST  # noqa: E402  (one copy: the benchmark's seed workload sends it too)
 
 
 @contextlib.contextmanager

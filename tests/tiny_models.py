@@ -14,12 +14,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from helpers import SEED_REQUEST
+
 CORPUS = [
-    "What is the capital of France?",
-    "Paris is the capital and most populous city of France.",
-    "Berlin is the capital and largest city of Germany.",
-    "The Eiffel Tower is located in Paris, France.",
-    "France is a country in Western Europe.",
+    SEED_REQUEST["query"],
+    *SEED_REQUEST["documents"],
     "Rerankers score a query against candidate documents with cross attention.",
     "Kubernetes schedules containers onto nodes; KServe serves models on it.",
     "The quick brown fox jumps over the lazy dog near the river bank.",

@@ -4,9 +4,11 @@ never asserted: the benchmark measures it."""
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -21,8 +23,8 @@ import bench_models  # noqa: E402
 import loadgen  # noqa: E402
 
 ROW_KEYS = {"system", "workload", "dtype", "concurrency", "requests", "documents", "seconds", "docs_per_s",
-            "p50_ms", "p99_ms", "ratio_to_in_process", "client_cpu_pct", "server_cpu_pct", "gpu_mib",
-            "gpu_peak_alloc_mib", "errors"}
+            "runs", "p50_ms", "p99_ms", "ratio_to_in_process", "ratio_range", "client_cpu_pct", "server_cpu_pct",
+            "others_cpu_pct", "gpu_mib", "gpu_peak_alloc_mib", "errors"}
 
 
 @pytest.mark.slow
@@ -31,7 +33,8 @@ def test_bench_measures_in_process_and_the_server_on_the_same_requests_and_write
     result = subprocess.run(
         [sys.executable, str(ROOT / "scripts" / "bench.py"), "--systems", "in-process", "server",
          "--workloads", "cross-encoder", "seed", "--shape", "tiny", "--dtype", "float32",
-         "--concurrency", "1", "3", "--documents", "4", "--words", "10", "--seconds", "1", "--warmup", "0.2",
+         "--concurrency", "1", "3", "--documents", "4", "--words", "10", "--seconds", "1", "--repeat", "2",
+         "--warmup", "0.2",
          "--log-dir", str(tmp_path / "logs"), "--json", str(report_path)],
         capture_output=True, text=True, timeout=400, env={**_env(), "BENCH_MODEL_CACHE": str(tmp_path / "models")},
     )
@@ -51,31 +54,133 @@ def test_bench_measures_in_process_and_the_server_on_the_same_requests_and_write
     by_key = {(r["system"], r["workload"], r["concurrency"]): r for r in rows}
     for r in rows:
         assert r["requests"] > 0 and r["documents"] > 0 and r["errors"] is None
-        assert r["docs_per_s"] == pytest.approx(r["documents"] / r["seconds"], rel=1e-3)  # seconds: rounded
+        assert [run["round"] for run in r["runs"]] == [1, 2]  # --repeat 2: each system measured twice
+        assert r["docs_per_s"] == pytest.approx(statistics.median(run["docs_per_s"] for run in r["runs"]), abs=0.06)
+        assert r["seconds"] >= 2  # two rounds of --seconds 1
         assert r["p99_ms"] >= r["p50_ms"] > 0
-        ceiling = by_key[("in-process", r["workload"], r["concurrency"])]["docs_per_s"]
-        assert r["ratio_to_in_process"] == round(r["docs_per_s"] / ceiling, 3)
+        ceiling = {run["round"]: run["docs_per_s"] for run in by_key[("in-process", r["workload"], r["concurrency"])]["runs"]}
+        paired = [run["docs_per_s"] / ceiling[run["round"]] for run in r["runs"]]
+        assert r["ratio_to_in_process"] == pytest.approx(statistics.median(paired), abs=1e-3)
+        assert r["ratio_range"] == [pytest.approx(min(paired), abs=1e-3), pytest.approx(max(paired), abs=1e-3)]
         assert r["documents"] == r["requests"] * 4  # --documents 4; the seed request has 4 too
+        assert r["others_cpu_pct"] == 0.0  # the server is frozen while in-process is measured
+    # Both systems were loaded together and measured in turns, each round in a rotated order.
+    turns = [line for line in result.stderr.splitlines() if "/ round " in line]
+    assert turns[:4] == [
+        "bench: in-process / cross-encoder / float32 / concurrency 1 / round 1 of 2",
+        "bench: server / cross-encoder / float32 / concurrency 1 / round 1 of 2",
+        "bench: server / cross-encoder / float32 / concurrency 1 / round 2 of 2",
+        "bench: in-process / cross-encoder / float32 / concurrency 1 / round 2 of 2",
+    ]
+    assert sum("loading server" in line for line in result.stderr.splitlines()) == 1  # one start per model
     assert by_key[("server", "seed", 1)]["client_cpu_pct"] is not None  # the load generator's own cost
     assert by_key[("in-process", "seed", 1)]["client_cpu_pct"] is None  # no load generator there
     # The table: one line per row, systems by name, the ratio column.
     assert "x in-proc" in result.stdout and result.stdout.count("our server (torch)") == 3
+    assert "rounds' range" in result.stdout and "the median of 2 rounds" in result.stdout
 
 
 def _env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith("RERANKER_")}
 
 
-def test_ratios_are_each_rows_docs_per_second_over_the_in_process_row_of_the_same_point():
+def _runs(*docs_per_s: float | None) -> list[dict]:
+    return [{"round": i + 1, "docs_per_s": v} for i, v in enumerate(docs_per_s) if v is not None]
+
+
+def test_a_ratio_is_the_median_of_each_rounds_docs_per_second_over_the_in_process_figure_of_that_round():
     point = {"workload": "cross-encoder", "dtype": "float32", "concurrency": 16}
     rows = [
-        {**point, "system": "in-process", "docs_per_s": 200.0},
-        {**point, "system": "server", "docs_per_s": 190.0},
-        {**point, "system": "server", "dtype": "bfloat16", "docs_per_s": 400.0},
-        {**point, "system": "vllm", "concurrency": 1, "docs_per_s": 50.0},
+        {**point, "system": "in-process", "runs": _runs(200.0, 100.0, 160.0)},  # the machine drifted
+        {**point, "system": "server", "runs": _runs(190.0, 99.0, 168.0)},  # 0.95, 0.99, 1.05
+        {**point, "system": "vllm", "runs": _runs(None, 50.0, 80.0)},  # failed in round 1: pairs 2 and 3 only
+        {**point, "system": "server", "dtype": "bfloat16", "runs": _runs(400.0)},  # no ceiling at that dtype
+        {**point, "system": "vllm", "concurrency": 1, "runs": _runs(50.0)},  # nor at that concurrency
     ]
     bench.add_ratios(rows)
-    assert [r["ratio_to_in_process"] for r in rows] == [1.0, 0.95, None, None]  # no ceiling measured: None
+    assert [r["ratio_to_in_process"] for r in rows] == [1.0, 0.99, 0.5, None, None]
+    assert [r["ratio_range"] for r in rows] == [[1.0, 1.0], [0.95, 1.05], [0.5, 0.5], None, None]
+
+
+def test_a_row_takes_the_median_round_and_pools_latencies_cpu_and_errors():
+    workload = bench.Workload("cross-encoder", "cross-encoder", Path("m"), [], [4])
+    points = [
+        bench.Point(10.0, 1000, [0.1, 0.3], client_cpu_s=0.1, server_cpu_s=15.0, others_cpu_s=0.0, turn=0),
+        bench.Point(10.0, 3000, [0.2], client_cpu_s=0.2, server_cpu_s=18.0, others_cpu_s=0.5, turn=1,
+                    errors={"status 429": 2}),
+        bench.Point(10.0, 2000, [0.4, 0.5], client_cpu_s=0.3, server_cpu_s=17.0, others_cpu_s=0.1, turn=2,
+                    errors={"status 429": 1, "OSError": 1}),
+    ]
+    r = bench.row("server", workload, "float32", 4, points, gpu_mib=512)
+    assert r["runs"] == [{"round": 1, "docs_per_s": 100.0}, {"round": 2, "docs_per_s": 300.0},
+                         {"round": 3, "docs_per_s": 200.0}]
+    assert r["docs_per_s"] == 200.0  # the median round, not the mean of a skewed set
+    assert (r["requests"], r["documents"], r["seconds"]) == (5, 6000, 30.0)
+    assert (r["p50_ms"], r["p99_ms"]) == (300.0, 500.0)  # nearest rank over all five latencies
+    assert (r["client_cpu_pct"], r["server_cpu_pct"], r["others_cpu_pct"]) == (2.0, 166.7, 2.0)
+    assert r["errors"] == {"status 429": 3, "OSError": 1}
+    assert r["gpu_mib"] == 512
+
+
+class _Fake(bench.Loaded):
+    """A loaded system whose measurements are recorded, not made."""
+
+    def __init__(self, name: str, log: list, fail_in_round: int | None = None, idle_cpu: float = 0.0):
+        self.name, self.log, self.fail_in_round, self.idle_cpu = name, log, fail_in_round, idle_cpu
+        self.cpu, self.closed, self.measured, self.paused = 0.0, False, 0, True
+
+    def measure(self, workload, concurrency, seconds):
+        self.log.append((self.name, concurrency, seconds))
+        assert not self.paused and all(other.paused for other in _Fake.everyone if other is not self)
+        if seconds == 1.0:
+            self.measured += 1
+            if self.measured == self.fail_in_round:
+                raise RuntimeError("server exited")
+        for other in _Fake.everyone:
+            if other is not self:
+                other.cpu += other.idle_cpu
+        return bench.Point(seconds, 10, [0.01])
+
+    def cpu_seconds(self):
+        return self.cpu
+
+    def pause(self):
+        self.paused = True
+
+    def resume(self):
+        self.paused = False
+
+    def close(self):
+        self.closed = self.paused = True  # stopped: takes nothing any more
+
+
+def test_systems_are_measured_in_turns_a_rotated_order_each_round_the_others_frozen_and_a_failing_one_dropped():
+    log: list = []
+    _Fake.everyone = [_Fake("in-process", log), _Fake("server", log, idle_cpu=0.25),
+                      _Fake("vllm", log, fail_in_round=2)]
+    loaded = {fake.name: fake for fake in _Fake.everyone}
+    workload = bench.Workload("cross-encoder", "cross-encoder", Path("m"), [], [1, 16])
+    args = argparse.Namespace(repeat=3, warmup=0.5, seconds=1.0)
+    failures: list = []
+    points = bench.measure_in_turns(loaded, [workload], args, failures, "float32")
+
+    measured = [(name, concurrency) for name, concurrency, seconds in log if seconds == 1.0]
+    assert measured == [
+        ("in-process", 1), ("server", 1), ("vllm", 1),  # round 1
+        ("server", 1), ("vllm", 1), ("in-process", 1),  # round 2, rotated by one: vllm fails
+        ("in-process", 1), ("server", 1),  # round 3: the two left, rotated by two
+        ("in-process", 16), ("server", 16), ("server", 16), ("in-process", 16), ("in-process", 16), ("server", 16),
+    ]
+    assert all(warm == (name, c, 0.5) for warm, (name, c, s) in zip(log, log[1:]) if s == 1.0)  # warm-up first
+    assert [p.turn for p in points[("server", "cross-encoder", 1)]] == [0, 1, 2]
+    assert [p.turn for p in points[("vllm", "cross-encoder", 1)]] == [0]
+    assert ("vllm", "cross-encoder", 16) not in points
+    assert failures == [{"system": "vllm", "workloads": "cross-encoder", "dtype": "float32", "error": "server exited"}]
+    assert _Fake.everyone[2].closed and "vllm" not in loaded
+    assert all(fake.paused for fake in _Fake.everyone[:2])  # frozen again after their turns
+    # The idle server's CPU while another system was measured (warm-up and measured run) is recorded.
+    assert points[("in-process", "cross-encoder", 1)][0].others_cpu_s == 0.5
+    assert points[("server", "cross-encoder", 1)][0].others_cpu_s == 0.0
 
 
 def test_in_process_latency_of_a_call_counts_for_each_request_it_scored():

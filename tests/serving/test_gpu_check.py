@@ -153,7 +153,8 @@ def test_gpu_check_runs_end_to_end_on_cpu_with_the_machines_packages_and_the_car
         "PATH": f"{fake_bin}:/usr/local/bin:/usr/bin:/bin", "HOME": str(tmp_path), "TMPDIR": str(tmp_path),
         "PYTHON": str(python), "WHEELS": str(wheels), "SITE": str(tmp_path / "site"), "RESULTS": str(results),
         "BENCH_MODEL_CACHE": str(tmp_path / "models"), "SHAPE": "tiny-xlm-roberta", "DEVICE": "cpu",
-        "DTYPES": "float16 bfloat16", "CONCURRENCY": "1 4", "POINT_SECONDS": "0.5", "WARMUP": "0.2",
+        "DTYPES": "float16 bfloat16", "CONCURRENCY": "1 4", "POINT_SECONDS": "0.5", "REPEAT": "2",
+        "WARMUP": "0.2",
     }
     result = subprocess.run(["bash", str(SCRIPT)], capture_output=True, text=True, env=env, timeout=540)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
@@ -165,6 +166,7 @@ def test_gpu_check_runs_end_to_end_on_cpu_with_the_machines_packages_and_the_car
                 for dtype in ("float16", "bfloat16") for c in (1, 4)}
     expected |= {(system, "seed", dtype, 1) for system in ("in-process", "server") for dtype in ("float16", "bfloat16")}
     assert measured == expected
+    assert all(len(r["runs"]) == 2 for r in report["rows"])  # REPEAT rounds per point
     assert report["failures"] == []
     assert report["machine"]["device"] == "cpu"
     # The server imported FastAPI and uvicorn from the carried wheels (the machine has neither).
