@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
-from loadgen import SEED_REQUEST  # noqa: E402  (one copy: the benchmark's seed workload sends it too)
+from loadgen import SEED_REQUEST  # noqa: E402, F401  (one copy: the benchmark's seed workload sends it too)
 
 
 @contextlib.contextmanager

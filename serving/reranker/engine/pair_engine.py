@@ -22,7 +22,6 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
-import torch
 
 from ..config import Settings
 from .base import Engine, ModelInfo, ModelKind, ScoreOptions, ScoreResult, TruncationPolicy
@@ -35,6 +34,7 @@ from .inputs import (
     encode_embedding_pairs,
     encode_pair_inputs,
     encode_prompted_pairs,
+    relevance_scores,
 )
 from .model_source import ResolvedModel
 
@@ -105,8 +105,8 @@ class PairScoringEngine(Engine):
         """One raw logit per pair (no activation)."""
 
     @abc.abstractmethod
-    async def _embed(self, token_ids: list[np.ndarray]) -> Sequence[torch.Tensor]:
-        """One embedding per tokenized text."""
+    async def _embed(self, token_ids: list[np.ndarray]) -> Sequence[Any]:
+        """One embedding per tokenized text (an array or a CPU tensor)."""
 
     def count_tokens(self, text: str) -> int:
         return len(self._tokenizer(text, add_special_tokens=False)["input_ids"])
@@ -155,12 +155,9 @@ class PairScoringEngine(Engine):
         run = _call if small else asyncio.to_thread
         if self._model_source.kind is ModelKind.CROSS_ENCODER:
             scoring = await run(self._encode, reader, pairs, policy, options, limits)
-            logits = torch.tensor(await self._classify(scoring.encoded), dtype=torch.float64)
-            if len(scoring.encoded) != len(pairs):  # chunked: each pair's best window
-                best = torch.full((len(pairs),), -torch.inf, dtype=torch.float64)
-                logits = best.scatter_reduce(0, torch.tensor(scoring.owners), logits, reduce="amax")
-            scores = torch.sigmoid(logits) if options.use_activation else logits
-            return ScoreResult(scores.tolist(), scoring.total_tokens)
+            logits = await self._classify(scoring.encoded)
+            scores = relevance_scores(logits, scoring.owners, len(pairs), options.use_activation)
+            return ScoreResult(scores, scoring.total_tokens)
         if policy is TruncationPolicy.CHUNK:  # refused at start for embedding models
             policy = TruncationPolicy.TRUNCATE
         inputs = await run(encode_embedding_pairs, reader, pairs, max_len, policy, *limits)

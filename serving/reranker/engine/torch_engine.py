@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from ..config import Settings
@@ -130,7 +131,7 @@ class TorchEngine(PairScoringEngine):
     async def _classify(self, encoded: list[EncodedPair]) -> list[float]:
         return await self._batcher.submit(encoded, [len(e.input_ids) for e in encoded])
 
-    async def _embed(self, token_ids: list[Sequence[int]]) -> list[torch.Tensor]:
+    async def _embed(self, token_ids: list[Sequence[int]]) -> list[np.ndarray]:
         return await self._batcher.submit(token_ids, [len(ids) for ids in token_ids])
 
     @torch.inference_mode()
@@ -153,7 +154,8 @@ class TorchEngine(PairScoringEngine):
             return self._model(**features).logits[:, 0].float().cpu().tolist()
         features = self._pad({"input_ids": items})
         embeddings = self._model(features)["sentence_embedding"].float()
-        return list(torch.nn.functional.normalize(embeddings, dim=-1).cpu())
+        # Arrays, made here: the event loop then computes cosines without touching torch.
+        return list(torch.nn.functional.normalize(embeddings, dim=-1).cpu().numpy())
 
     def _pad(self, columns: dict[str, list[list[int]]]) -> dict[str, torch.Tensor]:
         padded = self._tokenizer.pad(columns, return_tensors="pt")
