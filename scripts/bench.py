@@ -506,6 +506,11 @@ def load_system(system: str, workloads: list[Workload], device: str, dtype: str,
     return loaded
 
 
+def report_failure(failures: list[dict], system: str, workloads: str, dtype: str, exc: Exception) -> None:
+    failures.append({"system": system, "workloads": workloads, "dtype": dtype, "error": str(exc)})
+    print(f"bench: {system} FAILED: {str(exc)[-2000:]}", file=sys.stderr)
+
+
 def rotated(names: list[str], turn: int) -> list[str]:
     """The measuring order of round ``turn``: each round starts one system later."""
     if not names:
@@ -519,11 +524,10 @@ def measure_in_turns(loaded: dict[str, Loaded], workloads: list[Workload], args:
     """Every point of ``workloads``, --repeat rounds each, every loaded system once per round (a
     --warmup run before each measured one). A system that fails is reported, closed and dropped."""
     points: dict[tuple[str, str, int], list[Point]] = {}
-    order = list(loaded)
     for workload in workloads:
         for concurrency in workload.concurrency:
             for turn in range(args.repeat):
-                for name in rotated([n for n in order if n in loaded], turn):
+                for name in rotated(list(loaded), turn):  # loading order, less those dropped
                     system = loaded[name]
                     others = {n: s for n, s in loaded.items() if n != name}
                     others_before = sum(s.cpu_seconds() for s in others.values())
@@ -534,9 +538,7 @@ def measure_in_turns(loaded: dict[str, Loaded], workloads: list[Workload], args:
                         system.measure(workload, concurrency, args.warmup)
                         point = system.measure(workload, concurrency, args.seconds)
                     except RuntimeError as exc:  # one system that cannot run does not end the others
-                        failures.append({"system": name, "workloads": workload.name, "dtype": dtype,
-                                         "error": str(exc)})
-                        print(f"bench: {name} FAILED: {str(exc)[-2000:]}", file=sys.stderr)
+                        report_failure(failures, name, workload.name, dtype, exc)
                         loaded.pop(name).close()
                         continue
                     finally:
@@ -701,8 +703,7 @@ def main(argv: list[str] | None = None) -> int:
                     try:
                         loaded[system] = load_system(system, group, device, dtype, args, log_dir)
                     except RuntimeError as exc:  # one system that cannot run does not end the others
-                        failures.append({"system": system, "workloads": names, "dtype": dtype, "error": str(exc)})
-                        print(f"bench: {system} FAILED: {str(exc)[-2000:]}", file=sys.stderr)
+                        report_failure(failures, system, names, dtype, exc)
                 footprint = {name: system.gpu_mib for name, system in loaded.items()}
                 points = measure_in_turns(loaded, group, args, failures, dtype)
             finally:

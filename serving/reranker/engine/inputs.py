@@ -592,13 +592,12 @@ def _as_array(vector: Any) -> np.ndarray:
     return np.asarray(vector, dtype=np.float64)
 
 
-def relevance_scores(logits: Sequence[float], owners: Sequence[int] | None, pairs: int,
-                     activation: bool) -> list[float]:
+def relevance_scores(logits: Sequence[float], owners: Sequence[int], pairs: int, activation: bool) -> list[float]:
     """One score per pair from the model's raw logits: where a pair was cut into windows
     (``owners[i]``: the pair of logit i), its best window's; then the sigmoid, unless
     ``activation`` is off. In numpy, on the event loop (see ``cosine_scores``: no torch there)."""
     values = np.asarray(logits, dtype=np.float64)
-    if owners is not None and len(values) != pairs:
+    if len(values) != pairs:  # chunked
         best = np.full(pairs, -np.inf)
         np.maximum.at(best, np.asarray(owners, dtype=np.intp), values)
         values = best
