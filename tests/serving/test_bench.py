@@ -197,6 +197,25 @@ def test_in_process_latency_of_a_call_counts_for_each_request_it_scored():
     assert len(point.latencies) % 4 == 0
 
 
+def test_in_process_batches_by_the_library_default_on_cpu_and_all_at_once_on_cuda():
+    calls = []
+
+    class Library:  # records what sentence-transformers was asked for
+        def predict(self, pairs, batch_size, show_progress_bar):
+            calls.append((len(pairs), batch_size))
+
+    engine = bench.InProcess.__new__(bench.InProcess)
+    engine.kind, engine.model = "cross-encoder", Library()
+    bodies = [loadgen.distinct_rerank_body(20, 5, seed) for seed in range(16)]
+    for requested, device in (("auto", "cpu"), ("auto", "cuda"), ("all", "cpu"), ("8", "cuda")):
+        engine.batch = bench.in_process_batch(requested, device)
+        assert engine.score(bodies) == 320
+    assert calls == [(320, 32), (320, 320), (320, 320), (320, 8)]
+    assert bench.in_process_batch("auto", "cpu") == bench.LIBRARY_BATCH == 32
+    with pytest.raises(SystemExit):
+        bench.parse_args(["--in-process-batch", "0"])
+
+
 def test_benchmark_bodies_are_distinct_and_reproducible():
     first = [loadgen.distinct_rerank_body(20, 30, seed) for seed in range(50)]
     documents = [d for body in first for d in body["documents"]]

@@ -167,6 +167,7 @@ def test_should_describe_the_model_on_teis_info_route(tiny_client, minilm_client
     assert {k: type(info[k]) for k in required} == required
     assert info["model_id"] == "reranker" and "reranker" in info["model_type"]
     assert info["max_input_length"] > 0 and info["max_client_batch_size"] == 1000
+    assert info["max_batch_tokens"] == 2048  # the engine's effective budget: the CPU default
     assert "embedding" in minilm_client.get("/info").json()["model_type"]
 
 

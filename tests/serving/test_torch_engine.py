@@ -79,6 +79,30 @@ def test_should_answer_concurrent_requests_each_with_its_own_scores(tiny_cross_e
     assert len(batches) < len(queries)
 
 
+def test_should_batch_by_the_devices_default_budget_unless_the_flag_sets_one(tiny_cross_encoder_dir):
+    from reranker.engine.torch_engine import DEFAULT_BATCH_TOKENS, batch_token_budget
+
+    long_docs = [" ".join(["paris tower city"] * 40 + [str(i)]) for i in range(24)]  # ~125 tokens each
+
+    def padded_batches(**flags):
+        batches = []
+
+        async def scenario(engine):
+            engine.set_batch_observer(lambda items, tokens: batches.append(tokens))
+            await asyncio.gather(*(engine.score([(QUERY, d) for d in long_docs], ScoreOptions()) for _ in range(4)))
+            return engine.batch_tokens
+
+        return run_with_engine(tiny_cross_encoder_dir, scenario, **flags), batches
+
+    budget, batches = padded_batches()
+    assert budget == DEFAULT_BATCH_TOKENS["cpu"] == 2048
+    assert max(batches) <= 2048 < sum(batches)
+    budget, batches = padded_batches(max_batch_tokens=8192)
+    assert budget == 8192 and 2048 < max(batches) <= 8192
+    assert batch_token_budget(None, torch.device("cuda")) == DEFAULT_BATCH_TOKENS["cuda"] == 16384
+    assert batch_token_budget(512, torch.device("cuda")) == 512
+
+
 def test_should_truncate_the_document_and_never_the_query(tiny_cross_encoder_dir):
     long_doc = "paris is the capital of france " * 100
 

@@ -109,6 +109,11 @@ class Engine(abc.ABC):
     def count_tokens(self, text: str) -> int:
         """Tokens the model's tokenizer makes of ``text`` (no special tokens)."""
 
+    @property
+    def batch_tokens(self) -> int | None:
+        """The most tokens one model batch or scheduler step takes, once started (None: unknown)."""
+        return None
+
     def set_batch_observer(self, observer: BatchObserver) -> None:
         """Report each model batch to ``observer``. Engines that batch elsewhere (vLLM) ignore it."""
 

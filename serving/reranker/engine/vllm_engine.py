@@ -99,6 +99,14 @@ class VllmEngine(PairScoringEngine):
     def _started(self) -> bool:
         return self._engine is not None
 
+    @property
+    def batch_tokens(self) -> int | None:
+        """vLLM's tokens per scheduler step: --max_num_batched_tokens, or what vLLM chose."""
+        if self._engine is None:
+            return self._settings.max_num_batched_tokens
+        scheduler = getattr(getattr(self._engine, "vllm_config", None), "scheduler_config", None)
+        return getattr(scheduler, "max_num_batched_tokens", None) or self._settings.max_num_batched_tokens
+
     async def start(self) -> None:
         from transformers import AutoTokenizer
 

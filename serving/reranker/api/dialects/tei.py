@@ -60,7 +60,9 @@ class TeiInfo(BaseModel):
     model_type: dict[str, Any] = Field(..., description='{"embedding": ...} or {"reranker": ...}.')
     max_concurrent_requests: int
     max_input_length: int | None
-    max_batch_tokens: int
+    max_batch_tokens: int = Field(
+        ..., description="Tokens of one model batch (torch) or scheduler step (vLLM); 0 until the model has loaded."
+    )
     max_batch_requests: int | None = None
     max_client_batch_size: int
     auto_truncate: bool
@@ -115,7 +117,8 @@ async def info(state: ServerState = Depends(get_state)) -> dict[str, Any]:
         "model_type": model_type,
         "max_concurrent_requests": 512,  # TEI's default: this server sets no limit of its own
         "max_input_length": engine.info.max_model_len if engine is not None else None,
-        "max_batch_tokens": settings.max_batch_tokens,
+        # The engine's effective budget: the flag or the device's default, known once loaded.
+        "max_batch_tokens": (engine.batch_tokens if engine is not None else None) or 0,
         "max_batch_requests": None,
         "max_client_batch_size": settings.max_documents,
         "auto_truncate": settings.truncation != "reject",  # chunk scores long texts too
