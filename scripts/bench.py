@@ -24,7 +24,9 @@ CPU %), as is the server's (its process tree).
 
 Workloads: cross-encoder (a random-weight model of --shape, MiniLM-L6's by default), embedding
 (the packaged all-MiniLM-L6-v2) and seed (the seed guide's request alone, 4 documents, on the
-cross-encoder, concurrency 1). Requests: 1 query + --documents documents of --words words (one
+cross-encoder, concurrency 1). After the rounds, the seed request is also sent one at a time,
+alternately in-process and to our server, for --seconds x --repeat: the median of each pair's
+difference is the serving overhead, resolved to a fraction of a millisecond. Requests: 1 query + --documents documents of --words words (one
 token each for these tokenizers).
 
     make bench
@@ -522,6 +524,59 @@ def rotated(names: list[str], turn: int) -> list[str]:
     return names[shift:] + names[:shift]
 
 
+def interleaved_overhead(in_process: LoadedInProcess, server: LoadedServer, workload: Workload,
+                         seconds: float) -> dict:
+    """The workload's first request, one at a time, alternately in-process and through the server
+    (which goes first swaps each pair), for ``seconds``: each pair's server latency minus its
+    in-process latency. The two halves of a pair are milliseconds apart and share the machine's
+    state, so this resolves a millisecond of serving overhead where rounds of seconds, which drift
+    by 15-20% on a shared VM, cannot."""
+    body, request = workload.bodies[0], server.requests[workload.name][0]
+    connection = loadgen.Connection(server.server.url)
+    answers: list[tuple[int, bytes]] = []
+
+    def in_process_call() -> float:
+        started = time.perf_counter()
+        in_process.engine.score([body])
+        return time.perf_counter() - started
+
+    def server_call() -> float:
+        started = time.perf_counter()
+        answer = connection.exchange(request)
+        elapsed = time.perf_counter() - started
+        answers.append(answer)
+        return elapsed
+
+    pairs: list[tuple[float, float]] = []  # (in-process, server) seconds
+    try:
+        for _ in range(3):  # warm-up
+            in_process_call()
+            server_call()
+        deadline = time.perf_counter() + seconds
+        while time.perf_counter() < deadline:
+            if len(pairs) % 2:
+                alone = in_process_call()
+                served = server_call()
+            else:
+                served = server_call()
+                alone = in_process_call()
+            pairs.append((alone, served))
+    finally:
+        connection.close()
+    for status, answer in answers:
+        check_answer(workload, status, answer)
+
+    def quantiles(values: list[float]) -> list[float]:
+        ordered = sorted(values)
+        return [round(1000 * loadgen.percentile(ordered, q), 2) for q in (25, 50, 75)]
+
+    difference = quantiles([served - alone for alone, served in pairs])
+    return {"workload": workload.name, "pairs": len(pairs),
+            "in_process_p50_ms": quantiles([alone for alone, _ in pairs])[1],
+            "server_p50_ms": quantiles([served for _, served in pairs])[1],
+            "overhead_ms": dict(zip(("p25", "p50", "p75"), difference))}
+
+
 def measure_in_turns(loaded: dict[str, Loaded], workloads: list[Workload], args: argparse.Namespace,
                      failures: list[dict], dtype: str) -> dict[tuple[str, str, int], list[Point]]:
     """Every point of ``workloads``, --repeat rounds each, every loaded system once per round (a
@@ -717,7 +772,7 @@ def main(argv: list[str] | None = None) -> int:
     by_model: dict[Path, list[Workload]] = {}
     for workload in workloads:  # one server start serves every workload of its model
         by_model.setdefault(workload.model, []).append(workload)
-    rows, failures = [], []
+    rows, failures, overheads = [], [], []
     for requested in args.dtype:
         for model, group in by_model.items():
             dtype = resolve_precision(requested, device, model)
@@ -732,6 +787,16 @@ def main(argv: list[str] | None = None) -> int:
                         report_failure(failures, system, names, dtype, exc)
                 footprint = {name: system.gpu_mib for name, system in loaded.items()}
                 points = measure_in_turns(loaded, group, args, failures, dtype)
+                seed = next((w for w in group if w.name == "seed"), None)
+                if seed is not None and {"in-process", "server"} <= set(loaded):
+                    print(f"bench: seed / {dtype}: in-process and server alternately, one request at a time",
+                          file=sys.stderr, flush=True)
+                    loaded["server"].resume()
+                    try:
+                        overheads.append({"dtype": dtype, **interleaved_overhead(
+                            loaded["in-process"], loaded["server"], seed, args.seconds * args.repeat)})
+                    finally:
+                        loaded["server"].pause()
             finally:
                 for system in loaded.values():
                     system.close()
@@ -743,6 +808,11 @@ def main(argv: list[str] | None = None) -> int:
     add_ratios(rows)
 
     print_table(rows, gpu=device == "cuda", repeat=args.repeat)
+    for o in overheads:
+        d = o["overhead_ms"]
+        print(f"seed request, {o['dtype']}, one at a time alternately ({o['pairs']} pairs): our server minus "
+              f"in-process {d['p50']} ms at the median pair (p25 {d['p25']}, p75 {d['p75']}); p50 "
+              f"{o['server_p50_ms']} ms against {o['in_process_p50_ms']} ms")
     if args.json:
         report = {
             "machine": machine_info(device, vllm_python if any(s.endswith("vllm") for s in systems) else None),
@@ -754,6 +824,7 @@ def main(argv: list[str] | None = None) -> int:
                          "in_process_batch": in_process_batch(args.in_process_batch, device),
                          "rounds": "every system loaded at once; each round measures each once, order rotated"},
             "rows": rows,
+            "seed_overhead": overheads,
             "failures": failures,
         }
         args.json.write_text(json.dumps(report, indent=2) + "\n")

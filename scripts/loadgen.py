@@ -292,6 +292,26 @@ async def send(url: str, request: Request) -> tuple[int, bytes]:
         writer.close()
 
 
+class Connection:
+    """One keep-alive connection for requests sent one at a time from synchronous code (a loop of
+    its own, so each exchange costs what ``closed_loop``'s clients pay, not a new connection)."""
+
+    def __init__(self, url: str):
+        parts = urlsplit(url)
+        self._loop = asyncio.new_event_loop()
+        self._reader, self._writer = self._loop.run_until_complete(
+            asyncio.open_connection(parts.hostname, parts.port))
+
+    def exchange(self, request: Request) -> tuple[int, bytes]:
+        """Send ``request`` and read its answer: the status and the body."""
+        self._writer.write(request.wire)
+        return self._loop.run_until_complete(_read_response(self._reader))
+
+    def close(self) -> None:
+        self._writer.close()
+        self._loop.close()
+
+
 @dataclass
 class LoadResult:
     """What a closed-loop run measured: each answered request's latency, the documents scored,

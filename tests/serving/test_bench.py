@@ -45,6 +45,12 @@ def test_bench_measures_in_process_and_the_server_on_the_same_requests_and_write
     assert set(report["machine"]["cpu_flags"]) >= {"amx_bf16", "avx512_bf16"}
     assert report["settings"]["tokens_per_document"]["cross-encoder"] == 10  # one token per word
     assert report["failures"] == []
+    # The seed request alternately in-process and through the server: paired differences.
+    [overhead] = report["seed_overhead"]
+    assert overhead["dtype"] == "float32" and overhead["workload"] == "seed" and overhead["pairs"] >= 10
+    assert overhead["server_p50_ms"] > 0 and overhead["in_process_p50_ms"] > 0
+    assert overhead["overhead_ms"]["p25"] <= overhead["overhead_ms"]["p50"] <= overhead["overhead_ms"]["p75"]
+    assert f"one at a time alternately ({overhead['pairs']} pairs)" in result.stdout
     rows = report["rows"]
     assert all(set(r) == ROW_KEYS for r in rows)
     assert {(r["system"], r["workload"], r["concurrency"]) for r in rows} == {

@@ -158,6 +158,9 @@ class TestCrossEncoder:
         assert (vllm.engine.info.backend, vllm.engine.info.kind) == ("vllm", ModelKind.CROSS_ENCODER)
         assert vllm.engine.info.max_model_len == torch.engine.info.max_model_len == 128
         assert vllm.engine.count_tokens(QUERY) == torch.engine.count_tokens(QUERY)
+        # No --max_num_batched_tokens given: vLLM's own choice is reported (TEI's /info shows it).
+        assert isinstance(vllm.engine.batch_tokens, int) and vllm.engine.batch_tokens >= 128
+        assert torch.engine.batch_tokens == 2048  # the torch engine's CPU default
 
     def test_should_match_the_torch_engine_with_sigmoid_and_raw_logits(self, engines):
         vllm, torch = engines
