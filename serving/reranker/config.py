@@ -92,7 +92,7 @@ class Settings(BaseModel):
         description="Token budget of one model batch (padded length x pairs); pairs from "
         "concurrent requests are packed up to it. Default: 16384 on CUDA (large batches fill a "
         "GPU), 2048 on CPU (small batches stay in the caches and let the next batch's tokenizing "
-        "overlap the model; measured faster on CPU at every concurrency).",
+        "overlap the model; make bench measured it faster on 2 cores).",
     )
 
     # --- vLLM engine -------------------------------------------------------------------------

@@ -58,7 +58,8 @@ def compute_threads(quota: float | None) -> int:
 
 # Default --max_batch_tokens by device. A GPU needs large batches to fill it. On CPU the opposite
 # holds: at 2048 a batch's activations stay in the caches and the next batch's tokenizing overlaps
-# the model; make bench measured 16384 10-25% slower on 2 cores at every concurrency.
+# the model; make bench measured 16384 10-25% slower on 2 cores at concurrency 16 (at 1 a request
+# fits one batch either way).
 DEFAULT_BATCH_TOKENS = {"cpu": 2048, "cuda": 16384}
 
 
