@@ -168,6 +168,10 @@ def test_should_describe_the_model_on_teis_info_route(tiny_client, minilm_client
     assert info["model_id"] == "reranker" and "reranker" in info["model_type"]
     assert info["max_input_length"] > 0 and info["max_client_batch_size"] == 1000
     assert info["max_batch_tokens"] == 2048  # the engine's effective budget: the CPU default
+    from reranker.engine.precision import cpu_bf16_support
+
+    # --dtype auto as the engine resolved it on this CPU, not the flag's "auto".
+    assert info["model_dtype"] == ("bfloat16" if cpu_bf16_support().native else "float32")
     assert "embedding" in minilm_client.get("/info").json()["model_type"]
 
 

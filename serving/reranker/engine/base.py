@@ -110,6 +110,11 @@ class Engine(abc.ABC):
         """Tokens the model's tokenizer makes of ``text`` (no special tokens)."""
 
     @property
+    def dtype(self) -> str | None:
+        """The precision the weights run in ("float32", "bfloat16", ...), once started (None: unknown)."""
+        return None
+
+    @property
     def batch_tokens(self) -> int | None:
         """The most tokens one model batch or scheduler step takes, once started (None: unknown)."""
         return None

@@ -79,6 +79,7 @@ class TorchEngine(PairScoringEngine):
         self._batcher: DynamicBatcher | None = None
         self._answer: torch.Tensor | None = None  # causal LM rerankers: lm_head row yes - row no
         self._batch_tokens: int | None = None  # resolved once the device is known
+        self._dtype: torch.dtype | None = None  # --dtype resolved (auto: by device and CPU)
 
     @property
     def _started(self) -> bool:
@@ -87,6 +88,10 @@ class TorchEngine(PairScoringEngine):
     @property
     def batch_tokens(self) -> int | None:
         return self._batch_tokens
+
+    @property
+    def dtype(self) -> str | None:
+        return None if self._dtype is None else str(self._dtype).removeprefix("torch.")
 
     def set_batch_observer(self, observer: BatchObserver) -> None:
         self._observer = observer
@@ -139,6 +144,7 @@ class TorchEngine(PairScoringEngine):
             self._tokenizer = model.tokenizer
         self._model = model.to(device).eval()
         self._device = device
+        self._dtype = dtype
         self._batch_tokens = batch_token_budget(self._settings.max_batch_tokens, device)
         log.info(
             "torch engine: %s (%s) %s on %s (%s, %d threads), limit %d tokens, batches of up to %d tokens%s",

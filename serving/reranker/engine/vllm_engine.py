@@ -100,6 +100,13 @@ class VllmEngine(PairScoringEngine):
         return self._engine is not None
 
     @property
+    def dtype(self) -> str | None:
+        """The dtype vLLM loaded the weights in (its auto resolved)."""
+        model_config = getattr(getattr(self._engine, "vllm_config", None), "model_config", None)
+        dtype = getattr(model_config, "dtype", None)
+        return None if dtype is None else str(dtype).removeprefix("torch.")
+
+    @property
     def batch_tokens(self) -> int | None:
         """vLLM's tokens per scheduler step: --max_num_batched_tokens, or what vLLM chose."""
         if self._engine is None:

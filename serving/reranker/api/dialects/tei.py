@@ -56,7 +56,7 @@ class TeiInfo(BaseModel):
     model_id: str
     served_model_name: str | None = None
     model_sha: str | None = None
-    model_dtype: str
+    model_dtype: str = Field(..., description="The precision the model runs in (the --dtype flag until it has loaded).")
     model_type: dict[str, Any] = Field(..., description='{"embedding": ...} or {"reranker": ...}.')
     max_concurrent_requests: int
     max_input_length: int | None
@@ -113,7 +113,7 @@ async def info(state: ServerState = Depends(get_state)) -> dict[str, Any]:
         "model_id": settings.served_model_name,
         "served_model_name": settings.served_model_name,
         "model_sha": None,
-        "model_dtype": settings.dtype,
+        "model_dtype": (engine.dtype if engine is not None else None) or settings.dtype,  # auto resolved
         "model_type": model_type,
         "max_concurrent_requests": 512,  # TEI's default: this server sets no limit of its own
         "max_input_length": engine.info.max_model_len if engine is not None else None,
