@@ -150,9 +150,9 @@ def resolve_precision(requested: str, device: str, model: Path) -> str:
 
     config = json.loads((model / "config.json").read_text())
     try:
-        from reranker.engine.precision import pick_dtype
+        from reranker.engine.precision import dtype_name, pick_dtype
 
-        return str(pick_dtype("auto", torch.device(device), config)).removeprefix("torch.")
+        return dtype_name(pick_dtype("auto", torch.device(device), config))
     except (ImportError, TypeError):  # no server package here, or its rule takes other inputs
         return "float32" if device == "cpu" else "float16"
 

@@ -44,11 +44,11 @@ def pick_dtype(requested: str, device: torch.device, config: dict[str, Any]) -> 
     if device.type == "cpu":
         support = cpu_bf16_support()
         dtype = torch.bfloat16 if support.native else torch.float32
-        log.info("dtype auto: %s (%s)", _name(dtype), support.reason)
+        log.info("dtype auto: %s (%s)", dtype_name(dtype), support.reason)
         return dtype
     own = config.get("torch_dtype") or config.get("dtype")
     dtype = _DTYPES[own] if own in ("float16", "bfloat16") else torch.float16
-    log.info("dtype auto: %s on %s (model config: %s)", _name(dtype), device.type, own or "none")
+    log.info("dtype auto: %s on %s (model config: %s)", dtype_name(dtype), device.type, own or "none")
     return dtype
 
 
@@ -58,7 +58,7 @@ def vllm_dtype(requested: str, on_cpu: bool) -> str:
     AVX512; on GPU vLLM's auto stays."""
     if requested != "auto" or not on_cpu:
         return requested
-    return _name(pick_dtype("auto", torch.device("cpu"), {}))
+    return dtype_name(pick_dtype("auto", torch.device("cpu"), {}))
 
 
 @functools.cache
@@ -103,5 +103,6 @@ def _onednn_takes_bf16() -> bool:
         return True  # the op is missing in this build: let the ISA bits decide
 
 
-def _name(dtype: torch.dtype) -> str:
+def dtype_name(dtype: torch.dtype) -> str:
+    """``torch.bfloat16`` -> ``"bfloat16"``: the spelling of --dtype."""
     return str(dtype).removeprefix("torch.")

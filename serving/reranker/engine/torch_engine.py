@@ -27,7 +27,7 @@ from .families import ScoreHead
 from .inputs import EncodedPair
 from .model_source import ResolvedModel
 from .pair_engine import PairScoringEngine
-from .precision import pick_device, pick_dtype
+from .precision import dtype_name, pick_device, pick_dtype
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +79,7 @@ class TorchEngine(PairScoringEngine):
         self._batcher: DynamicBatcher | None = None
         self._answer: torch.Tensor | None = None  # causal LM rerankers: lm_head row yes - row no
         self._batch_tokens: int | None = None  # resolved once the device is known
-        self._dtype: torch.dtype | None = None  # --dtype resolved (auto: by device and CPU)
+        self._dtype: str | None = None  # --dtype resolved (auto: by device and CPU)
 
     @property
     def _started(self) -> bool:
@@ -91,7 +91,7 @@ class TorchEngine(PairScoringEngine):
 
     @property
     def dtype(self) -> str | None:
-        return None if self._dtype is None else str(self._dtype).removeprefix("torch.")
+        return self._dtype
 
     def set_batch_observer(self, observer: BatchObserver) -> None:
         self._observer = observer
@@ -144,12 +144,12 @@ class TorchEngine(PairScoringEngine):
             self._tokenizer = model.tokenizer
         self._model = model.to(device).eval()
         self._device = device
-        self._dtype = dtype
+        self._dtype = dtype_name(dtype)
         self._batch_tokens = batch_token_budget(self._settings.max_batch_tokens, device)
         log.info(
             "torch engine: %s (%s) %s on %s (%s, %d threads), limit %d tokens, batches of up to %d tokens%s",
             self._model_source.family.name, self._model_source.family.form, path, device,
-            str(dtype).removeprefix("torch."),
+            self._dtype,
             torch.get_num_threads(),
             self._model_source.max_model_len,
             self._batch_tokens,

@@ -33,7 +33,7 @@ from .families import ScoreHead
 from .inputs import EncodedPair
 from .model_source import ResolvedModel
 from .pair_engine import PairScoringEngine
-from .precision import vllm_dtype
+from .precision import dtype_name, vllm_dtype
 
 log = logging.getLogger(__name__)
 
@@ -104,15 +104,13 @@ class VllmEngine(PairScoringEngine):
         """The dtype vLLM loaded the weights in (its auto resolved)."""
         model_config = getattr(getattr(self._engine, "vllm_config", None), "model_config", None)
         dtype = getattr(model_config, "dtype", None)
-        return None if dtype is None else str(dtype).removeprefix("torch.")
+        return None if dtype is None else dtype_name(dtype)
 
     @property
     def batch_tokens(self) -> int | None:
         """vLLM's tokens per scheduler step: --max_num_batched_tokens, or what vLLM chose."""
-        if self._engine is None:
-            return self._settings.max_num_batched_tokens
         scheduler = getattr(getattr(self._engine, "vllm_config", None), "scheduler_config", None)
-        return getattr(scheduler, "max_num_batched_tokens", None) or self._settings.max_num_batched_tokens
+        return getattr(scheduler, "max_num_batched_tokens", None)
 
     async def start(self) -> None:
         from transformers import AutoTokenizer
