@@ -55,7 +55,10 @@ def test_should_score_short_documents_alike_under_chunk_and_truncate(tiny_cross_
     chunked = score_with_engine(tiny_cross_encoder_dir, pairs, truncation="chunk")
     truncated = score_with_engine(tiny_cross_encoder_dir, pairs, truncation="truncate")
     assert chunked.scores[:4] == pytest.approx(truncated.scores[:4], abs=1e-6)
-    assert chunked.scores[4] >= truncated.scores[4] - 1e-9  # the first window is the truncated pair
+    # The first window is the truncated pair, so the best window scores at least as high. The two
+    # runs batch that pair with different neighbours (other windows, or the short documents), and
+    # float32 kernels differ by ~1e-8 across batch shapes on some CPUs: allow what [:4] allows.
+    assert chunked.scores[4] >= truncated.scores[4] - 1e-6
     assert chunked.total_tokens > truncated.total_tokens
 
 
