@@ -81,7 +81,13 @@ def wait_http_ok(url: str, process, output, timeout: float = 120, interval: floa
 
 
 def run_with_engine(model_path, scenario, **settings_values):
-    """``await scenario(engine)`` with a started torch engine serving ``model_path``."""
+    """``await scenario(engine)`` with a started torch engine serving ``model_path``.
+
+    In float32 unless the test names a dtype: these tests compare scores with float32 references
+    to 1e-5, and ``--dtype auto`` picks bfloat16 on CPUs with AMX (some CI machines have it).
+    What auto picks is tested in test_precision, how far bfloat16 moves rankings in
+    test_bf16_ranking; the app-level helpers (``running_app``) keep the real default."""
+    settings_values.setdefault("dtype", "float32")
     import asyncio
 
     from reranker.config import Settings
