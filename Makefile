@@ -37,7 +37,7 @@ VLLM_CPU_ENV := VLLM_CPU_KVCACHE_SPACE=$${VLLM_CPU_KVCACHE_SPACE:-1} \
 	VLLM_CPU_OMP_THREADS_BIND=$${VLLM_CPU_OMP_THREADS_BIND:-0-$$(( $$(nproc) - 1 ))}
 
 .DEFAULT_GOAL := help
-.PHONY: help setup serve test test-vllm setup-vllm setup-clients test-clients validate bench gpu-wheels soak fuzz image test-image container-tools e2e clean
+.PHONY: help setup serve test test-fake-amx test-vllm setup-vllm setup-clients test-clients validate bench gpu-wheels soak fuzz image test-image container-tools e2e clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -83,6 +83,9 @@ endif
 
 test: setup ## Run the unit, contract and manifest tests (no GPU, no network)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-fake-amx: setup ## make test as on a CPU with AMX, where --dtype auto gives bfloat16 (emulated here: slower)
+	PYTHONPATH=$(abspath tests/fake_amx) $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 test-clients: setup setup-clients ## Call a real server process through each rerank client library (Cohere, Jina, TEI, Infinity, NVIDIA...)
 	RERANKER_SERVER_PYTHON=$(abspath $(BIN))/python $(CLIENTS_BIN)/python -m pytest tests/clients -m clients -p no:cacheprovider $(PYTEST_ARGS)

@@ -144,3 +144,19 @@ def test_should_leave_vllm_on_gpu_and_explicit_values_alone(monkeypatch, request
     assert precision.vllm_dtype(requested, on_cpu=False) == requested
     if requested != "auto":
         assert precision.vllm_dtype(requested, on_cpu=True) == requested
+
+
+def test_fake_amx_makes_every_process_pick_bfloat16():
+    """tests/fake_amx (make test-fake-amx) must reach a fresh interpreter, as a server started by
+    a test is one."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    probe = ("import torch; from reranker.engine.precision import cpu_bf16_support, pick_dtype; "
+             "print(cpu_bf16_support().reason, pick_dtype('auto', torch.device('cpu'), {}))")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(root / "tests" / "fake_amx"), str(root / "serving")])}
+    out = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["CPU", "has", "AMX", "torch.bfloat16"]
