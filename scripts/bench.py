@@ -26,8 +26,8 @@ Workloads: cross-encoder (a random-weight model of --shape, MiniLM-L6's by defau
 (the packaged all-MiniLM-L6-v2) and seed (the seed guide's request alone, 4 documents, on the
 cross-encoder, concurrency 1). After the rounds, the seed request is also sent one at a time,
 alternately in-process and to our server, for --seconds x --repeat: the median of each pair's
-difference is the serving overhead, resolved to a fraction of a millisecond. Requests: 1 query + --documents documents of --words words (one
-token each for these tokenizers).
+difference is the serving overhead, resolved to a fraction of a millisecond. Requests: 1 query
++ --documents documents of --words words (one token each for these tokenizers).
 
     make bench
     make bench BENCH_ARGS='--dtype float32 bfloat16 --seconds 20 --repeat 5'

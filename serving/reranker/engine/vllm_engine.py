@@ -99,18 +99,20 @@ class VllmEngine(PairScoringEngine):
     def _started(self) -> bool:
         return self._engine is not None
 
+    def _resolved(self, part: str, field: str):
+        """``vllm_config.<part>.<field>`` of the started engine: what vLLM resolved (None before)."""
+        return getattr(getattr(getattr(self._engine, "vllm_config", None), part, None), field, None)
+
     @property
     def dtype(self) -> str | None:
         """The dtype vLLM loaded the weights in (its auto resolved)."""
-        model_config = getattr(getattr(self._engine, "vllm_config", None), "model_config", None)
-        dtype = getattr(model_config, "dtype", None)
+        dtype = self._resolved("model_config", "dtype")
         return None if dtype is None else dtype_name(dtype)
 
     @property
     def batch_tokens(self) -> int | None:
         """vLLM's tokens per scheduler step: --max_num_batched_tokens, or what vLLM chose."""
-        scheduler = getattr(getattr(self._engine, "vllm_config", None), "scheduler_config", None)
-        return getattr(scheduler, "max_num_batched_tokens", None)
+        return self._resolved("scheduler_config", "max_num_batched_tokens")
 
     async def start(self) -> None:
         from transformers import AutoTokenizer
