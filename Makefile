@@ -37,7 +37,7 @@ VLLM_CPU_ENV := VLLM_CPU_KVCACHE_SPACE=$${VLLM_CPU_KVCACHE_SPACE:-1} \
 	VLLM_CPU_OMP_THREADS_BIND=$${VLLM_CPU_OMP_THREADS_BIND:-0-$$(( $$(nproc) - 1 ))}
 
 .DEFAULT_GOAL := help
-.PHONY: help setup serve test test-fake-amx test-vllm setup-vllm setup-clients test-clients validate bench gpu-wheels soak fuzz image test-image container-tools e2e clean
+.PHONY: help setup serve test test-fake-amx test-vllm setup-vllm setup-clients test-clients validate bench gpu-wheels soak fuzz image test-image container-tools e2e docs clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -81,7 +81,7 @@ else
 	$(BIN)/python -m reranker --backend $(BACKEND) --http_port $(PORT) $(SERVE_ARGS)
 endif
 
-test: setup ## Run the unit, contract and manifest tests (no GPU, no network)
+test: setup ## Run the unit, contract and manifest tests (no GPU; the network only for a package index and, without KSERVE_CRD_DIR/CRD_SCHEMA_DIR, the pinned schemas)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 test-fake-amx: setup ## make test as on a CPU with AMX, where --dtype auto gives bfloat16 (emulated here: slower)
@@ -101,7 +101,7 @@ BENCH_JSON ?= bench.json
 bench: setup ## Side by side on the same requests: in-process sentence-transformers, our server, vLLM where .venv-vllm is; prints a table, writes bench.json (BENCH_JSON=, BENCH_ARGS=)
 	$(BIN)/python scripts/bench.py --json $(BENCH_JSON) $(BENCH_ARGS)
 
-# The GPU machine's Python (the wheels' tags): the lent H100/H200 machines run 3.12.
+# The air-gapped GPU machine's Python, which sets the carried wheels' tags.
 GPU_PYTHON ?= 3.12
 gpu-wheels: setup ## Fill .whl/ with what scripts/gpu-check.sh installs on an air-gapped GPU machine (GPU_PYTHON=3.12; fails over 64 MiB)
 	$(BIN)/python scripts/gpu_wheels.py --dest .whl --python-version $(GPU_PYTHON)
@@ -119,13 +119,26 @@ image: ## Build the GPU (vLLM) and CPU (torch) images with podman or docker (BAS
 test-image: setup ## Build the CPU image and run overlays/cpu's predictor Pod in it (podman kube play)
 	BASE_IMAGE='$(TEST_BASE_IMAGE)' $(BIN)/python -m pytest tests/e2e -m image -p no:cacheprovider $(PYTEST_ARGS)
 
-container-tools: ## Install podman, runc and mmdebstrap from Debian's packages if missing (root; for test-image)
-	@command -v podman >/dev/null && command -v runc >/dev/null && command -v mmdebstrap >/dev/null || { \
+# What `podman kube play` needs on a bare Debian, named one by one (--no-install-recommends leaves
+# out what podman only recommends): conmon and an OCI runtime (runc: crun refuses hybrid cgroup
+# hosts); catatonit, the pause binary of every pod's infra container; netavark, aardvark-dns and
+# iptables, rootful networking (the pod's hostPort); slirp4netns, uidmap and fuse-overlayfs for
+# rootless podman; mmdebstrap makes a base image where no image registry is reachable.
+CONTAINER_TOOLS := podman conmon catatonit runc crun netavark aardvark-dns iptables slirp4netns uidmap \
+	fuse-overlayfs mmdebstrap ca-certificates
+container-tools: ## Install podman, its pause binary (catatonit), networking, runc and mmdebstrap from Debian's packages if missing (root; for test-image)
+	@missing="$$(for p in $(CONTAINER_TOOLS); do dpkg-query -W -f='$${db:Status-Status}' $$p 2>/dev/null \
+		| grep -qx installed || printf ' %s' $$p; done)"; \
+	if [ -z "$$missing" ]; then echo "container-tools: all installed ($(CONTAINER_TOOLS))"; else \
+		echo "container-tools: installing$$missing"; \
 		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
-			podman runc crun uidmap slirp4netns mmdebstrap ca-certificates; }
+			$(CONTAINER_TOOLS); fi
 
 e2e: setup ## Kind end-to-end suite (needs Docker that can run kind); KEEP_CLUSTER=1 keeps it
 	$(BIN)/python -m pytest tests/e2e -m e2e -p no:cacheprovider $(if $(KEEP_CLUSTER),--keep-cluster) $(PYTEST_ARGS)
+
+docs: setup ## Regenerate docs/configuration.md (the flag reference) from the server's Settings
+	$(BIN)/python -m reranker.flag_reference docs/configuration.md
 
 clean: ## Remove the virtual environments and caches
 	rm -rf $(VENV) $(VLLM_VENV) $(CLIENTS_VENV) .pytest_cache build *.egg-info

@@ -21,6 +21,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers import cannot_reach
 from packaging.requirements import Requirement
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -29,6 +30,7 @@ WHEELS_SCRIPT = ROOT / "scripts" / "gpu_wheels.py"
 WHEEL_LIST = ROOT / "scripts" / "gpu-wheels.txt"
 MACHINE_PACKAGES = ("torch", "transformers", "sentence-transformers", "pip")  # what the GPU machine has
 CARRY_LIMIT_MIB = 64
+GPU_PYTHON = "3.12"  # the air-gapped GPU machine's Python (make gpu-wheels GPU_PYTHON=...)
 
 
 def test_gpu_check_script_is_shellcheck_clean():
@@ -76,7 +78,7 @@ def _pip_can_fetch(tmp_path: Path) -> bool:
 
 def _fetch_wheels(dest: Path, python_version: str) -> subprocess.CompletedProcess:
     if not _pip_can_fetch(dest.parent):
-        pytest.skip("no package index reachable: cannot download the wheel list")
+        cannot_reach("no package index reachable (pip download h11 failed): the carried wheels cannot be downloaded")
     return subprocess.run(
         [sys.executable, str(WHEELS_SCRIPT), "--dest", str(dest), "--python-version", python_version,
          "--limit-mib", str(CARRY_LIMIT_MIB)],
@@ -86,7 +88,7 @@ def _fetch_wheels(dest: Path, python_version: str) -> subprocess.CompletedProces
 
 @pytest.mark.slow
 def test_the_carried_wheels_for_the_gpu_machine_stay_under_64_mib(tmp_path):
-    result = _fetch_wheels(tmp_path / "wheels", "3.12")  # the lent GPU machines' Python
+    result = _fetch_wheels(tmp_path / "wheels", GPU_PYTHON)
     assert result.returncode == 0, result.stdout + result.stderr
     wheels = list((tmp_path / "wheels").glob("*.whl"))
     assert sum(w.stat().st_size for w in wheels) < CARRY_LIMIT_MIB * 2**20

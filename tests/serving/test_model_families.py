@@ -226,17 +226,51 @@ def qwen3_client(qwen3_dir):
         yield client
 
 
-def test_should_take_the_instruction_field_in_every_rerank_and_score_route(qwen3_client):
+# Each route that takes an instruction: its body for (query, documents) and its scores by index.
+_RERANK_BODY = lambda query, docs: {"query": query, "documents": docs}  # noqa: E731
+_RERANK_SCORES = lambda body: {r["index"]: r["relevance_score"] for r in body["results"]}  # noqa: E731
+INSTRUCTION_ROUTES = {
+    "/openai/v1/rerank": (_RERANK_BODY, _RERANK_SCORES),
+    "/v1/rerank": (_RERANK_BODY, _RERANK_SCORES),
+    "/v2/rerank": (_RERANK_BODY, _RERANK_SCORES),
+    "/rerank": (_RERANK_BODY, _RERANK_SCORES),  # Infinity's body (TEI's "texts" takes none)
+    "/openai/v1/score": (lambda query, docs: {"text_1": query, "text_2": docs},
+                         lambda body: {d["index"]: d["score"] for d in body["data"]}),
+    "/v1/score": (lambda query, docs: {"text_1": query, "text_2": docs},
+                  lambda body: {d["index"]: d["score"] for d in body["data"]}),
+}
+
+
+def test_should_list_every_route_that_offers_an_instruction(qwen3_client):
+    # The routes below are the ones the served API document offers the field on: a new route
+    # that takes an instruction fails here until the test covers it.
+    spec = qwen3_client.get("/openapi.json").json()
+    offered = set()
+    for path, operations in spec["paths"].items():
+        body = operations.get("post", {}).get("requestBody")
+        if body is None:
+            continue
+        schema = body["content"]["application/json"]["schema"]
+        for branch in schema.get("oneOf", [schema]):
+            if "$ref" in branch:
+                branch = spec["components"]["schemas"][branch["$ref"].rsplit("/", 1)[1]]
+            if "instruction" in branch.get("properties", {}):
+                offered.add(path)
+    assert offered == set(INSTRUCTION_ROUTES)
+
+
+@pytest.mark.parametrize("path", INSTRUCTION_ROUTES)
+def test_should_take_the_instruction_field_in_every_rerank_and_score_route(qwen3_client, qwen3_dir, path):
     task = "Find the sentence that names a capital"
-    for path in ("/openai/v1/rerank", "/v1/rerank"):
-        plain = qwen3_client.post(path, json={"query": QUERY, "documents": DOCS})
-        instructed = qwen3_client.post(path, json={"query": QUERY, "documents": DOCS, "instruction": task})
-        assert plain.status_code == instructed.status_code == 200, instructed.text
-        scores = lambda body: {r["index"]: r["relevance_score"] for r in body["results"]}  # noqa: E731
-        assert scores(plain.json()) != pytest.approx(scores(instructed.json()), abs=1e-6)
-    scored = qwen3_client.post("/v1/score", json={"text_1": QUERY, "text_2": DOCS, "instruction": task})
-    assert scored.status_code == 200, scored.text
-    assert_error(qwen3_client.post("/v1/rerank", json={"query": QUERY, "documents": DOCS, "instruction": " "}),
+    body, scores = INSTRUCTION_ROUTES[path]
+    plain = qwen3_client.post(path, json=body(QUERY, DOCS))
+    instructed = qwen3_client.post(path, json={**body(QUERY, DOCS), "instruction": task})
+    assert plain.status_code == instructed.status_code == 200, instructed.text
+    # The instruction reaches the prompt: the same scores as the card's prompt with that task.
+    expected, _ = card_scores(qwen3_dir, PAIRS, instruction=task)
+    assert sorted(scores(instructed.json()).items()) == pytest.approx(list(enumerate(expected)), abs=1e-5)
+    assert scores(plain.json()) != pytest.approx(scores(instructed.json()), abs=1e-6)
+    assert_error(qwen3_client.post(path, json={**body(QUERY, DOCS), "instruction": " "}),
                  400, r"instruction must not be empty")
 
 

@@ -13,7 +13,7 @@ from reranker.api.schemas import RerankResponse
 # The seed's shape exactly; /rerank (Infinity) answers a superset of it (object, created,
 # usage.prompt_tokens): seed clients calling it keep working.
 SEED_SHAPED_PATHS = {"/openai/v1/rerank": set(), "/rerank": {"object", "created"}}
-RERANK_PATHS = ("/openai/v1/rerank", "/openai/v1/rerank", "/v2/rerank", "/rerank", "/v1/ranking")
+RERANK_PATHS = ("/openai/v1/rerank", "/v1/rerank", "/v2/rerank", "/rerank", "/v1/ranking")
 
 
 @pytest.mark.parametrize("path", SEED_SHAPED_PATHS)

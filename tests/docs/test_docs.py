@@ -1,0 +1,87 @@
+"""The README is a short index that links every topic page, its quick start works as written, and
+the generated flag reference matches the server's Settings."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+from helpers import free_port, wait_http_ok
+
+ROOT = Path(__file__).resolve().parents[2]
+README = ROOT / "README.md"
+DOCS = ROOT / "docs"
+README_MAX_LINES = 250
+LINK = re.compile(r"\]\(([^)#\s]+)(?:#[^)]*)?\)")
+
+
+def _quickstart() -> str:
+    text = README.read_text()
+    return text[text.index("<!-- section: quickstart -->"):text.index("<!-- /section: quickstart -->")]
+
+
+def test_should_keep_the_readme_a_short_index():
+    assert len(README.read_text().splitlines()) <= README_MAX_LINES
+
+
+def test_should_link_every_docs_page_from_the_readme():
+    linked = {ROOT / target for target in LINK.findall(README.read_text())}
+    pages = set(DOCS.glob("*.md"))
+    assert pages, "no docs pages"
+    assert pages <= linked, f"not linked from README.md: {sorted(p.name for p in pages - linked)}"
+
+
+@pytest.mark.parametrize("page", [README, *sorted(DOCS.glob("*.md"))], ids=lambda p: p.name)
+def test_should_link_only_to_files_that_exist(page):
+    broken = [target for target in LINK.findall(page.read_text())
+              if not target.startswith(("http://", "https://")) and not (page.parent / target).exists()]
+    assert broken == []
+
+
+def test_should_keep_the_flag_reference_generated_from_settings():
+    from reranker.flag_reference import render
+
+    committed = (DOCS / "configuration.md").read_text()
+    assert committed == render(), "docs/configuration.md is stale: run `make docs`"
+
+
+def test_should_document_every_flag_that_help_prints():
+    from reranker.cli import build_parser
+
+    reference = (DOCS / "configuration.md").read_text()
+    flags = {option for action in build_parser()._actions for option in action.option_strings
+             if option.startswith("--") and not option.startswith("--no-")} - {"--help", "--version"}
+    assert flags and all(f"`{flag}`" in reference for flag in flags)
+
+
+@pytest.mark.slow
+def test_should_answer_the_quick_start_as_the_readme_shows(tmp_path):
+    # The README's own commands: `make serve` (on a free port instead of 8080), then its curl.
+    quickstart = _quickstart()
+    assert "make serve " in quickstart
+    curl = re.search(r"```bash\n(curl .*?)\n# ", quickstart, re.S).group(1)
+    shown = re.search(r'"results":\[(.*?)\]\}', quickstart, re.S).group(1)
+    shown_order = [int(i) for i in re.findall(r'"index":(\d+)', shown)]
+    port = free_port()
+    log = tmp_path / "serve.log"
+    with log.open("w") as out:
+        server = subprocess.Popen(["make", "--no-print-directory", "serve", f"PORT={port}"], cwd=ROOT,
+                                  stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        wait_http_ok(f"http://127.0.0.1:{port}/v2/health/ready", server, log.read_text, timeout=300)
+        answer = subprocess.run(["bash", "-c", curl.replace("localhost:8080", f"localhost:{port}")],
+                                capture_output=True, text=True, timeout=60)
+        assert answer.returncode == 0, answer.stderr
+        results = json.loads(answer.stdout)["results"]
+        assert [r["index"] for r in results] == shown_order
+        # The README shows float32's scores; where --dtype auto is bfloat16 they move in the third
+        # decimal (bfloat16 keeps 8 bits of mantissa).
+        shown_scores = [float(s) for s in re.findall(r'"relevance_score":([0-9.]+)', shown)]
+        assert [r["relevance_score"] for r in results] == pytest.approx(shown_scores, abs=0.01)
+    finally:
+        os.killpg(server.pid, 15)
+        server.wait(timeout=60)
