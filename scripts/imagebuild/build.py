@@ -32,6 +32,8 @@ WHEEL_MOUNT = "/run/pip-find-links"  # where a host wheel directory appears duri
 # A base image made from Debian's packages alone, for builders that reach no image registry.
 DEBIAN_BASE_IMAGE = "localhost/kserve-reranker-base:bookworm"
 DEBIAN_BASE_PACKAGES = "python3,python3-venv,ca-certificates"
+# How long a target's build may take: the gpu target installs ~4 GB of wheels (vLLM, CUDA torch).
+BUILD_TIMEOUT_S = {"cpu": 2400, "gpu": 7200}
 
 
 @dataclass
@@ -149,8 +151,10 @@ class BuildResult:
     size_bytes: int
 
 
-def build(engine: Engine, target: str, tag: str, options: BuildOptions, log: Path, timeout: float = 2400) -> BuildResult:
-    """Build and tag one target; the engine's output goes to ``log``."""
+def build(engine: Engine, target: str, tag: str, options: BuildOptions, log: Path, timeout: float | None = None) -> BuildResult:
+    """Build and tag one target; the engine's output goes to ``log``. ``timeout``: the target's
+    BUILD_TIMEOUT_S by default."""
+    timeout = timeout or BUILD_TIMEOUT_S.get(target, 2400)
     argv = [engine.name, *build_command(engine, target, tag, options)]
     started = time.monotonic()
     with log.open("w") as out:

@@ -1,4 +1,4 @@
-"""The process-level suites' fixtures: the kind suite's cluster and its --keep-cluster option,
+"""The process-level suites' fixtures: the kind suite's cluster (pytest-kind's, with KServe on it),
 the image suite's built image, and what each prints when it cannot run or when a test fails."""
 
 from __future__ import annotations
@@ -12,11 +12,10 @@ sys.path.insert(0, str(Path(__file__).parent))  # the suites' helper modules
 
 from image_suite import BuiltImage, build_cpu_image  # noqa: E402
 from kind_cluster import (  # noqa: E402
-    CLUSTER_NAME,
     E2E_NAMESPACE,
     ISVC_NAME,
-    KindCluster,
-    cluster_exists,
+    KServeCluster,
+    configure_pytest_kind,
     missing_prerequisite,
 )
 
@@ -24,38 +23,29 @@ from kind_cluster import (  # noqa: E402
 NOT_RUN_EXIT_STATUS = 77
 
 _not_run = pytest.StashKey[str]()  # "kind suite not run: ...", "image suite not run: ..."
-_cluster = pytest.StashKey[KindCluster]()
+_cluster = pytest.StashKey[KServeCluster]()
 
 
-def pytest_addoption(parser):
-    parser.addoption(
-        "--keep-cluster",
-        action="store_true",
-        default=False,
-        help=f"kind suite: reuse the kind cluster {CLUSTER_NAME} when it exists and leave it running "
-        f"(delete it with: kind delete cluster --name {CLUSTER_NAME})",
-    )
+def pytest_configure(config):
+    # pytest-kind's options (--cluster-name, --kind-image, --keep-cluster...) with this suite's pins.
+    configure_pytest_kind(config.option)
 
 
 @pytest.fixture(scope="session")
-def kind_cluster(request, tmp_path_factory) -> KindCluster:
-    """A kind cluster with cert-manager and KServe in Standard mode; skips, in one line, where
-    the machine cannot run one."""
+def kind_cluster(request) -> KServeCluster:
+    """pytest-kind's cluster with cert-manager and KServe in Standard mode; skips, in one line,
+    where the machine cannot run one. pytest-kind deletes it after the session (after the
+    failure reports read it) unless --keep-cluster."""
     config = request.config
-    missing = missing_prerequisite()
+    missing = missing_prerequisite(config.option.kind_image)
     if missing:
         config.stash[_not_run] = f"kind suite not run: {missing}"
         pytest.skip(config.stash[_not_run])
 
-    keep = config.getoption("--keep-cluster", default=False)
-    cluster = KindCluster(CLUSTER_NAME, tmp_path_factory.mktemp("kind") / "kubeconfig")
-    if not keep and cluster_exists(CLUSTER_NAME):
-        cluster.delete()  # a leftover from an interrupted run: start clean
-    cluster.create()
+    # pytest-kind's fixture of this name, which this one overrides: requested only past the skip.
+    cluster = KServeCluster(request.getfixturevalue("kind_cluster"))
     config.stash[_cluster] = cluster
-    if not keep:
-        # A finalizer, not try/finally: failure reports still read the cluster before it goes.
-        request.addfinalizer(cluster.delete)
+    cluster.wait_for_nodes()
     cluster.install_cert_manager()
     cluster.install_kserve_standard()
     return cluster

@@ -1,8 +1,11 @@
-"""A kind cluster with cert-manager and KServe in Standard mode, driven by the CLIs.
+"""cert-manager and KServe in Standard mode on pytest-kind's cluster.
 
-Everything the suite installs is pinned here. The kind binary, kubectl and a Docker engine that
-runs privileged containers come from the machine; ``missing_prerequisite`` names, in one line,
-every one that is not there.
+pytest-kind (the maintained fork, pytest-kind-ng) owns the cluster: its ``kind_cluster`` fixture
+creates it (or reuses one of that name) with the kind binary and kubectl it downloads into
+``.pytest-kind/``, and deletes it after the session unless ``--keep-cluster``. This module pins
+what it runs (the node image, kind and kubectl) and everything the suite installs, and drives the
+cluster with pytest-kind's own binaries. The machine provides only a Docker engine that runs
+privileged containers; ``missing_prerequisite`` names, in one line, what is missing of that.
 """
 
 from __future__ import annotations
@@ -13,13 +16,19 @@ import shutil
 import subprocess
 import time
 from dataclasses import dataclass
-from pathlib import Path
+
+import pytest_kind
+import pytest_kind.cluster
 
 CLUSTER_NAME = "kserve-reranker-e2e"
 E2E_NAMESPACE = "reranker-e2e"  # recreated on every run, so a kept cluster starts clean
 ISVC_NAME = "reranker-model"  # the InferenceService of base/
 # kind v0.31.0's release notes list this image for Kubernetes 1.34 (KServe v0.20 needs >= 1.32).
 KIND_NODE_IMAGE = "kindest/node:v1.34.3@sha256:08497ee19eace7b4b5348db5c6a1591d7752b164530a36f855cb0f2bdcbadd48"
+# What pytest-kind downloads (its own defaults, kind v0.17 and kubectl 1.25, predate the node
+# image); its KIND_VERSION and KUBECTL_VERSION environment variables still override these.
+KIND_VERSION = "v0.31.0"
+KUBECTL_VERSION = "v1.34.3"
 # cert-manager issues the KServe webhook's certificate (KServe asks for >= 1.15).
 CERT_MANAGER_URL = "https://github.com/cert-manager/cert-manager/releases/download/v1.17.2/cert-manager.yaml"
 KSERVE_VERSION = "v0.20.0"  # the release the whole project pins (storage initializer, CRDs)
@@ -28,64 +37,64 @@ KSERVE_NAMESPACE = "kserve"
 STANDARD_MODE = json.dumps({"defaultDeploymentMode": "Standard"})
 
 
-def missing_prerequisite() -> str | None:
-    """One line naming everything this machine lacks to run the kind suite, or None."""
-    missing = [
-        f"{what} (`{tool}` is not on PATH)"
-        for tool, what in (("docker", "the Docker CLI"), ("kind", "kind"), ("kubectl", "kubectl"))
-        if shutil.which(tool) is None
-    ]
-    if shutil.which("docker"):
-        info = _run(["docker", "info"], check=False, timeout=60)
-        if info.returncode != 0:
-            missing.insert(0, f"a Docker engine (`docker info`: {_first_line(info.stderr)})")
-        elif shutil.which("kind") and not cluster_exists(CLUSTER_NAME):
-            # kind nodes are privileged containers: a rootless or locked-down engine refuses them.
-            privileged = _run(
-                ["docker", "run", "--rm", "--privileged", "--entrypoint", "true", KIND_NODE_IMAGE],
-                check=False,
-                timeout=900,
-            )
-            if privileged.returncode != 0:
-                # The daemon's error comes last, after any "Unable to find image" pull notes.
-                reason = _first_line("\n".join(reversed(privileged.stderr.splitlines())))
-                missing.append(f"privileged containers (a kind node would not start: {reason})")
-    return "missing " + "; ".join(missing) if missing else None
+def configure_pytest_kind(option) -> None:
+    """This suite's pins as pytest-kind's settings, where the command line leaves its defaults:
+    the cluster's name, its node image, and the kind and kubectl releases it downloads."""
+    if option.cluster_name == "pytest-kind":  # pytest-kind's default name
+        option.cluster_name = CLUSTER_NAME
+    if option.kind_image is None:
+        option.kind_image = KIND_NODE_IMAGE
+    # pytest-kind reads these when it is imported, and uses them when it downloads.
+    pytest_kind.cluster.KIND_VERSION = os.environ.get("KIND_VERSION", KIND_VERSION)
+    pytest_kind.cluster.KUBECTL_VERSION = os.environ.get("KUBECTL_VERSION", KUBECTL_VERSION)
 
 
-def cluster_exists(name: str) -> bool:
-    found = _run(["kind", "get", "clusters"], check=False, timeout=60)
-    return found.returncode == 0 and name in found.stdout.split()
+def missing_prerequisite(node_image: str = KIND_NODE_IMAGE) -> str | None:
+    """One line naming what this machine lacks to run the kind suite, or None."""
+    if shutil.which("docker") is None:
+        return "missing the Docker CLI (`docker` is not on PATH)"
+    info = _run(["docker", "info"], check=False, timeout=60)
+    if info.returncode != 0:
+        return f"missing a Docker engine (`docker info`: {_first_line(info.stderr)})"
+    # kind nodes are privileged containers: a rootless or locked-down engine refuses them.
+    privileged = _run(
+        ["docker", "run", "--rm", "--privileged", "--entrypoint", "true", node_image], check=False, timeout=900
+    )
+    if privileged.returncode != 0:
+        # The daemon's error comes last, after any "Unable to find image" pull notes.
+        reason = _first_line("\n".join(reversed(privileged.stderr.splitlines())))
+        return f"missing privileged containers (a kind node would not start: {reason})"
+    return None
 
 
 @dataclass
-class KindCluster:
-    name: str
-    kubeconfig: Path
+class KServeCluster:
+    """pytest-kind's cluster, driven through its kubectl and kind binaries."""
 
-    def create(self) -> None:
-        """Create the cluster, or reuse one of this name that already runs (--keep-cluster)."""
-        if not cluster_exists(self.name):
-            _run(["kind", "create", "cluster", "--name", self.name, "--image", KIND_NODE_IMAGE, "--wait", "180s",
-                  "--kubeconfig", str(self.kubeconfig)], timeout=600)
-        else:
-            kubeconfig = _run(["kind", "get", "kubeconfig", "--name", self.name], timeout=60).stdout
-            self.kubeconfig.write_text(kubeconfig)
+    kind: pytest_kind.KindCluster
 
-    def delete(self) -> None:
-        _run(["kind", "delete", "cluster", "--name", self.name], check=False, timeout=300)
+    def __post_init__(self) -> None:
+        self.kind.ensure_kubectl()
+
+    @property
+    def name(self) -> str:
+        return self.kind.name
 
     def kubectl(self, *args: str, check: bool = True, timeout: float = 300, stdin: str | None = None):
-        return _run(["kubectl", "--kubeconfig", str(self.kubeconfig), *args], check=check, timeout=timeout, stdin=stdin)
+        return _run(self._kubectl_argv(*args), check=check, timeout=timeout, stdin=stdin)
 
     def kubectl_popen(self, *args: str) -> subprocess.Popen:
-        return subprocess.Popen(
-            ["kubectl", "--kubeconfig", str(self.kubeconfig), *args],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        )
+        return subprocess.Popen(self._kubectl_argv(*args), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+    def _kubectl_argv(self, *args: str) -> list[str]:
+        return [str(self.kind.kubectl_path), "--kubeconfig", str(self.kind.kubeconfig_path), *args]
 
     def load_image(self, image: str) -> None:
-        _run(["kind", "load", "docker-image", image, "--name", self.name], timeout=900)
+        _run([str(self.kind.kind_path), "load", "docker-image", image, "--name", self.name], timeout=900)
+
+    def wait_for_nodes(self) -> None:
+        # pytest-kind creates the cluster without kind's --wait.
+        self.kubectl("wait", "--for=condition=Ready", "node", "--all", "--timeout=180s", timeout=210)
 
     def install_cert_manager(self) -> None:
         self.kubectl("apply", "-f", CERT_MANAGER_URL)
@@ -114,7 +123,7 @@ class KindCluster:
     def diagnostics(self, namespace: str, isvc: str) -> str:
         """Pods, the InferenceService, the pods' logs and events, and KServe's controller log."""
         sections = [
-            ("objects", ["get", "inferenceservice,deployment,pod", "-n", namespace, "-o", "wide"]),
+            ("objects", ["get", "inferenceservice,deployment,service,pod", "-n", namespace, "-o", "wide"]),
             ("inferenceservice", ["describe", "inferenceservice", isvc, "-n", namespace]),
             ("pod logs", ["logs", "-n", namespace, "-l", f"serving.kserve.io/inferenceservice={isvc}",
                           "--all-containers", "--prefix", "--tail=200"]),

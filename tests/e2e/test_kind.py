@@ -1,11 +1,11 @@
 """Kind suite (``make e2e``): overlays/cpu on a real KServe answers the seed's request.
 
-The CPU image is built from serving/Dockerfile and loaded into a kind cluster with cert-manager
-and KServe v0.20.0 (Standard mode); tests/e2e/kind-overlay applies overlays/cpu without the
-model download, so the image's packaged all-MiniLM-L6-v2 is served. The InferenceService must
-become Ready, answer the seed's request through a port-forward in the seed's shape and order,
-and run the very command line the local contract suite builds. Failures print the pods' logs
-and events (conftest.py).
+The CPU image is built from serving/Dockerfile and loaded into pytest-kind's cluster with
+cert-manager and KServe v0.20.0 (Standard mode); tests/e2e/kind-overlay applies overlays/cpu
+without the model download, so the image's packaged all-MiniLM-L6-v2 is served. The
+InferenceService must become Ready, answer the seed's request through a port-forward to its
+predictor Service in the seed's shape and order, and run the very command line the local
+contract suite builds. Failures print the pods' logs and events (conftest.py).
 """
 
 from __future__ import annotations
@@ -56,12 +56,14 @@ def deployed(kind_cluster, expected_container, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def base_url(deployed, expected_container):
+def base_url(deployed):
+    """The predictor Service KServe made, port-forwarded: its port, its selector, the pod's port."""
+    service = f"{ISVC_NAME}-predictor"
+    port = deployed.kubectl(
+        "get", "service", service, "-n", E2E_NAMESPACE, "-o", "jsonpath={.spec.ports[0].port}"
+    ).stdout.strip()
     local_port = free_port()
-    forward = deployed.kubectl_popen(
-        "port-forward", "-n", E2E_NAMESPACE, f"deployment/{ISVC_NAME}-predictor",
-        f"{local_port}:{expected_container.serving_port()}",
-    )
+    forward = deployed.kubectl_popen("port-forward", "-n", E2E_NAMESPACE, f"service/{service}", f"{local_port}:{port}")
     url = f"http://127.0.0.1:{local_port}"
     wait_http_ok(f"{url}/v2/health/ready", forward, lambda: forward.stdout.read(), timeout=60, interval=1)
     yield url

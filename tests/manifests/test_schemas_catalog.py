@@ -2,8 +2,9 @@
 their CRD schemas from the CRDs-catalog layout: every kind any target renders has a schema,
 unknown fields are errors, and the pinned download is cached and fails clearly offline.
 
-Tests read the catalog copy in ../shared/crd-schemas; the download is exercised with a fake
-fetcher and with a loopback HTTP server.
+Tests read the schemas of the ``schema_dirs`` fixture (tests/conftest.py: $KSERVE_CRD_DIR and
+$CRD_SCHEMA_DIR, else the validator's pinned downloads); the download itself is exercised with a
+fake fetcher and with a loopback HTTP server.
 """
 
 from __future__ import annotations
@@ -30,8 +31,6 @@ from bundlecheck.render import is_combination, render, render_combination
 from bundlecheck.schemas import SchemaChecker
 
 REPO = Path(__file__).resolve().parents[2]
-KSERVE_CRDS = REPO.parent / "shared" / "kserve-crds"
-CRD_SCHEMAS = REPO.parent / "shared" / "crd-schemas"
 OVERLAYS = sorted(
     str(p.parent.relative_to(REPO)) for p in REPO.glob("overlays/*/kustomization.yaml")
 )
@@ -69,12 +68,11 @@ THIRD_PARTY_KINDS = {
 
 
 @pytest.fixture(scope="module")
-def checker() -> SchemaChecker:
-    for data in (KSERVE_CRDS, CRD_SCHEMAS):
-        if not data.is_dir():
-            pytest.skip(f"the schemas test data is not at {data}")
+def checker(schema_dirs) -> SchemaChecker:
     return SchemaChecker(
-        from_directory(KSERVE_CRDS), catalog=DirectoryCatalog(CRD_SCHEMAS), require=True
+        from_directory(schema_dirs.kserve_crds),
+        catalog=DirectoryCatalog(schema_dirs.crd_schemas),
+        require=True,
     )
 
 
@@ -208,13 +206,11 @@ def test_a_download_that_is_not_json_is_refused_and_not_cached(tmp_path: Path) -
 
 
 @pytest.fixture()
-def catalog_server(tmp_path: Path) -> Iterator[str]:
+def catalog_server(schema_dirs, tmp_path: Path) -> Iterator[str]:
     """A loopback HTTP server with one schema of the catalog copy, at /<commit>/<path>."""
-    if not CRD_SCHEMAS.is_dir():
-        pytest.skip(f"the CRD schemas test data is not at {CRD_SCHEMAS}")
     served = tmp_path / "served" / CATALOG_COMMIT / "monitoring.coreos.com"
     served.mkdir(parents=True)
-    shutil.copy(CRD_SCHEMAS / "monitoring.coreos.com/podmonitor_v1.json", served)
+    shutil.copy(schema_dirs.crd_schemas / "monitoring.coreos.com/podmonitor_v1.json", served)
     handler = functools.partial(
         http.server.SimpleHTTPRequestHandler, directory=str(tmp_path / "served")
     )

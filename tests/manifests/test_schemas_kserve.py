@@ -1,4 +1,5 @@
-"""KServe objects against the real KServe CRDs, strictly (unknown fields are errors).
+"""KServe objects against the real KServe CRDs (the ``schema_dirs`` fixture), strictly (unknown
+fields are errors).
 
 Covers every overlay and every component combined with an overlay. The bundle renders from a
 temporary copy, where the secretGenerator's git-ignored env file is written from its example.
@@ -17,7 +18,6 @@ from bundlecheck.render import render
 from bundlecheck.schemas import SchemaChecker
 
 REPO = Path(__file__).resolve().parents[2]
-KSERVE_CRDS = REPO.parent / "shared" / "kserve-crds"
 OVERLAYS = sorted(p.parent.name for p in REPO.glob("overlays/*/kustomization.yaml"))
 COMPONENTS = sorted(p.parent.name for p in REPO.glob("components/*/kustomization.yaml"))
 TARGETS = [f"overlays/{o}" for o in OVERLAYS] + [
@@ -28,10 +28,8 @@ BUNDLE_KSERVE_KINDS = {"InferenceService", "ServingRuntime", "ClusterStorageCont
 
 
 @pytest.fixture(scope="module")
-def schemas() -> SchemaChecker:
-    if not KSERVE_CRDS.is_dir():
-        pytest.skip(f"the KServe CRDs test data is not at {KSERVE_CRDS}")
-    return SchemaChecker(from_directory(KSERVE_CRDS))
+def schemas(schema_dirs) -> SchemaChecker:
+    return SchemaChecker(from_directory(schema_dirs.kserve_crds))
 
 
 @pytest.fixture(scope="module")

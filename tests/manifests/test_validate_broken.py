@@ -1,5 +1,6 @@
 """Each broken kustomization (a real overlay plus one defect) fails with the expected check at
-the expected field, and every policy has at least one such case."""
+the expected field, and every policy has at least one such case. The schemas come from the
+``schema_dirs`` fixture (tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -16,8 +17,6 @@ from bundlecheck.schemas import SchemaChecker
 
 REPO = Path(__file__).resolve().parents[2]
 BROKEN = Path(__file__).resolve().parent / "broken"
-KSERVE_CRDS = REPO.parent / "shared" / "kserve-crds"
-CRD_SCHEMAS = REPO.parent / "shared" / "crd-schemas"
 
 # case directory: (check id, field path of the violation)
 EXPECTED = {
@@ -79,11 +78,10 @@ EXPECTED = {
 
 
 @pytest.fixture(scope="module")
-def schemas() -> SchemaChecker:
-    for data in (KSERVE_CRDS, CRD_SCHEMAS):
-        if not data.is_dir():
-            pytest.skip(f"the schemas test data is not at {data}")
-    return SchemaChecker(from_directory(KSERVE_CRDS), catalog=DirectoryCatalog(CRD_SCHEMAS))
+def schemas(schema_dirs) -> SchemaChecker:
+    return SchemaChecker(
+        from_directory(schema_dirs.kserve_crds), catalog=DirectoryCatalog(schema_dirs.crd_schemas)
+    )
 
 
 def check(case: str, schemas: SchemaChecker, skip: frozenset[str] = frozenset()):

@@ -1,4 +1,5 @@
-"""reranker-validate end to end: the bundle passes, exit codes, report formats, schema sources."""
+"""reranker-validate end to end: the bundle passes, exit codes, report formats, schema sources.
+The schemas come from the ``schema_dirs`` fixture (tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -19,16 +20,12 @@ from bundlecheck.model_components import read_claim
 from bundlecheck.policies import POLICIES, Context, Policy
 
 REPO = Path(__file__).resolve().parents[2]
-KSERVE_CRDS = REPO.parent / "shared" / "kserve-crds"
-CRD_SCHEMAS = REPO.parent / "shared" / "crd-schemas"
 BROKEN = Path(__file__).resolve().parent / "broken"
 
 
 @pytest.fixture(scope="module")
-def kserve_crds() -> Path:
-    if not KSERVE_CRDS.is_dir():
-        pytest.skip(f"the KServe CRDs test data is not at {KSERVE_CRDS}")
-    return KSERVE_CRDS
+def kserve_crds(schema_dirs) -> Path:
+    return schema_dirs.kserve_crds
 
 
 @pytest.fixture(autouse=True)
@@ -42,10 +39,8 @@ def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture(scope="module")
-def crd_schemas() -> Path:
-    if not CRD_SCHEMAS.is_dir():
-        pytest.skip(f"the CRD schemas test data is not at {CRD_SCHEMAS}")
-    return CRD_SCHEMAS
+def crd_schemas(schema_dirs) -> Path:
+    return schema_dirs.crd_schemas
 
 
 @pytest.fixture()

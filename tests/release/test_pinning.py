@@ -1,5 +1,6 @@
 """What the README tells users to do with a release: pin the digest, mirror the images, add a
-pull secret. Each rendered from a user's overlay on top of a real one and validated."""
+pull secret. Each rendered from a user's overlay on top of a real one and validated (against the
+KServe CRDs of the ``schema_dirs`` fixture, tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,6 @@ from bundlecheck.predictor_pod import predictor_pod
 from bundlecheck.render import render
 
 REPO = Path(__file__).resolve().parents[2]
-KSERVE_CRDS = REPO.parent / "shared" / "kserve-crds"
 DIGEST = "sha256:" + "ab" * 32
 MIRROR = "registry.internal/ml/kserve-reranker"
 
@@ -40,8 +40,9 @@ def test_should_run_the_pinned_digest_in_the_predictor(tmp_path, overlay):
     assert pod["spec"]["containers"][0]["image"] == f"ghcr.io/example/kserve-reranker@{DIGEST}"
 
 
-def test_should_pull_everything_from_the_mirror_with_the_pull_secret(tmp_path):
-    mirrored = user_overlay(
+def mirrored_overlay(tmp_path: Path) -> Path:
+    """The README's mirror: every image from the internal registry, pulled with its secret."""
+    return user_overlay(
         tmp_path, "l4",
         [
             {"name": "ghcr.io/example/kserve-reranker", "newName": MIRROR, "digest": DIGEST},
@@ -53,12 +54,24 @@ def test_should_pull_everything_from_the_mirror_with_the_pull_secret(tmp_path):
                                       "value": [{"name": "registry-internal"}]}]),
         }],
     )
-    pod = predictor_pod(render(mirrored).objects)
+
+
+def test_should_pull_everything_from_the_mirror_with_the_pull_secret(tmp_path):
+    pod = predictor_pod(render(mirrored_overlay(tmp_path)).objects)
     images = {c["name"]: c["image"] for c in [*pod["spec"]["initContainers"], *pod["spec"]["containers"]]}
     assert images == {
         "storage-initializer": "registry.internal/kserve/storage-initializer:v0.20.0",
         "kserve-container": f"{MIRROR}@{DIGEST}",
     }
     assert pod["spec"]["imagePullSecrets"] == [{"name": "registry-internal"}]
-    if KSERVE_CRDS.is_dir():  # the validator passes it: schema (imagePullSecrets) and image-pinned
-        assert validate(["--schema-dir", str(KSERVE_CRDS), "--components", str(REPO / "components"), str(mirrored)]) == 0
+
+
+def test_the_validator_passes_the_mirrored_overlay(tmp_path, schema_dirs, capsys):
+    # Schema (imagePullSecrets is a field KServe knows) and image-pinned (a digest, not a tag).
+    args = ["--schema-dir", str(schema_dirs.kserve_crds), "--components", str(REPO / "components")]
+
+    code = validate([*args, str(mirrored_overlay(tmp_path))])
+
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "0 violation(s)" in out
