@@ -19,7 +19,8 @@ from helpers import SEED_REQUEST, run_with_engine
 from torch.overrides import TorchFunctionMode
 
 from reranker.engine.base import ScoreOptions, TruncationPolicy
-from reranker.engine.inputs import EmbeddingInputs, cosine_scores, relevance_scores
+from reranker.engine.inputs import EmbeddingInputs
+from reranker.engine.scoring import cosine_scores, relevance_scores
 
 QUERY, DOCS = SEED_REQUEST["query"], SEED_REQUEST["documents"]
 

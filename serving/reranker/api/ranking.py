@@ -12,7 +12,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ..engine.base import Engine, ScoreOptions, ScoreResult, TruncationPolicy
-from ..engine.inputs import CHARS_PER_TOKEN
 from .admission import work_of
 from .errors import APIError
 from .schemas import RerankRequest
@@ -109,7 +108,7 @@ def max_chars_per_pair(engine: Engine, options: ScoreOptions, server_policy: str
     policy = options.truncation or TruncationPolicy(server_policy)
     if policy is TruncationPolicy.CHUNK:
         return None
-    return engine.info.max_model_len * CHARS_PER_TOKEN
+    return engine.info.max_pair_chars
 
 
 async def score_pairs(

@@ -84,6 +84,9 @@ class ModelInfo:
     backend: str  # "torch" or "vllm"
     family: str = "cross-encoder"  # the --model_family it is served as
     takes_instruction: bool = False  # whether a request may carry an "instruction"
+    # The most characters of a pair the model reads within max_model_len (admission's unit of
+    # work); None: the engine cannot say, and admission counts whole texts.
+    max_pair_chars: int | None = None
 
 
 class Engine(abc.ABC):

@@ -2,7 +2,7 @@
 
 A family is what ``--model_family`` names (or start-up detects, see ``model_source``). Its
 prompt template lives here, once, as the model card writes it: both engines get their token ids
-from ``inputs.encode_prompted_pairs``, which applies it, so they feed the model the same ids.
+from ``inputs.policy.encode_prompted_pairs``, which applies it, so they feed the model the same ids.
 """
 
 from __future__ import annotations

@@ -30,13 +30,13 @@ from .inputs import (
     Prompt,
     ScoringInputs,
     TokenReader,
-    cosine_scores,
+    chars_holding,
     encode_embedding_pairs,
     encode_pair_inputs,
     encode_prompted_pairs,
-    relevance_scores,
 )
 from .model_source import ResolvedModel
+from .scoring import cosine_scores, relevance_scores
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +80,7 @@ class PairScoringEngine(Engine):
         self._family = model.family
         self._info = ModelInfo(
             settings.served_model_name, model.path, model.kind, model.max_model_len, backend,
-            model.family.name, model.family.takes_instruction,
+            model.family.name, model.family.takes_instruction, chars_holding(model.max_model_len),
         )
         self._tokenizer: Any = None  # set by start(): the model's own tokenizer
         self._reader: TokenReader | None = None  # built from it on first use

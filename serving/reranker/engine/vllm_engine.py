@@ -3,7 +3,7 @@
 Every pair (cross-encoder) or text (embedding model) is its own vLLM request, so pairs from
 concurrent HTTP requests meet in vLLM's scheduler, which batches them continuously; nothing here
 holds a lock or waits for a batch to fill. Tokenizing is shared with the torch engine
-(``inputs.py``), so both engines cut documents, reject long inputs and count tokens alike.
+(``inputs/``), so both engines cut documents, reject long inputs and count tokens alike.
 
 LLM rerankers get their prompt template from the shared code too; an original (causal-LM)
 Qwen3-Reranker is loaded through vLLM's own conversion (``hf_overrides``: its LM head's "yes"
