@@ -4,6 +4,7 @@ it can, the cluster is pytest-kind's, created with the suite's pins (here with f
 from __future__ import annotations
 
 import argparse
+import shutil
 import subprocess
 import sys
 
@@ -15,6 +16,7 @@ from local_pod import REPO
 NO_ENGINE = "Cannot connect to the Docker daemon at unix:///var/run/docker.sock."
 # What `make e2e` runs.
 E2E_PYTEST = [sys.executable, "-m", "pytest", str(REPO / "tests" / "e2e"), "-m", "e2e", "-p", "no:cacheprovider"]
+MAKE = shutil.which("make") or "make"  # found before the tests narrow PATH to their fake tools
 
 
 def fake_tools(bin_dir, monkeypatch, **scripts):
@@ -92,7 +94,7 @@ def test_make_e2e_should_pass_a_skip_only_with_e2e_allow_skip(docker_without_eng
     """.ci/run's `make e2e E2E_ALLOW_SKIP=1`: a machine without Docker skips, in one line, and
     passes; a plain `make e2e` (GitHub's CI job) fails on the same skip."""
     venv = sys.prefix  # this venv, taken as set up: -o keeps make from reinstalling it
-    make = ["/usr/bin/make", "--no-print-directory", "-o", f"{venv}/.installed", f"VENV={venv}", "e2e"]
+    make = [MAKE, "--no-print-directory", "-o", f"{venv}/.installed", f"VENV={venv}", "e2e"]
     allowed = subprocess.run([*make, "E2E_ALLOW_SKIP=1"], cwd=REPO, capture_output=True, text=True, timeout=300)
     assert allowed.returncode == 0, allowed.stdout + allowed.stderr
     skip_lines = [line for line in allowed.stdout.splitlines() if line.startswith("SKIPPED")]
@@ -113,8 +115,11 @@ def test_should_create_the_cluster_with_pytest_kind_and_report_it_when_setup_fai
         "clusters: [{name: k, cluster: {server: 'https://127.0.0.1:1'}}]\n"
         "users: [{name: k, user: {token: t}}]\ncontexts: [{name: k, context: {cluster: k, user: k}}]"
     )
+    # kind create writes the kubeconfig pytest-kind then reads (pykube); every other call succeeds.
     kind = f"""echo "kind $*" >> {log}
-for arg in "$@"; do case "$arg" in --kubeconfig=*) printf '%s\\n' "{kubeconfig}" > "${{arg#--kubeconfig=}}" ;; esac; done"""
+for arg in "$@"; do
+  case "$arg" in --kubeconfig=*) printf '%s\\n' "{kubeconfig}" > "${{arg#--kubeconfig=}}" ;; esac
+done"""
     kubectl = f"""echo "kubectl $*" >> {log}
 case "$*" in *" wait --for=condition=Ready node "*) echo "error: no nodes are Ready" >&2; exit 1 ;; esac
 echo "fake kubectl output" """
@@ -127,7 +132,7 @@ echo "fake kubectl output" """
     output = run.stdout + run.stderr
     assert run.returncode == 1, output
     calls = log.read_text().splitlines()
-    kubeconfig_path = tmp_path / ".pytest-kind" / CLUSTER_NAME / "kubeconfig"
+    kubeconfig_path = f".pytest-kind/{CLUSTER_NAME}/kubeconfig"  # pytest-kind's, relative to the working directory
     create = f"kind create cluster --name={CLUSTER_NAME} --kubeconfig={kubeconfig_path} --image={KIND_NODE_IMAGE}"
     assert create in calls, calls
     assert f"kubectl --kubeconfig {kubeconfig_path} wait --for=condition=Ready node --all --timeout=180s" in calls

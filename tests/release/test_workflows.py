@@ -1,8 +1,11 @@
-"""The GitHub Actions workflows: linted (schema and zizmor), and publishing what the bundle deploys."""
+"""The GitHub Actions workflows: linted (schema and zizmor), running what .ci/run runs, and
+publishing what the bundle deploys."""
 
 from __future__ import annotations
 
+import copy
 import re
+import shlex
 import subprocess
 import sys
 import tomllib
@@ -13,6 +16,9 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[2]
 WORKFLOWS = REPO / ".github" / "workflows"
+CI_RUN = REPO / ".ci" / "run"
+# make targets that prepare a machine rather than test anything: a step in a job, not a job.
+SETUP_TARGETS = {"container-tools"}
 
 
 def lint(*paths: Path) -> subprocess.CompletedProcess:
@@ -82,6 +88,102 @@ def test_ci_should_run_the_tests_the_manifests_and_the_image_suite_on_pushes_and
         assert target in commands, target
     # The CPU torch wheel, never the CUDA build a bare requirement pulls.
     assert "--index-url https://download.pytorch.org/whl/cpu" in ci["env"]["TORCH_INSTALL"]
+
+
+def make_targets(script: str) -> set[str]:
+    """The targets of every `make` command in a shell script: the words after `make` up to the
+    next operator, less its options and VAR=value assignments."""
+    operators = set("();<>|&")
+    targets: set[str] = set()
+    for line in script.replace("\\\n", " ").splitlines():
+        lexer = shlex.shlex(line, posix=True, punctuation_chars=True)
+        lexer.whitespace_split = True
+        try:
+            tokens = list(lexer)
+        except ValueError:  # a quote that closes on a later line: no make command to read here
+            continue
+        previous, in_make = None, False
+        for i, token in enumerate(tokens):
+            redirected_fd = token.isdigit() and i + 1 < len(tokens) and tokens[i + 1][0] in "<>"  # 2>&1
+            if set(token) <= operators or redirected_fd:
+                in_make = False
+            elif in_make and not token.startswith("-") and "=" not in token:
+                targets.add(token)
+            elif token == "make" and (previous is None or set(previous) <= operators
+                                      or previous in {"sudo", "then", "do", "else", "!"}):
+                in_make = True
+            previous = token
+    return targets
+
+
+def workflow_targets(workflow: dict) -> dict[str, set[str]]:
+    """Each job's make targets, from its steps' `run` commands."""
+    return {
+        name: set().union(*(make_targets(s.get("run", "")) for s in steps(job)))
+        for name, job in workflow["jobs"].items()
+    }
+
+
+def target_mismatch(ci_run: str, workflow: dict) -> tuple[set[str], set[str]]:
+    """(only .ci/run's targets, only the workflow's)."""
+    local = make_targets(ci_run)
+    github = set().union(*workflow_targets(workflow).values())
+    return local - github, github - local
+
+
+@pytest.mark.parametrize(
+    ("script", "targets"),
+    [
+        ("make test\nmake validate\n", {"test", "validate"}),
+        ('make validate TORCH_INSTALL="${TORCH_INSTALL}" VALIDATE_ARGS="--output junit"', {"validate"}),
+        ("command -v podman >/dev/null || sudo make container-tools", {"container-tools"}),
+        ('mkdir -p logs\nmake e2e KEEP_CLUSTER=1 PYTEST_ARGS="-rA -x" 2>&1 | tee logs/e2e.log', {"e2e"}),
+        ("make --no-print-directory test-image \\\n  PYTEST_ARGS=-rA", {"test-image"}),
+        ("# make lint, later\necho make fuzz; cmake build", set()),
+    ],
+)
+def test_should_read_the_targets_of_make_commands(script, targets):
+    assert make_targets(script) == targets
+
+
+def test_ci_run_and_the_ci_workflow_should_run_the_same_make_targets():
+    """One list of suites: a target added to one of them must be added to the other."""
+    only_local, only_github = target_mismatch(CI_RUN.read_text(), load("ci.yml"))
+    assert not only_local and not only_github, (
+        f"only in .ci/run: {sorted(only_local)}; only in ci.yml: {sorted(only_github)}"
+    )
+    assert {"test", "validate", "e2e"} <= make_targets(CI_RUN.read_text())
+
+
+@pytest.mark.parametrize("side", [".ci/run", "ci.yml"])
+def test_the_comparison_should_catch_a_target_on_one_side_only(side):
+    ci_run, workflow = CI_RUN.read_text(), copy.deepcopy(load("ci.yml"))
+    if side == ".ci/run":
+        ci_run += "make lint\n"
+    else:
+        workflow["jobs"]["lint"] = {"steps": [{"run": 'make lint TORCH_INSTALL="${TORCH_INSTALL}"'}]}
+    only_local, only_github = target_mismatch(ci_run, workflow)
+    assert (only_local if side == ".ci/run" else only_github) == {"lint"}
+    assert not (only_github if side == ".ci/run" else only_local)
+
+
+def test_every_ci_job_should_run_one_suite_with_the_cpu_torch_wheel():
+    ci = load("ci.yml")
+    for name, targets in workflow_targets(ci).items():
+        assert len(targets - SETUP_TARGETS) == 1, f"job {name} runs {sorted(targets)}: one suite a job"
+        for step in steps(ci["jobs"][name]):
+            if make_targets(step.get("run", "")) - SETUP_TARGETS:
+                assert 'TORCH_INSTALL="${TORCH_INSTALL}"' in step["run"], f"job {name}: the CPU torch wheel"
+
+
+def test_the_e2e_job_should_require_the_kind_suite_and_upload_its_logs_always():
+    job = load("ci.yml")["jobs"]["e2e"]
+    suite = next(s for s in steps(job) if "e2e" in make_targets(s.get("run", "")))
+    assert "E2E_ALLOW_SKIP" not in suite["run"], "on GitHub's runner the kind suite must run, not skip"
+    assert "e2e-logs/" in suite["run"] and suite["shell"] == "bash", "tee keeps the suite's status with pipefail"
+    upload = uses(job, "actions/upload-artifact")
+    assert upload["if"] == "always()" and upload["with"]["path"] == "e2e-logs/"
+    assert "E2E_ALLOW_SKIP=1" in next(line for line in CI_RUN.read_text().splitlines() if line.startswith("make e2e"))
 
 
 def makefile_variable(name: str) -> str:
