@@ -17,7 +17,7 @@ from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from . import __version__
-from .api import dialects, health, models, score
+from .api import dialects, health, model_list, score
 from .api.admission import work_of
 from .api.errors import install_error_handlers
 from .api.openapi import install_openapi
@@ -109,7 +109,7 @@ def create_app(
     app.state.server = state
     install_error_handlers(app)
     install_openapi(app, settings)
-    for router in (*dialects.ROUTERS, score.router, health.router, models.router):
+    for router in (*dialects.ROUTERS, score.router, health.router, model_list.router):
         app.include_router(router)
 
     @app.get("/metrics", tags=["metrics"], summary="Prometheus metrics")

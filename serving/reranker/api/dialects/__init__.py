@@ -3,7 +3,7 @@ internal call (``api/ranking.py``) and the answer back into the shape its client
 
 | route | dialect |
 |---|---|
-| ``POST /openai/v1/rerank`` | ``seed``: the KServe guide (document a string) |
+| ``POST /openai/v1/rerank`` | ``kserve_openai``: KServe's OpenAI-style rerank API, as its reranker guide sends it (document a string) |
 | ``POST /v1/rerank``, ``/v2/rerank`` | ``cohere``: Cohere v1/v2, Jina, vLLM (document ``{"text"}``) |
 | ``POST /rerank`` with ``texts`` | ``tei``: Text Embeddings Inference (a list answer); ``GET /info`` |
 | ``POST /rerank`` with ``documents`` | ``infinity``: Infinity (usage with ``prompt_tokens``) |
@@ -23,7 +23,7 @@ from pydantic import BaseModel
 from ..openapi import error_responses
 from ..schemas import ErrorResponse
 from ..state import ServerState, get_state
-from . import cohere, infinity, nim, seed, tei
+from . import cohere, infinity, kserve_openai, nim, tei
 
 router = APIRouter(tags=["rerank"])
 
@@ -59,4 +59,4 @@ async def rerank_by_body(
     return await infinity.rerank(body, request, state)
 
 
-ROUTERS = [seed.router, cohere.router, router, tei.router, nim.router]
+ROUTERS = [kserve_openai.router, cohere.router, router, tei.router, nim.router]

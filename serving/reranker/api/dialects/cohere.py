@@ -17,7 +17,7 @@ from ...engine.base import Engine
 from ..ranking import from_rerank_body, rank
 from ..schemas import Count, RerankRequest, TextDocument
 from ..state import ServerState, get_state, ready_engine
-from .seed import ERRORS
+from .kserve_openai import ERRORS
 
 PATHS = {"/v1/rerank": "1", "/v2/rerank": "2"}  # path -> Cohere API version in meta
 

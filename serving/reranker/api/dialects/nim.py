@@ -18,7 +18,7 @@ from ...engine.base import Engine, TruncationPolicy
 from ..ranking import RankRequest, rank
 from ..schemas import BoundedByMaxDocuments, NotBlankStr, is_blank
 from ..state import ServerState, get_state, ready_engine
-from .seed import ERRORS
+from .kserve_openai import ERRORS
 
 router = APIRouter(tags=["nim"])
 

@@ -1,4 +1,4 @@
-"""POST /openai/v1/rerank: the KServe reranker guide's contract (the seed of this project).
+"""POST /openai/v1/rerank: KServe's OpenAI-style rerank API, as the KServe reranker guide sends it.
 
 ``document`` is a plain string, as the guide shows, or ``{"text": ...}`` with
 ``--document_format object``.
