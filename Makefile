@@ -39,7 +39,7 @@ VLLM_CPU_ENV := VLLM_CPU_KVCACHE_SPACE=$${VLLM_CPU_KVCACHE_SPACE:-1} \
 	VLLM_CPU_OMP_THREADS_BIND=$${VLLM_CPU_OMP_THREADS_BIND:-0-$$(( $$(nproc) - 1 ))}
 
 .DEFAULT_GOAL := help
-.PHONY: help setup serve test test-fake-amx test-vllm setup-vllm setup-clients test-clients validate bench gpu-wheels soak fuzz image test-image container-tools e2e docs clean
+.PHONY: help setup serve test test-fake-amx test-vllm setup-vllm setup-clients test-clients validate bench gpu-wheels soak fuzz image test-image test-image-gpu container-tools e2e docs clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -121,6 +121,9 @@ image: ## Build the GPU (vLLM) and CPU (torch) images with podman or docker (BAS
 test-image: setup ## Build the CPU image and run overlays/cpu's predictor Pod in it (podman kube play)
 	BASE_IMAGE='$(TEST_BASE_IMAGE)' $(BIN)/python -m pytest tests/e2e -m image -p no:cacheprovider $(PYTEST_ARGS)
 
+test-image-gpu: setup ## Build the GPU (vLLM) image as test-image builds the CPU one (~4 GB of wheels) and run a GPU overlay's predictor in it, on CPU (IMAGE_GPU_OVERLAY=a100)
+	BASE_IMAGE='$(TEST_BASE_IMAGE)' $(BIN)/python -m pytest tests/e2e -m image_gpu -p no:cacheprovider $(PYTEST_ARGS)
+
 # What `podman kube play` needs on a bare Debian, named one by one (--no-install-recommends leaves
 # out what podman only recommends): conmon and an OCI runtime (runc: crun refuses hybrid cgroup
 # hosts); catatonit, the pause binary of every pod's infra container; netavark, aardvark-dns and
@@ -136,11 +139,11 @@ container-tools: ## Install podman, its pause binary (catatonit), networking, ru
 		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
 			$(CONTAINER_TOOLS); fi
 
-e2e: setup ## Kind end-to-end suite (needs Docker that can run kind); KEEP_CLUSTER=1 keeps it
-	$(BIN)/python -m pytest tests/e2e -m e2e -p no:cacheprovider $(if $(KEEP_CLUSTER),--keep-cluster) $(PYTEST_ARGS)
+e2e: setup ## Kind end-to-end suite on pytest-kind's cluster (needs Docker that runs privileged containers; kind, kubectl downloaded); KEEP_CLUSTER=1 keeps it; can't run: one SKIPPED line, fails (E2E_ALLOW_SKIP=1: passes)
+	$(BIN)/python -m pytest tests/e2e -m e2e -p no:cacheprovider $(if $(KEEP_CLUSTER),--keep-cluster) $(PYTEST_ARGS)$(if $(E2E_ALLOW_SKIP), || [ $$? -eq 77 ])
 
-docs: setup ## Regenerate docs/configuration.md (the flag reference) from the server's Settings
-	$(BIN)/python -m reranker.flag_reference docs/configuration.md
+docs: setup ## Regenerate what the docs restate from code: the flag reference, the route table, the client versions tested
+	$(BIN)/python -m tools.docgen
 
 clean: ## Remove the virtual environments and caches
 	rm -rf $(VENV) $(VLLM_VENV) $(CLIENTS_VENV) .pytest_cache build *.egg-info

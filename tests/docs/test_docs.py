@@ -42,11 +42,34 @@ def test_should_link_only_to_files_that_exist(page):
     assert broken == []
 
 
-def test_should_keep_the_flag_reference_generated_from_settings():
-    from reranker.flag_reference import render
+@pytest.mark.parametrize("page", ["configuration.md", "api.md"])
+def test_should_keep_what_the_docs_restate_from_code_generated(page):
+    # The flag reference (Settings), the route table (the API document), the client versions
+    # (tests/clients/requirements.txt).
+    from tools.docgen import pages
 
-    committed = (DOCS / "configuration.md").read_text()
-    assert committed == render(), "docs/configuration.md is stale: run `make docs`"
+    assert (DOCS / page).read_text() == pages()[DOCS / page], f"docs/{page} is stale: run `make docs`"
+
+
+def test_should_list_every_route_of_the_api_document_in_the_route_table():
+    from reranker.app import create_app
+    from reranker.config import Settings
+
+    table = (DOCS / "api.md").read_text()
+    spec = create_app(Settings(backend="torch"), lambda: None).openapi()
+    for path, operations in spec["paths"].items():
+        for method in operations:
+            assert f"`{method.upper()} {path}`" in table
+
+
+def test_should_show_the_client_versions_the_client_suite_pins():
+    from tools.docgen import client_versions
+
+    pins = client_versions()
+    table = (DOCS / "api.md").read_text().split("<!-- generated: clients -->", 1)[1].split("<!-- /generated", 1)[0]
+    rows = re.findall(r"^\| .*? \| ([^|]+) \| .*<!-- ([a-z0-9.-]+) -->$", table, re.M)
+    assert len(rows) >= 10
+    assert all(version == pins[package] for version, package in rows)
 
 
 def test_should_document_every_flag_that_help_prints():
