@@ -35,7 +35,7 @@ from urllib.parse import urlsplit
 if importlib.util.find_spec("sniffio") is None:
     sys.modules.setdefault("sniffio", None)
 
-# The seed guide's request (../shared/seed/kserve-reranker-guide.txt), the one our contract is
+# The KServe reranker guide's request, the one our contract is
 # written for: the benchmark's seed workload and the tests' requests (tests/helpers.py imports it;
 # tests/e2e/seed_contract.py checks the answer to it).
 SEED_REQUEST = {

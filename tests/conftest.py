@@ -22,7 +22,8 @@ _SCHEMA_DIRS = pytest.StashKey[object]()
 def _schema_dirs(config: pytest.Config):
     """The session's one SchemaDirs (the CI check and the fixture share its downloads)."""
     if _SCHEMA_DIRS not in config.stash:
-        from schema_sources import SchemaDirs  # imports bundlecheck: only where schemas are used
+        # Imported here: it imports bundlecheck, which only the schema-checking tests need.
+        from schema_sources import SchemaDirs
 
         config.stash[_SCHEMA_DIRS] = SchemaDirs()
     return config.stash[_SCHEMA_DIRS]
@@ -30,10 +31,11 @@ def _schema_dirs(config: pytest.Config):
 
 @pytest.fixture(scope="session")
 def schema_dirs(request: pytest.FixtureRequest):
-    """The schemas to check manifests against: ``.kserve_crds`` (a directory of KServe CRDs) and
-    ``.crd_schemas`` (a directory in the CRDs-catalog layout). From $KSERVE_CRD_DIR and
-    $CRD_SCHEMA_DIR, else the validator's pinned downloads (cached); else the test skips with one
-    line naming the variable (under CI=true the run stops before any test: see below)."""
+    """The schemas to check manifests against: ``.kserve_crds`` (a directory of KServe CRDs),
+    ``.crd_schemas`` (a directory in the CRDs-catalog layout), ``.both`` (the two). From
+    $KSERVE_CRD_DIR and $CRD_SCHEMA_DIR, else the validator's pinned downloads (cached); else the
+    test skips with one line naming the variable (under CI=true the run stops before any test:
+    see below)."""
     return _schema_dirs(request.config)
 
 

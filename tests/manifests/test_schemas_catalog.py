@@ -24,11 +24,12 @@ import pytest
 from bundlecheck import catalog
 from bundlecheck.catalog import CATALOG_COMMIT, DirectoryCatalog, DownloadCatalog, catalog_path
 from bundlecheck.cli import default_targets
-from bundlecheck.crds import SchemaSourceError, from_directory
+from bundlecheck.crds import SchemaSourceError, from_directory, is_kserve
 from bundlecheck.findings import Status
 from bundlecheck.model_components import is_model_component, model_components, read_claim
 from bundlecheck.render import is_combination, render, render_combination
-from bundlecheck.schemas import SchemaChecker
+from bundlecheck.schemas import SchemaChecker, is_builtin
+from schema_sources import CATALOG_KINDS
 
 REPO = Path(__file__).resolve().parents[2]
 OVERLAYS = sorted(
@@ -69,10 +70,9 @@ THIRD_PARTY_KINDS = {
 
 @pytest.fixture(scope="module")
 def checker(schema_dirs) -> SchemaChecker:
+    kserve_crds, crd_schemas = schema_dirs.both
     return SchemaChecker(
-        from_directory(schema_dirs.kserve_crds),
-        catalog=DirectoryCatalog(schema_dirs.crd_schemas),
-        require=True,
+        from_directory(kserve_crds), catalog=DirectoryCatalog(crd_schemas), require=True
     )
 
 
@@ -99,6 +99,17 @@ def test_every_rendered_object_has_a_schema_and_matches_it(
 def test_the_targets_cover_every_third_party_kind_of_the_bundle() -> None:
     kinds = {obj["kind"] for target in TARGETS for obj in _rendered(target)}
     assert THIRD_PARTY_KINDS <= kinds
+
+
+def test_the_tests_pinned_download_covers_every_third_party_kind_the_bundle_renders() -> None:
+    # Without CRD_SCHEMA_DIR the tests download these kinds' schemas (schema_sources.py).
+    rendered = {
+        (obj["apiVersion"], obj["kind"])
+        for target in TARGETS
+        for obj in _rendered(target)
+        if not is_builtin(obj["apiVersion"]) and not is_kserve(obj["apiVersion"])
+    }
+    assert rendered and rendered <= set(CATALOG_KINDS), rendered - set(CATALOG_KINDS)
 
 
 def test_make_validate_renders_every_opt_in_component(monkeypatch: pytest.MonkeyPatch) -> None:

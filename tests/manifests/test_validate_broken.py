@@ -79,9 +79,8 @@ EXPECTED = {
 
 @pytest.fixture(scope="module")
 def schemas(schema_dirs) -> SchemaChecker:
-    return SchemaChecker(
-        from_directory(schema_dirs.kserve_crds), catalog=DirectoryCatalog(schema_dirs.crd_schemas)
-    )
+    kserve_crds, crd_schemas = schema_dirs.both
+    return SchemaChecker(from_directory(kserve_crds), catalog=DirectoryCatalog(crd_schemas))
 
 
 def check(case: str, schemas: SchemaChecker, skip: frozenset[str] = frozenset()):
