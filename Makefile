@@ -39,7 +39,7 @@ VLLM_CPU_ENV := VLLM_CPU_KVCACHE_SPACE=$${VLLM_CPU_KVCACHE_SPACE:-1} \
 	VLLM_CPU_OMP_THREADS_BIND=$${VLLM_CPU_OMP_THREADS_BIND:-0-$$(( $$(nproc) - 1 ))}
 
 .DEFAULT_GOAL := help
-.PHONY: help setup serve test test-fake-amx test-vllm setup-vllm setup-clients test-clients validate bench gpu-wheels soak fuzz image test-image test-image-gpu container-tools e2e docs clean
+.PHONY: help setup serve lint test test-fast test-fake-amx test-vllm setup-vllm setup-clients test-clients validate bench gpu-wheels soak fuzz image test-image test-image-gpu container-tools e2e docs clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -86,6 +86,17 @@ endif
 test: setup ## Run the unit, contract and manifest tests (no GPU; the network only for a package index and, without KSERVE_CRD_DIR/CRD_SCHEMA_DIR, the pinned schemas)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# pyproject's addopts deselects the suites with their own targets; a second -m replaces its -m, so
+# test-fast repeats those and adds `not slow` (a server process or a model loaded: tests/conftest.py).
+FAST_MARKERS := not slow and not e2e and not vllm and not image and not image_gpu and not clients and not fuzz
+test-fast: setup ## The tests that start no server and load no model (under 2 minutes): make test runs them too
+	$(BIN)/python -m pytest -m '$(FAST_MARKERS)' -p no:cacheprovider $(PYTEST_ARGS)
+
+lint: setup ## ruff (lint and format check) and mypy on the server package, serving/
+	$(BIN)/ruff check serving/
+	$(BIN)/ruff format --check serving/
+	$(BIN)/mypy serving/reranker
+
 test-fake-amx: setup ## make test as on a CPU with AMX, where --dtype auto gives bfloat16 (emulated here: slower)
 	PYTHONPATH=$(abspath tests/fake_amx) $(BIN)/python -m pytest $(PYTEST_ARGS)
 
@@ -101,15 +112,15 @@ validate: setup ## Render overlays, components (each model on the overlays it cl
 
 BENCH_JSON ?= bench.json
 bench: setup ## Side by side on the same requests: in-process sentence-transformers, our server, vLLM where .venv-vllm is; prints a table, writes bench.json (BENCH_JSON=, BENCH_ARGS=)
-	$(BIN)/python scripts/bench.py --json $(BENCH_JSON) $(BENCH_ARGS)
+	$(BIN)/python -m benchmarks.bench --json $(BENCH_JSON) $(BENCH_ARGS)
 
 # The air-gapped GPU machine's Python, which sets the carried wheels' tags.
 GPU_PYTHON ?= 3.12
-gpu-wheels: setup ## Fill .whl/ with what scripts/gpu-check.sh installs on an air-gapped GPU machine (GPU_PYTHON=3.12; fails over 64 MiB)
-	$(BIN)/python scripts/gpu_wheels.py --dest .whl --python-version $(GPU_PYTHON)
+gpu-wheels: setup ## Fill .whl/ with what benchmarks/gpu/gpu-check.sh installs on an air-gapped GPU machine (GPU_PYTHON=3.12; fails over 64 MiB)
+	$(BIN)/python benchmarks/gpu/gpu_wheels.py --dest .whl --python-version $(GPU_PYTHON)
 
 soak: setup ## Load a loopback server: 1000 clients x 30 s (SOAK_ARGS=...); report shed, expired, lost, p99
-	$(BIN)/python scripts/soak.py $(SOAK_ARGS)
+	$(BIN)/python -m benchmarks.soak $(SOAK_ARGS)
 
 fuzz: setup ## Fuzz a real server against its own OpenAPI document with schemathesis (fixed seed, ~2-3 min; FUZZ_ARGS=...)
 	$(BIN)/python tests/fuzz/run_fuzz.py $(FUZZ_ARGS)

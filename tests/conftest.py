@@ -4,16 +4,13 @@ run, the skips grouped by reason."""
 
 from __future__ import annotations
 
-import sys
 from collections import Counter
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))  # tests/helpers.py and tests/tiny_models.py
-
-from helpers import running_app  # noqa: E402
-from tiny_models import build_tiny_cross_encoder  # noqa: E402
+from tests.support.app import running_app
+from tests.support.tiny_models import build_tiny_cross_encoder
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 _SCHEMA_DIRS = pytest.StashKey[object]()
@@ -23,7 +20,7 @@ def _schema_dirs(config: pytest.Config):
     """The session's one SchemaDirs (the CI check and the fixture share its downloads)."""
     if _SCHEMA_DIRS not in config.stash:
         # Imported here: it imports bundlecheck, which only the schema-checking tests need.
-        from schema_sources import SchemaDirs
+        from tests.support.schema_sources import SchemaDirs
 
         config.stash[_SCHEMA_DIRS] = SchemaDirs()
     return config.stash[_SCHEMA_DIRS]
@@ -37,6 +34,24 @@ def schema_dirs(request: pytest.FixtureRequest):
     test skips with one line naming the variable (under CI=true the run stops before any test:
     see below)."""
     return _schema_dirs(request.config)
+
+
+def uses_a_model(item: pytest.Item) -> bool:
+    """Whether the test asks for a model: every fixture named ``*_dir`` is a model's directory
+    (``tiny_cross_encoder_dir``, ``minilm_dir``, a module's own builds), and every app fixture
+    (``tiny_client``...) depends on one."""
+    return any(name.endswith("_dir") for name in getattr(item, "fixturenames", ()))
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m deselects by marker
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The `slow` marker: the test starts a server or another process, or loads a model (make
+    test-fast leaves these out). Tests that start a process, or take a model some other way
+    (request.getfixturevalue, a build in the test), carry the mark themselves; here it goes on
+    every test that asks for a model fixture."""
+    for item in items:
+        if uses_a_model(item):
+            item.add_marker(pytest.mark.slow)
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:

@@ -11,6 +11,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.responses import Response
@@ -19,10 +20,8 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from . import __version__
 from .api import dialects, health, model_list, score
 from .api.admission import work_of
-from .api.errors import install_error_handlers
-from .api.openapi import install_openapi
-from .api.ranking import max_chars_per_pair
 from .api.auth import APIKeyAuth
+from .api.errors import install_error_handlers
 from .api.middleware import (
     BodyLimits,
     CancelOnDisconnect,
@@ -31,6 +30,8 @@ from .api.middleware import (
     RequestMetrics,
     ShedWhenFull,
 )
+from .api.openapi import install_openapi
+from .api.ranking import max_chars_per_pair
 from .api.state import ServerState
 from .config import Settings
 from .engine.base import Engine, ScoreOptions, TruncationPolicy
@@ -98,7 +99,9 @@ def create_app(
             if state.engine is not None:
                 await state.engine.stop()
 
-    docs = {} if not settings.disable_docs else {"docs_url": None, "redoc_url": None, "openapi_url": None}
+    docs: dict[str, Any] = (
+        {} if not settings.disable_docs else {"docs_url": None, "redoc_url": None, "openapi_url": None}
+    )
     app = FastAPI(
         title="kserve-reranker",
         version=__version__,

@@ -53,8 +53,12 @@ def build_parser() -> argparse.ArgumentParser:
             parser.add_argument(f"--{name}", action=argparse.BooleanOptionalAction, default=None, help=help_text)
         else:
             parser.add_argument(
-                f"--{name}", type=str, choices=choices, default=None,
-                metavar=name.upper() if choices is None else None, help=help_text,
+                f"--{name}",
+                type=str,
+                choices=choices,
+                default=None,
+                metavar=name.upper() if choices is None else None,
+                help=help_text,
             )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     return parser
@@ -67,8 +71,11 @@ def settings_from(argv: Sequence[str] | None, environ: typing.Mapping[str, str] 
     if args.api_key is not None:
         # Command lines are visible to every user of the node (ps, /proc): keys belong in the
         # environment, from a Secret.
-        print("reranker-server: warning: --api_key on the command line is visible in the process list; "
-              "set RERANKER_API_KEY from a Secret instead", file=sys.stderr)
+        print(
+            "reranker-server: warning: --api_key on the command line is visible in the process list; "
+            "set RERANKER_API_KEY from a Secret instead",
+            file=sys.stderr,
+        )
     values: dict[str, Any] = {}
     for name in Settings.model_fields:
         flag_value = getattr(args, name)
@@ -107,9 +114,7 @@ def _exit_now(code: int) -> None:
 
 
 def run(settings: Settings) -> int:
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # Imported here so that --help and flag errors answer fast, without loading torch.
     from .engine.factory import BackendUnavailableError, check_backend, start_engine
     from .engine.model_source import ModelSourceError, resolve_model

@@ -22,7 +22,7 @@ class Settings(BaseModel):
     # --- what to serve -------------------------------------------------------------------
     model_name: str = Field(
         "reranker",
-        description="Name clients send as \"model\", or several separated by commas (as vLLM's "
+        description='Name clients send as "model", or several separated by commas (as vLLM\'s '
         "--served-model-name takes several) so that clients' default names are answered too; the "
         "first is the one responses and /v1/models report.",
     )
@@ -39,8 +39,7 @@ class Settings(BaseModel):
     task: str = Field("score", description="Serving task. Only 'score' (rerank and score APIs).")
     backend: Literal["auto", "torch", "vllm"] = Field(
         "auto",
-        description="Engine: vllm, torch, or auto (vLLM when installed and it loads the model, "
-        "else torch).",
+        description="Engine: vllm, torch, or auto (vLLM when installed and it loads the model, else torch).",
     )
     trust_remote_code: bool = Field(False, description="Allow model code from the model directory.")
     model_family: Literal["auto", "cross-encoder", "embedding", "qwen3-reranker"] = Field(
@@ -49,14 +48,14 @@ class Settings(BaseModel):
         "one-label sequence classifier is a cross-encoder, or with a Qwen3 config a "
         "Qwen3-Reranker conversion; a bare encoder or sentence-transformers directory an "
         "embedding model). qwen3-reranker: the Qwen3-Reranker prompt template, and for a causal "
-        "LM the score P(\"yes\") = sigmoid(logit yes - logit no) at the last token (the original "
+        'LM the score P("yes") = sigmoid(logit yes - logit no) at the last token (the original '
         "checkpoints are plain causal LMs, so their files cannot say it). cross-encoder: a "
         "decoder's classification conversion scored on bare pairs, without a template.",
     )
     instruction: str | None = Field(
         None,
         description="Default task instruction for models that take one (LLM rerankers); a "
-        "request's \"instruction\" field overrides it. Refused at start for models without one.",
+        'request\'s "instruction" field overrides it. Refused at start for models without one.',
     )
 
     # --- model execution ---------------------------------------------------------------------
@@ -69,9 +68,7 @@ class Settings(BaseModel):
     device: Literal["auto", "cpu", "cuda"] = Field(
         "auto", description="Torch engine device; auto picks CUDA when present."
     )
-    max_model_len: int | None = Field(
-        None, ge=8, description="Token limit per pair; default: the model's own limit."
-    )
+    max_model_len: int | None = Field(None, ge=8, description="Token limit per pair; default: the model's own limit.")
     raw_scores: bool = Field(
         False,
         description="Return raw cross-encoder logits instead of sigmoid scores in [0, 1] by "
@@ -100,9 +97,7 @@ class Settings(BaseModel):
         0.9, gt=0, le=1, description="vLLM: fraction of GPU memory the engine may use."
     )
     max_num_seqs: int | None = Field(None, ge=1, description="vLLM: most sequences per step.")
-    max_num_batched_tokens: int | None = Field(
-        None, ge=1, description="vLLM: most tokens per scheduler step."
-    )
+    max_num_batched_tokens: int | None = Field(None, ge=1, description="vLLM: most tokens per scheduler step.")
     enforce_eager: bool = Field(False, description="vLLM: disable CUDA graphs.")
     tensor_parallel_size: int = Field(1, ge=1, description="vLLM: GPUs to shard the model over.")
 
@@ -117,55 +112,58 @@ class Settings(BaseModel):
     )
     document_format: Literal["string", "object"] = Field(
         "string",
-        description="Shape of \"document\" in rerank results: a plain string (KServe guide) or "
-        "{\"text\": ...} (vLLM/Jina clients).",
+        description='Shape of "document" in rerank results: a plain string (KServe guide) or '
+        '{"text": ...} (vLLM/Jina clients).',
     )
     log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="Log level.")
 
     # --- load, deadlines and shutdown ----------------------------------------------------------
     request_timeout: float = Field(
-        20, gt=0,
+        20,
+        gt=0,
         description="Seconds a scoring request may take, queueing included; past it the answer is "
         "504 and its remaining work is dropped.",
     )
     max_queued_pairs: int = Field(
-        16384, ge=1,
+        16384,
+        ge=1,
         description="Most pairs admitted and not yet scored, all requests together; a request that "
         "would pass it gets 429 with Retry-After (as does one arriving while the queue would take "
         "over half of --request_timeout).",
     )
     max_concurrent_requests: int = Field(
-        512, ge=1,
+        512,
+        ge=1,
         description="Most scoring requests in progress at once (TEI's default); past it: 429 with "
         "Retry-After, before the body is read.",
     )
     max_queued_chars: int = Field(
-        256 * 1024 * 1024, ge=1024,
+        256 * 1024 * 1024,
+        ge=1024,
         description="Most characters of query and document text held by admitted requests, all "
         "together (each is kept until answered); past it: 429 with Retry-After.",
     )
     max_request_tokens: int = Field(
-        524288, ge=64,
+        524288,
+        ge=64,
         description="Most tokens the model may process for one request (pairs x tokens after "
         "truncation); above it the answer is 413.",
     )
     drain_seconds: float = Field(
-        5, ge=0,
+        5,
+        ge=0,
         description="On SIGTERM: readiness answers 503 at once and the server keeps serving this "
         "long (while Kubernetes removes the pod from its endpoints), then stops accepting, finishes "
         "what it accepted and exits.",
     )
     header_timeout: float = Field(
-        10, gt=0,
+        10,
+        gt=0,
         description="Seconds a connection may take to send a request's headers (the first request "
         "included); slower connections are closed.",
     )
-    body_timeout: float = Field(
-        30, gt=0, description="Seconds to wait for each part of a request body (408 past it)."
-    )
-    keep_alive_timeout: float = Field(
-        5, gt=0, description="Seconds an idle keep-alive connection is held open."
-    )
+    body_timeout: float = Field(30, gt=0, description="Seconds to wait for each part of a request body (408 past it).")
+    keep_alive_timeout: float = Field(5, gt=0, description="Seconds an idle keep-alive connection is held open.")
 
     # --- security ----------------------------------------------------------------------------
     api_key: str | None = Field(
@@ -176,17 +174,14 @@ class Settings(BaseModel):
         repr=False,
     )
     protect_metrics: bool = Field(False, description="Require the API key on /metrics too.")
-    disable_docs: bool = Field(
-        False, description="Serve no /docs, /redoc or /openapi.json."
-    )
+    disable_docs: bool = Field(False, description="Serve no /docs, /redoc or /openapi.json.")
 
     @field_validator("task")
     @classmethod
     def _only_score(cls, value: str) -> str:
         if value != "score":
             raise ValueError(
-                f"unsupported task {value!r}: this server only serves --task=score "
-                "(rerank and score APIs)"
+                f"unsupported task {value!r}: this server only serves --task=score (rerank and score APIs)"
             )
         return value
 

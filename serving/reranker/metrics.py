@@ -12,55 +12,70 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         self.requests = Counter(
-            "reranker_requests", "HTTP requests by route and status.",
-            ["route", "method", "status"], registry=self.registry,
+            "reranker_requests",
+            "HTTP requests by route and status.",
+            ["route", "method", "status"],
+            registry=self.registry,
         )
         self.latency = Histogram(
-            "reranker_request_duration_seconds", "Time to answer an HTTP request.",
-            ["route"], buckets=_LATENCY_BUCKETS, registry=self.registry,
+            "reranker_request_duration_seconds",
+            "Time to answer an HTTP request.",
+            ["route"],
+            buckets=_LATENCY_BUCKETS,
+            registry=self.registry,
         )
         self.in_flight = Gauge(
             "reranker_requests_in_flight", "HTTP requests being answered now.", registry=self.registry
         )
         self.documents = Counter(
-            "reranker_documents_scored", "Pairs scored (documents of rerank, text_2 items of score).",
+            "reranker_documents_scored",
+            "Pairs scored (documents of rerank, text_2 items of score).",
             registry=self.registry,
         )
-        self.tokens = Counter(
-            "reranker_tokens", "Tokenizer tokens processed for scoring.", registry=self.registry
-        )
+        self.tokens = Counter("reranker_tokens", "Tokenizer tokens processed for scoring.", registry=self.registry)
         self.batch_size = Histogram(
-            "reranker_batch_size", "Pairs or texts per model batch (torch engine).",
-            buckets=_BATCH_BUCKETS, registry=self.registry,
+            "reranker_batch_size",
+            "Pairs or texts per model batch (torch engine).",
+            buckets=_BATCH_BUCKETS,
+            registry=self.registry,
         )
         self.batch_tokens = Histogram(
-            "reranker_batch_padded_tokens", "Padded tokens per model batch (torch engine).",
-            buckets=tuple(b * 64 for b in _BATCH_BUCKETS), registry=self.registry,
+            "reranker_batch_padded_tokens",
+            "Padded tokens per model batch (torch engine).",
+            buckets=tuple(b * 64 for b in _BATCH_BUCKETS),
+            registry=self.registry,
         )
 
         # Admission control and deadlines (api/admission.py, api/ranking.py, api/middleware.py).
         self.queue_pairs = Gauge(
-            "reranker_queue_pairs", "Pairs admitted and not yet scored (what --max_queued_pairs bounds).",
+            "reranker_queue_pairs",
+            "Pairs admitted and not yet scored (what --max_queued_pairs bounds).",
             registry=self.registry,
         )
         self.queue_requests = Gauge(
             "reranker_queue_requests", "Scoring requests admitted and not yet answered.", registry=self.registry
         )
         self.shed = Counter(
-            "reranker_requests_shed", "Requests refused with 429: queue_full (--max_queued_pairs, "
+            "reranker_requests_shed",
+            "Requests refused with 429: queue_full (--max_queued_pairs, "
             "--max_queued_chars), concurrency (--max_concurrent_requests) or overloaded (the wait "
-            "would pass --request_timeout).", ["reason"], registry=self.registry,
+            "would pass --request_timeout).",
+            ["reason"],
+            registry=self.registry,
         )
         self.expired = Counter(
-            "reranker_requests_expired", "Requests answered 504 at --request_timeout; their work was dropped.",
+            "reranker_requests_expired",
+            "Requests answered 504 at --request_timeout; their work was dropped.",
             registry=self.registry,
         )
         self.cancelled = Counter(
-            "reranker_requests_cancelled", "Requests whose client disconnected first; their work was dropped.",
+            "reranker_requests_cancelled",
+            "Requests whose client disconnected first; their work was dropped.",
             registry=self.registry,
         )
         self.draining = Gauge(
-            "reranker_draining", "1 after SIGTERM: readiness is 503 and the server is shutting down.",
+            "reranker_draining",
+            "1 after SIGTERM: readiness is 503 and the server is shutting down.",
             registry=self.registry,
         )
         for reason in ("queue_full", "concurrency", "overloaded"):

@@ -64,8 +64,10 @@ class TimedH11Protocol(H11Protocol):
             self._header_timer = self.loop.call_later(self.header_timeout, self._headers_too_slow)
 
     def _disarm_header_timer(self) -> None:
-        if getattr(self, "_header_timer", None) is not None:
-            self._header_timer.cancel()
+        # getattr: connection_lost may come without connection_made having set it.
+        timer = getattr(self, "_header_timer", None)
+        if timer is not None:
+            timer.cancel()
             self._header_timer = None
 
     def _headers_too_slow(self) -> None:
@@ -84,7 +86,7 @@ class TimedH11Protocol(H11Protocol):
         self._send_error(400, f"malformed HTTP request: {msg.rstrip('.')}")
 
     def _send_error(self, status: int, message: str) -> None:
-        body = ErrorJSONResponse(error_body(status, message)).body
+        body = bytes(ErrorJSONResponse(error_body(status, message)).body)  # render() gives bytes: no copy
         headers = [
             (b"content-type", b"application/json"),
             (b"content-length", str(len(body)).encode()),
@@ -149,7 +151,7 @@ def make_server(app, settings, on_drain) -> DrainingServer:
         log_level=settings.log_level,
         access_log=settings.log_level == "debug",
         http=protocol_class(settings.header_timeout),
-        timeout_keep_alive=settings.keep_alive_timeout,  # type: ignore[arg-type]  (a float works)
+        timeout_keep_alive=settings.keep_alive_timeout,
         # Every accepted request ends by its deadline; the margin covers sending the answer.
         timeout_graceful_shutdown=int(settings.request_timeout) + 2,
         server_header=False,

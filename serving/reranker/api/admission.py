@@ -17,8 +17,9 @@ would shed (or admit) a burst of the other by a factor of several.
 A request alone in the queue is always admitted, however large, so no valid request is refused
 forever. The throughput starts from a timed warm-up batch at load and is then measured over busy
 time only (work finished per second while at least two requests were in, the last ten busy
-seconds or so weighing most), so it follows the model and the hardware without configuration. When the server is already full, a request is refused
-before its body is read (``ShedWhenFull`` in middleware.py), so overload costs no parsing.
+seconds or so weighing most), so it follows the model and the hardware without configuration.
+When the server is already full, a request is refused before its body is read (``ShedWhenFull``
+in middleware.py), so overload costs no parsing.
 """
 
 from __future__ import annotations

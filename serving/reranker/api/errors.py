@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from fastapi import FastAPI, Request
-from pydantic import BaseModel, ValidationError
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..engine.base import InputTooLongError, RequestTooLargeError
@@ -49,9 +49,7 @@ def error_type(status: int) -> str:
 
 
 class APIError(Exception):
-    def __init__(
-        self, status: int, message: str, param: str | None = None, headers: dict[str, str] | None = None
-    ):
+    def __init__(self, status: int, message: str, param: str | None = None, headers: dict[str, str] | None = None):
         super().__init__(message)
         self.status = status
         self.message = message
@@ -77,9 +75,9 @@ def error_response(
     message: str,
     param: str | None = None,
     request: Request | None = None,
-    headers: dict[str, str] | None = None,
+    headers: Mapping[str, str] | None = None,
 ) -> JSONResponse:
-    shape: ErrorShape = getattr(request.state, "error_shape", None) if request is not None else None
+    shape: ErrorShape | None = getattr(request.state, "error_shape", None) if request is not None else None
     return ErrorJSONResponse((shape or error_body)(status, message, param), status_code=status, headers=headers)
 
 
@@ -91,7 +89,7 @@ _UNION_BRANCHES = {
 }
 
 
-def describe_validation_errors(errors: list[dict[str, Any]]) -> tuple[str, str | None]:
+def describe_validation_errors(errors: Sequence[Mapping[str, Any]]) -> tuple[str, str | None]:
     """A readable message and the first offending field from pydantic's error list."""
     parts, first_param = [], None
     branches_at = _union_branches(errors)
@@ -130,7 +128,7 @@ def validate_body(model: type[BaseModelT], body: Any) -> BaseModelT:
         raise APIError(400, message, param) from None
 
 
-def _union_branches(errors: list[dict[str, Any]]) -> dict[tuple[str, ...], list[str]]:
+def _union_branches(errors: Sequence[Mapping[str, Any]]) -> dict[tuple[str, ...], list[str]]:
     """What each union-typed field accepts, by the field's location: one pass over the errors
     (a body with thousands of bad items must not cost thousands of passes)."""
     found: dict[tuple[str, ...], dict[str, None]] = {}

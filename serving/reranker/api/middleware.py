@@ -94,7 +94,9 @@ class BodyLimits:
         self.timeout = timeout
 
     def _too_large(self) -> _BodyError:
-        return _BodyError(413, f"request body is larger than the server's limit of {self.max_bytes} bytes (--max_body_bytes)")
+        return _BodyError(
+            413, f"request body is larger than the server's limit of {self.max_bytes} bytes (--max_body_bytes)"
+        )
 
     def _too_slow(self) -> _BodyError:
         return _BodyError(408, f"request body not received within {self.timeout:g} s (--body_timeout)")
@@ -239,9 +241,9 @@ class ErrorGuard:
             if started:
                 return  # Starlette re-raises after its handler answered (and logged) it
             log.exception("unhandled error")
-            await error_response(500, "internal error (the server's log has the details)", headers={"connection": "close"})(
-                scope, receive, send
-            )
+            await error_response(
+                500, "internal error (the server's log has the details)", headers={"connection": "close"}
+            )(scope, receive, send)
 
 
 class RequestMetrics:

@@ -77,12 +77,16 @@ def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
 # The probes' bodies (health.py returns plain dicts): status -> response.
 _PROBE_RESPONSES: dict[str, dict[str, dict[str, Any]]] = {
     "/v2/health/live": {
-        "200": _json({"type": "object", "required": ["live"], "properties": {"live": {"const": True}}},
-                     "The process serves HTTP."),
+        "200": _json(
+            {"type": "object", "required": ["live"], "properties": {"live": {"const": True}}},
+            "The process serves HTTP.",
+        ),
     },
     "/v2/health/ready": {
-        "200": _json({"type": "object", "required": ["ready"], "properties": {"ready": {"const": True}}},
-                     "The model is loaded and the server takes requests."),
+        "200": _json(
+            {"type": "object", "required": ["ready"], "properties": {"ready": {"const": True}}},
+            "The model is loaded and the server takes requests.",
+        ),
         "503": _json(_ERROR_REF, _DESCRIPTIONS[503]),
     },
     **{
@@ -103,9 +107,9 @@ _METRICS_RESPONSE = {
 
 def error_responses(
     model: Any = ErrorResponse, statuses: tuple[int, ...] = SCORING_STATUSES
-) -> dict[int, dict[str, Any]]:
+) -> dict[int | str, dict[str, Any]]:
     """A route's ``responses=``: each status with its body ``model``, meaning and headers."""
-    responses: dict[int, dict[str, Any]] = {}
+    responses: dict[int | str, dict[str, Any]] = {}
     for status in statuses:
         responses[status] = {"model": model, "description": _DESCRIPTIONS[status]}
         if status in _HEADERS:
@@ -121,10 +125,11 @@ def install_openapi(app: FastAPI, settings: Settings) -> None:
         if app.openapi_schema is None:
             engine = app.state.server.engine
             takes_instruction = None if engine is None else engine.info.takes_instruction
-            complete(generate(), settings, takes_instruction)
+            # generate() returns the document it cached in app.openapi_schema; complete() edits it in place.
+            spec = complete(generate(), settings, takes_instruction)
             if engine is None:  # the model decides a field: build it again once it has loaded
-                spec, app.openapi_schema = app.openapi_schema, None
-                return spec
+                app.openapi_schema = None
+            return spec
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
@@ -160,7 +165,9 @@ def complete(spec: dict[str, Any], settings: Settings, takes_instruction: bool |
 
     if api_key:
         components.setdefault("securitySchemes", {})["bearerAuth"] = {
-            "type": "http", "scheme": "bearer", "description": "One of the server's API keys (--api_key)."
+            "type": "http",
+            "scheme": "bearer",
+            "description": "One of the server's API keys (--api_key).",
         }
     if "ErrorResponse" not in schemas:  # the probes refer to it
         error = ErrorResponse.model_json_schema(ref_template="#/components/schemas/{model}")

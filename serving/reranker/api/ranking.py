@@ -43,8 +43,12 @@ def from_rerank_body(body: RerankRequest, use_activation: bool | None = None) ->
     """The call for a body in the seed's fields (seed, Cohere/Jina/vLLM, Infinity);
     ``use_activation`` overrides the body's (Infinity's ``raw_scores``)."""
     return RankRequest(
-        body.query, body.document_texts(), body.model, body.top_n,
-        body.use_activation if use_activation is None else use_activation, body.max_tokens_per_doc,
+        body.query,
+        body.document_texts(),
+        body.model,
+        body.top_n,
+        body.use_activation if use_activation is None else use_activation,
+        body.max_tokens_per_doc,
         instruction=body.instruction,
     )
 
@@ -81,7 +85,9 @@ def score_options(
     if use_activation is None:
         use_activation = not state.settings.raw_scores
     return ScoreOptions(
-        use_activation=use_activation, max_tokens_per_doc=max_tokens_per_doc, truncation=truncation,
+        use_activation=use_activation,
+        max_tokens_per_doc=max_tokens_per_doc,
+        truncation=truncation,
         instruction=instruction,
     )
 

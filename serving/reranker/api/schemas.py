@@ -25,9 +25,7 @@ from pydantic_core import CoreSchema
 # One character that is not whitespace, spelled out: Python's str.isspace() set (what the server
 # strips), as an explicit class so that every regex engine reads it alike (ECMA-262's \s, which
 # JSON Schema validators use, and pydantic's Rust engine each draw the line elsewhere).
-NOT_BLANK_PATTERN = (
-    "[^\\t-\\r \\x1c-\\x1f\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]"
-)
+NOT_BLANK_PATTERN = "[^\\t-\\r \\x1c-\\x1f\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]"
 _NOT_BLANK = re.compile(NOT_BLANK_PATTERN)
 
 
@@ -117,16 +115,13 @@ class RerankRequest(_Request):
     model: StrictStr | None = Field(None, description="Served model name; other names get 404.")
     query: Query = Field(..., description="The search query.")
     documents: Annotated[list[StrictStr | TextDocument], BoundedByMaxDocuments] = Field(
-        ..., min_length=1,
-        description="Candidates: strings or {\"text\": ...} objects (at most --max_documents).",
+        ...,
+        min_length=1,
+        description='Candidates: strings or {"text": ...} objects (at most --max_documents).',
     )
-    top_n: Count | None = Field(
-        None, description="Return only the N best results; all when null or absent."
-    )
+    top_n: Count | None = Field(None, description="Return only the N best results; all when null or absent.")
     return_documents: StrictBool = Field(True, description="Include each document's text.")
-    max_tokens_per_doc: Count | None = Field(
-        None, description="Cut each document to this many tokens before scoring."
-    )
+    max_tokens_per_doc: Count | None = Field(None, description="Cut each document to this many tokens before scoring.")
     use_activation: StrictBool | None = Field(
         None,
         description="Cross-encoders: sigmoid scores in [0, 1] (true) or raw logits (false); "
@@ -223,7 +218,7 @@ class ErrorResponse(BaseModel):
 
 
 class ModelCard(BaseModel):
-    id: str = Field(..., description="The served model name: what clients send as \"model\".")
+    id: str = Field(..., description='The served model name: what clients send as "model".')
     object: Literal["model"] = "model"
     created: int
     owned_by: str = "kserve-reranker"

@@ -46,7 +46,10 @@ async def score(
 
 for _path in SCORE_PATHS:
     router.add_api_route(
-        _path, score, methods=["POST"], response_model=ScoreResponse,
+        _path,
+        score,
+        methods=["POST"],
+        response_model=ScoreResponse,
         responses=error_responses(),
         summary="Score text_1 against text_2 (1:1, 1:N or N:N)",
         operation_id="score" + _path.replace("/", "_"),

@@ -122,8 +122,8 @@ class Engine(abc.ABC):
         """The most tokens one model batch or scheduler step takes, once started (None: unknown)."""
         return None
 
-    def set_batch_observer(self, observer: BatchObserver) -> None:
+    def set_batch_observer(self, observer: BatchObserver) -> None:  # noqa: B027 (optional hook: no-op by default)
         """Report each model batch to ``observer``. Engines that batch elsewhere (vLLM) ignore it."""
 
-    async def stop(self) -> None:
+    async def stop(self) -> None:  # noqa: B027 (optional hook: no-op by default)
         """Release the model. Default: nothing to do."""

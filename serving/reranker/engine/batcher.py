@@ -12,6 +12,7 @@ fill themselves; when idle, a lone request runs at once with no added wait.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -86,10 +87,8 @@ class DynamicBatcher(Generic[Payload]):
     async def stop(self) -> None:
         if self._worker is not None:
             self._worker.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await self._worker
-            except asyncio.CancelledError:
-                pass
             self._worker = None
         for pending in self._queue:
             if not pending.future.done():

@@ -74,12 +74,19 @@ CROSS_ENCODER = Family("cross-encoder", ModelKind.CROSS_ENCODER, ScoreHead.CLASS
 EMBEDDING = Family("embedding", ModelKind.EMBEDDING, ScoreHead.EMBEDDING, form="embedding model")
 # The original Qwen3-Reranker checkpoints: Qwen3ForCausalLM, scored by the yes/no logits.
 QWEN3_RERANKER_CAUSAL = Family(
-    "qwen3-reranker", ModelKind.CROSS_ENCODER, ScoreHead.YES_NO, QWEN3_RERANKER_TEMPLATE, QWEN3_ANSWER_TOKENS,
+    "qwen3-reranker",
+    ModelKind.CROSS_ENCODER,
+    ScoreHead.YES_NO,
+    QWEN3_RERANKER_TEMPLATE,
+    QWEN3_ANSWER_TOKENS,
     form="causal LM",
 )
 # Its sequence-classification conversions (one label whose logit is the yes/no difference, e.g.
 # tomaarsen/Qwen3-Reranker-0.6B-seq-cls): the same template, a plain classifier head.
 QWEN3_RERANKER_SEQ_CLS = Family(
-    "qwen3-reranker", ModelKind.CROSS_ENCODER, ScoreHead.CLASSIFIER, QWEN3_RERANKER_TEMPLATE,
+    "qwen3-reranker",
+    ModelKind.CROSS_ENCODER,
+    ScoreHead.CLASSIFIER,
+    QWEN3_RERANKER_TEMPLATE,
     form="sequence-classification conversion",
 )

@@ -30,9 +30,31 @@ _POSITION_OFFSET_MODEL_TYPES = {"roberta", "xlm-roberta", "camembert", "longform
 # prompt the model was trained on gives wrong rankings silently, so none is scored bare unless
 # --model_family says so. Configs of other decoders show it by their grouped-query attention.
 _DECODER_MODEL_TYPES = {
-    "qwen2", "qwen3", "qwen2_moe", "qwen3_moe", "llama", "mistral", "mixtral", "gemma", "gemma2", "gemma3",
-    "gemma3_text", "phi", "phi3", "gpt2", "gpt_neox", "gptj", "falcon", "olmo", "olmo2", "granite",
-    "stablelm", "starcoder2", "bloom", "opt", "mpt",
+    "qwen2",
+    "qwen3",
+    "qwen2_moe",
+    "qwen3_moe",
+    "llama",
+    "mistral",
+    "mixtral",
+    "gemma",
+    "gemma2",
+    "gemma3",
+    "gemma3_text",
+    "phi",
+    "phi3",
+    "gpt2",
+    "gpt_neox",
+    "gptj",
+    "falcon",
+    "olmo",
+    "olmo2",
+    "granite",
+    "stablelm",
+    "starcoder2",
+    "bloom",
+    "opt",
+    "mpt",
 }
 # The prompt length Qwen3-Reranker's model card uses; its configs allow far longer (40960).
 _QWEN3_RERANKER_DEFAULT_LEN = 8192
@@ -115,8 +137,7 @@ def _model_root(path: Path) -> Path:
     if len(candidates) == 1:
         return candidates[0]
     raise ModelSourceError(
-        f"no model in {path}: it has no config.json"
-        + (" (several subdirectories have one)" if candidates else "")
+        f"no model in {path}: it has no config.json" + (" (several subdirectories have one)" if candidates else "")
     )
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import abc
 import asyncio
+import contextlib
 import ctypes
 import logging
 import platform
@@ -79,8 +80,14 @@ class PairScoringEngine(Engine):
         self._policy = TruncationPolicy(settings.truncation)
         self._family = model.family
         self._info = ModelInfo(
-            settings.served_model_name, model.path, model.kind, model.max_model_len, backend,
-            model.family.name, model.family.takes_instruction, chars_holding(model.max_model_len),
+            settings.served_model_name,
+            model.path,
+            model.kind,
+            model.max_model_len,
+            backend,
+            model.family.name,
+            model.family.takes_instruction,
+            chars_holding(model.max_model_len),
         )
         self._tokenizer: Any = None  # set by start(): the model's own tokenizer
         self._reader: TokenReader | None = None  # built from it on first use
@@ -134,10 +141,8 @@ class PairScoringEngine(Engine):
     def _trim_when_idle(self) -> None:
         self._trim_timer = None
         if self._in_flight == 0:
-            try:
+            with contextlib.suppress(RuntimeError):  # the loop's executor is gone: shutting down
                 asyncio.get_running_loop().run_in_executor(None, self._release_memory)
-            except RuntimeError:  # the loop's executor is gone: shutting down
-                pass
 
     @staticmethod
     def _release_memory() -> None:

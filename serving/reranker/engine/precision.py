@@ -66,14 +66,10 @@ def cpu_bf16_support() -> Bf16Support:
     """Ask torch (not the model name, not /proc/cpuinfo) what this CPU does with bfloat16."""
     amx, avx512_bf16 = _cpu_bf16_features()
     if not (amx or avx512_bf16):
-        return Bf16Support(
-            False, "no AMX/AVX512-BF16: bfloat16 would be emulated, several times slower"
-        )
+        return Bf16Support(False, "no AMX/AVX512-BF16: bfloat16 would be emulated, several times slower")
     unit = "AMX" if amx else "AVX512-BF16"
     if not _onednn_takes_bf16():
-        return Bf16Support(
-            False, f"CPU has {unit}, but this torch build has no oneDNN bfloat16 path"
-        )
+        return Bf16Support(False, f"CPU has {unit}, but this torch build has no oneDNN bfloat16 path")
     return Bf16Support(True, f"CPU has {unit}")
 
 

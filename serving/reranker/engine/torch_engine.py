@@ -13,7 +13,6 @@ import asyncio
 import logging
 import math
 import os
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +29,7 @@ from .pair_engine import PairScoringEngine
 from .precision import dtype_name, pick_device, pick_dtype
 
 log = logging.getLogger(__name__)
+
 
 def cpu_quota(cgroup_root: Path = Path("/sys/fs/cgroup")) -> float | None:
     """CPUs the container may use by its cgroup quota (v2 ``cpu.max`` or v1 CFS), if limited."""
@@ -98,6 +98,7 @@ class TorchEngine(PairScoringEngine):
 
     async def start(self) -> None:
         await asyncio.to_thread(self._load)
+        assert self._batch_tokens is not None  # _load sets it
         self._batcher = DynamicBatcher(self._run_batch, self._batch_tokens, self._observe)
         self._batcher.start()
 
@@ -117,6 +118,7 @@ class TorchEngine(PairScoringEngine):
         path = self._model_source.path
         remote = self._settings.trust_remote_code
         head = self._model_source.family.head
+        model: torch.nn.Module
         if head is ScoreHead.YES_NO:
             from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -128,13 +130,12 @@ class TorchEngine(PairScoringEngine):
             from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
             self._tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=remote)
-            model = AutoModelForSequenceClassification.from_pretrained(
-                path, dtype=dtype, trust_remote_code=remote
-            )
+            classifier = AutoModelForSequenceClassification.from_pretrained(path, dtype=dtype, trust_remote_code=remote)
             self._tokenizer = _right_padding(self._tokenizer)
             # A decoder classifier reads its last token that is not padding; it must know padding.
-            if model.config.pad_token_id is None:
-                model.config.pad_token_id = self._tokenizer.pad_token_id
+            if classifier.config.pad_token_id is None:
+                classifier.config.pad_token_id = self._tokenizer.pad_token_id
+            model = classifier
         else:
             from sentence_transformers import SentenceTransformer
 
@@ -148,7 +149,10 @@ class TorchEngine(PairScoringEngine):
         self._batch_tokens = batch_token_budget(self._settings.max_batch_tokens, device)
         log.info(
             "torch engine: %s (%s) %s on %s (%s, %d threads), limit %d tokens, batches of up to %d tokens%s",
-            self._model_source.family.name, self._model_source.family.form, path, device,
+            self._model_source.family.name,
+            self._model_source.family.form,
+            path,
+            device,
             self._dtype,
             torch.get_num_threads(),
             self._model_source.max_model_len,
@@ -157,9 +161,11 @@ class TorchEngine(PairScoringEngine):
         )
 
     async def _classify(self, encoded: list[EncodedPair]) -> list[float]:
+        assert self._batcher is not None  # scoring starts after start()
         return await self._batcher.submit(encoded, [len(e.input_ids) for e in encoded])
 
-    async def _embed(self, token_ids: list[Sequence[int]]) -> list[np.ndarray]:
+    async def _embed(self, token_ids: list[np.ndarray]) -> list[np.ndarray]:
+        assert self._batcher is not None  # scoring starts after start()
         return await self._batcher.submit(token_ids, [len(ids) for ids in token_ids])
 
     @torch.inference_mode()

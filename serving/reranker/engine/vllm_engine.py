@@ -22,6 +22,7 @@ import time
 import uuid
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 from vllm import AsyncEngineArgs, PoolingParams, TokensPrompt
 from vllm.platforms import current_platform
@@ -76,7 +77,7 @@ def engine_args(settings: Settings, model: ResolvedModel) -> AsyncEngineArgs:
     )
 
 
-def segment_boundary(token_type_ids: Sequence[int] | None) -> int | None:
+def segment_boundary(token_type_ids: Sequence[int] | np.ndarray | None) -> int | None:
     """Where the document's segment starts: vLLM takes this index instead of the whole list
     (its runner rebuilds token_type_ids as 0 before it and 1 from it)."""
     if token_type_ids is None or len(token_type_ids) == 0:
@@ -85,7 +86,7 @@ def segment_boundary(token_type_ids: Sequence[int] | None) -> int | None:
     return types.index(1) if 1 in types else len(types)
 
 
-def token_list(ids: Sequence[int]) -> list[int]:
+def token_list(ids: Sequence[int] | np.ndarray) -> list[int]:
     """Token ids as the plain ints vLLM's prompts take (the shared inputs are numpy arrays)."""
     return ids.tolist() if hasattr(ids, "tolist") else list(ids)
 
@@ -126,10 +127,10 @@ class VllmEngine(PairScoringEngine):
         # Building the engine blocks for seconds to minutes (weights, warm-up); off the event loop
         # the server keeps answering liveness probes meanwhile. vLLM starts its output handler on
         # the first request, inside the loop.
-        self._engine = await asyncio.to_thread(
+        self._engine = engine = await asyncio.to_thread(
             AsyncLLM.from_engine_args, engine_args(self._settings, self._model_source)
         )
-        supported = await self._engine.get_supported_tasks()
+        supported = await engine.get_supported_tasks()
         task = _POOLING_TASK[self._model_source.kind]
         if task not in supported:
             await self.stop()
@@ -139,7 +140,10 @@ class VllmEngine(PairScoringEngine):
             )
         log.info(
             "vLLM engine: %s (%s) %s (%s), limit %d tokens",
-            self._model_source.family.name, self._model_source.family.form, path, task,
+            self._model_source.family.name,
+            self._model_source.family.form,
+            path,
+            task,
             self._model_source.max_model_len,
         )
 
@@ -163,7 +167,7 @@ class VllmEngine(PairScoringEngine):
         outputs = await self._pool_all([self._pair_request(e, params) for e in encoded])
         return [float(out[0]) for out in outputs]  # one label each
 
-    async def _embed(self, token_ids: list[Sequence[int]]) -> list[torch.Tensor]:
+    async def _embed(self, token_ids: list[np.ndarray]) -> list[torch.Tensor]:
         params = PoolingParams(task="embed")
         return await self._pool_all([(TokensPrompt(prompt_token_ids=token_list(ids)), params) for ids in token_ids])
 
@@ -178,9 +182,7 @@ class VllmEngine(PairScoringEngine):
     async def _pool_all(self, requests: list[tuple[TokensPrompt, PoolingParams]]) -> list[torch.Tensor]:
         """Submit every request at once and wait for all: vLLM batches them with everyone else's."""
         batch_id = uuid.uuid4().hex
-        pending = [
-            self._pool_one(f"{batch_id}-{i}", prompt, params) for i, (prompt, params) in enumerate(requests)
-        ]
+        pending = [self._pool_one(f"{batch_id}-{i}", prompt, params) for i, (prompt, params) in enumerate(requests)]
         return list(await asyncio.gather(*pending))
 
     async def _pool_one(self, request_id: str, prompt: TokensPrompt, params: PoolingParams) -> torch.Tensor:

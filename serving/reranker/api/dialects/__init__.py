@@ -3,7 +3,7 @@ internal call (``api/ranking.py``) and the answer back into the shape its client
 
 | route | dialect |
 |---|---|
-| ``POST /openai/v1/rerank`` | ``kserve_openai``: KServe's OpenAI-style rerank API, as its reranker guide sends it (document a string) |
+| ``POST /openai/v1/rerank`` | ``kserve_openai``: KServe's OpenAI-style API, as its reranker guide sends it (a string) |
 | ``POST /v1/rerank``, ``/v2/rerank`` | ``cohere``: Cohere v1/v2, Jina, vLLM (document ``{"text"}``) |
 | ``POST /rerank`` with ``texts`` | ``tei``: Text Embeddings Inference (a list answer); ``GET /info`` |
 | ``POST /rerank`` with ``documents`` | ``infinity``: Infinity (usage with ``prompt_tokens``) |
@@ -37,19 +37,32 @@ def _inline(model: type[BaseModel], **keywords: Any) -> dict[str, Any]:
 
 @router.post(
     "/rerank",
-    summary="Rerank documents: TEI when the body has \"texts\", else Infinity (and the seed's shape)",
+    summary='Rerank documents: TEI when the body has "texts", else Infinity (and the seed\'s shape)',
     response_model=None,
     responses={
-        200: {"model": list[tei.TeiRank] | infinity.InfinityRerankResponse,
-              "description": "TEI: a list, best first; Infinity: an object."},
+        200: {
+            "model": list[tei.TeiRank] | infinity.InfinityRerankResponse,
+            "description": "TEI: a list, best first; Infinity: an object.",
+        },
         # TEI's error shape once the body has "texts"; ours before (a body that is not JSON).
         **error_responses(ErrorResponse | tei.TeiErrorResponse),
     },
-    openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": {
-        # The body decides: "texts" makes it TEI's, so Infinity's never has it.
-        "oneOf": [_inline(tei.TeiRerankRequest),
-                  _inline(infinity.InfinityRerankRequest, **{"not": {"required": ["texts"]}})]
-    }}}}},
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {
+                    "schema": {
+                        # The body decides: "texts" makes it TEI's, so Infinity's never has it.
+                        "oneOf": [
+                            _inline(tei.TeiRerankRequest),
+                            _inline(infinity.InfinityRerankRequest, **{"not": {"required": ["texts"]}}),
+                        ]
+                    }
+                }
+            },
+        }
+    },
 )
 async def rerank_by_body(
     request: Request, body: dict[str, Any] = Body(...), state: ServerState = Depends(get_state)

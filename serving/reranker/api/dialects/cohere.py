@@ -28,9 +28,9 @@ class CohereRerankRequest(RerankRequest):
     # Cohere v1's chunking and field selection, accepted and ignored (one chunk per document).
     max_chunks_per_doc: Count | None = Field(None, description="Cohere v1: ignored.")
     rank_fields: list[StrictStr] | None = Field(
-        None, max_length=64, description="Cohere v1: ignored; documents' \"text\" is ranked."
+        None, max_length=64, description='Cohere v1: ignored; documents\' "text" is ranked.'
     )
-    return_documents: StrictBool = Field(True, description="Include each document as {\"text\": ...}.")
+    return_documents: StrictBool = Field(True, description='Include each document as {"text": ...}.')
 
 
 class CohereResult(BaseModel):
@@ -87,8 +87,12 @@ def _route(api_version: str):
 
 for _path, _version in PATHS.items():
     router.add_api_route(
-        _path, _route(_version), methods=["POST"], response_model=CohereRerankResponse,
-        response_model_exclude_none=True, responses=ERRORS,
-        summary=f"Rerank documents (Cohere v{_version}, Jina, vLLM): document as {{\"text\": ...}}",
+        _path,
+        _route(_version),
+        methods=["POST"],
+        response_model=CohereRerankResponse,
+        response_model_exclude_none=True,
+        responses=ERRORS,
+        summary=f'Rerank documents (Cohere v{_version}, Jina, vLLM): document as {{"text": ...}}',
         operation_id="rerank" + _path.replace("/", "_"),
     )

@@ -49,15 +49,18 @@ async def rerank(body: Any, request: Request, state: ServerState) -> dict[str, A
     engine = loaded_engine(state)
     infinity = validate_body(InfinityRerankRequest, body)
     documents = infinity.document_texts()
-    ranking = await rank(from_rerank_body(infinity, use_activation=False if infinity.raw_scores else None), state, engine)
+    ranking = await rank(
+        from_rerank_body(infinity, use_activation=False if infinity.raw_scores else None), state, engine
+    )
     return InfinityRerankResponse(
         id=f"rerank-{uuid.uuid4()}",
         created=int(time.time()),
         model=ranking.model,
         usage=InfinityUsage(prompt_tokens=ranking.total_tokens, total_tokens=ranking.total_tokens),
         results=[
-            InfinityResult(index=i, relevance_score=ranking.scores[i],
-                           document=documents[i] if infinity.return_documents else None)
+            InfinityResult(
+                index=i, relevance_score=ranking.scores[i], document=documents[i] if infinity.return_documents else None
+            )
             for i in ranking.order
         ],
     ).model_dump(exclude_none=True)

@@ -33,7 +33,9 @@ async def rerank(
     results = [
         RerankResult(
             index=i,
-            document=(TextDocument(text=documents[i]) if as_object else documents[i]) if body.return_documents else None,
+            document=(TextDocument(text=documents[i]) if as_object else documents[i])
+            if body.return_documents
+            else None,
             relevance_score=ranking.scores[i],
         )
         for i in ranking.order
@@ -48,7 +50,12 @@ async def rerank(
 
 for _path in PATHS:
     router.add_api_route(
-        _path, rerank, methods=["POST"], response_model=RerankResponse, response_model_exclude_none=True,
-        responses=ERRORS, summary="Rerank documents (KServe guide): document as a string",
+        _path,
+        rerank,
+        methods=["POST"],
+        response_model=RerankResponse,
+        response_model_exclude_none=True,
+        responses=ERRORS,
+        summary="Rerank documents (KServe guide): document as a string",
         operation_id="rerank" + _path.replace("/", "_"),
     )

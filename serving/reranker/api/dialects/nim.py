@@ -36,7 +36,9 @@ class NimRankingRequest(BaseModel):
     model_config = ConfigDict(extra="ignore")
     model: StrictStr | None = Field(None, description="Served model name; other names get 404.")
     query: NimQuery
-    passages: Annotated[list[NimText], BoundedByMaxDocuments] = Field(..., min_length=1, description="At most --max_documents.")
+    passages: Annotated[list[NimText], BoundedByMaxDocuments] = Field(
+        ..., min_length=1, description="At most --max_documents."
+    )
     truncate: Literal["NONE", "END"] | None = Field(None, description="END: cut long passages; NONE: refuse them.")
 
     @field_validator("query")
@@ -60,7 +62,9 @@ _TRUNCATION = {"END": TruncationPolicy.TRUNCATE, "NONE": TruncationPolicy.REJECT
 
 
 @router.post(
-    "/v1/ranking", response_model=NimRankingResponse, responses=ERRORS,
+    "/v1/ranking",
+    response_model=NimRankingResponse,
+    responses=ERRORS,
     summary="Rank passages (NVIDIA NIM): raw scores as logit",
 )
 async def ranking(
@@ -70,8 +74,15 @@ async def ranking(
 ) -> NimRankingResponse:
     passages = [p.text for p in body.passages]
     ranked = await rank(
-        RankRequest(body.query.text, passages, body.model, use_activation=False,
-                    truncation=_TRUNCATION[body.truncate], documents_param="passages"),
-        state, engine,
+        RankRequest(
+            body.query.text,
+            passages,
+            body.model,
+            use_activation=False,
+            truncation=_TRUNCATION[body.truncate],
+            documents_param="passages",
+        ),
+        state,
+        engine,
     )
     return NimRankingResponse(rankings=[NimRanking(index=i, logit=ranked.scores[i]) for i in ranked.order])

@@ -82,11 +82,15 @@ async def rerank(body: Any, request: Request, state: ServerState) -> list[dict[s
     request.state.error_shape = error_shape  # from here on, errors come in TEI's shape
     engine = loaded_engine(state)
     tei = validate_body(TeiRerankRequest, body)
-    truncation = None if tei.truncate is None else TruncationPolicy.TRUNCATE if tei.truncate else TruncationPolicy.REJECT
+    truncation = (
+        None if tei.truncate is None else TruncationPolicy.TRUNCATE if tei.truncate else TruncationPolicy.REJECT
+    )
     ranking = await rank(
-        RankRequest(tei.query, tei.texts, use_activation=not tei.raw_scores, truncation=truncation,
-                    documents_param="texts"),
-        state, engine,
+        RankRequest(
+            tei.query, tei.texts, use_activation=not tei.raw_scores, truncation=truncation, documents_param="texts"
+        ),
+        state,
+        engine,
     )
     return [
         TeiRank(index=i, score=ranking.scores[i], text=tei.texts[i] if tei.return_text else None).model_dump(
@@ -97,7 +101,9 @@ async def rerank(body: Any, request: Request, state: ServerState) -> list[dict[s
 
 
 @router.get(
-    "/info", response_model=None, responses={200: {"model": TeiInfo, "description": "TEI's Info."}},
+    "/info",
+    response_model=None,
+    responses={200: {"model": TeiInfo, "description": "TEI's Info."}},
     summary="TEI: what this server serves (model, limits)",
 )
 async def info(state: ServerState = Depends(get_state)) -> dict[str, Any]:

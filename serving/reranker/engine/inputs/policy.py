@@ -190,7 +190,11 @@ def encode_pair_inputs(
     special = reader.special_pair
     query_room = max_len - special  # a query must leave at least one token for the document
     queries = _read_queries(
-        reader, pairs, {q: q for q, _ in pairs}, query_room, lambda tokens: tokens.length < query_room,
+        reader,
+        pairs,
+        {q: q for q, _ in pairs},
+        query_room,
+        lambda tokens: tokens.length < query_room,
         lambda query, tokens: (
             f"query is {_size(reader, query, tokens, query_room, max_len)}: with {special} special "
             f"tokens it leaves no room for a document within the model's limit of {max_len} tokens"
@@ -199,8 +203,10 @@ def encode_pair_inputs(
     rooms = [query_room - queries[q].length for q, _ in pairs]
     budgets = [_document_budget(room, max_tokens_per_doc) for room in rooms]
     documents = reader.read([d for _, d in pairs], [need for need, _ in budgets])
-    reads = [_Read(d, tokens, need, keep, room)
-             for (_, d), tokens, (need, keep), room in zip(pairs, documents, budgets, rooms)]
+    reads = [
+        _Read(d, tokens, need, keep, room)
+        for (_, d), tokens, (need, keep), room in zip(pairs, documents, budgets, rooms)
+    ]
 
     def refusal(index: int, read: _Read) -> str:
         extra = queries[pairs[index][0]].length + special
@@ -212,8 +218,9 @@ def encode_pair_inputs(
     def pair(index: int, document: list[int]) -> EncodedPair:
         return reader.pair(queries[pairs[index][0]].ids, document)
 
-    return _scoring_inputs(reader, pairs, reads, lengths, chunk, pair, pair, rooms,
-                           max_tokens_per_doc, max_request_tokens)
+    return _scoring_inputs(
+        reader, pairs, reads, lengths, chunk, pair, pair, rooms, max_tokens_per_doc, max_request_tokens
+    )
 
 
 def encode_prompted_pairs(
@@ -235,7 +242,11 @@ def encode_prompted_pairs(
     room = max_len - prompt.fixed  # the body's tokens
     heads = {q: prompt.template.body_head(q, instruction) for q, _ in pairs}
     head_tokens = _read_queries(
-        reader, pairs, heads, room, lambda tokens: tokens.length < room,
+        reader,
+        pairs,
+        heads,
+        room,
+        lambda tokens: tokens.length < room,
         lambda query, tokens: (
             f"query is {_size(reader, heads[query], tokens, room, max_len, prompt.fixed)} with the "
             f"instruction and the prompt template: it leaves no room for a document within the "
@@ -252,16 +263,24 @@ def encode_prompted_pairs(
 
     def refusal(index: int, body: _Read) -> str:
         size = _size(reader, body.text, body.tokens, body.need, max_len, prompt.fixed)
-        return (f"document {index} is too long: {size} with the query and the prompt template, the "
-                f"model's limit is {max_len}")
+        return (
+            f"document {index} is too long: {size} with the query and the prompt template, the "
+            f"model's limit is {max_len}"
+        )
 
     lengths, chunk = _apply_policy(reads, policy, refusal)
     heads_ids = [head_tokens[q].ids for q, _ in pairs]
     return _scoring_inputs(
-        reader, pairs, reads, lengths, chunk,
+        reader,
+        pairs,
+        reads,
+        lengths,
+        chunk,
         lambda index, body: prompt.wrap(body),  # the body as read: head and document together
         lambda index, window: prompt.wrap([*heads_ids[index], *window]),  # a document window
-        [room - len(ids) for ids in heads_ids], max_tokens_per_doc, max_request_tokens,
+        [room - len(ids) for ids in heads_ids],
+        max_tokens_per_doc,
+        max_request_tokens,
     )
 
 
@@ -322,7 +341,11 @@ def encode_embedding_pairs(
     special = reader.special_single
     room = max_len - special
     query_tokens = _read_queries(
-        reader, pairs, {q: q for q, _ in pairs}, room + 1, lambda tokens: tokens.length <= room,
+        reader,
+        pairs,
+        {q: q for q, _ in pairs},
+        room + 1,
+        lambda tokens: tokens.length <= room,
         lambda query, tokens: (
             f"query is too long: {_size(reader, query, tokens, room + 1, max_len, special)}, "
             f"the model's limit is {max_len}"
@@ -342,8 +365,7 @@ def encode_embedding_pairs(
 
     rows: dict[tuple[int, ...], int] = {}  # each distinct input once
     query_rows = {
-        query: rows.setdefault(tuple(reader.single(tokens.ids)), len(rows))
-        for query, tokens in query_tokens.items()
+        query: rows.setdefault(tuple(reader.single(tokens.ids)), len(rows)) for query, tokens in query_tokens.items()
     }
     document_rows = [
         rows.setdefault(tuple(reader.single(tokens.ids[:n])), len(rows)) for tokens, n in zip(documents, lengths)

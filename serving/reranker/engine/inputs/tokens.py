@@ -207,8 +207,11 @@ class _Template:
         for sample in (("a b c", "d e"), ("a", "b c d e f")):
             encodings = [backend.encode(text, add_special_tokens=False) for text in sample[: 1 + pair]]
             texts = [e.ids for e in encodings]
-            processed = backend.post_process(*encodings, add_special_tokens=True) if pair else \
-                backend.post_process(encodings[0], None, add_special_tokens=True)
+            processed = (
+                backend.post_process(*encodings, add_special_tokens=True)
+                if pair
+                else backend.post_process(encodings[0], None, add_special_tokens=True)
+            )
             parts: list[tuple[int | None, list[int], list[int]]] = []
             seen = 0  # text tokens so far: the first len(texts[0]) are the first text's
             marks = zip(processed.ids, processed.type_ids, processed.special_tokens_mask)
@@ -221,10 +224,12 @@ class _Template:
                         parts[-1][2].append(type_id)
                     continue
                 parts.append((which, [token_id], [type_id]))
-            found = cls(tuple(
-                (which, tuple(ids), tuple(types)) if which is None else (which, (), tuple(types[:1]))
-                for which, ids, types in parts
-            ))
+            found = cls(
+                tuple(
+                    (which, tuple(ids), tuple(types)) if which is None else (which, (), tuple(types[:1]))
+                    for which, ids, types in parts
+                )
+            )
             if found.apply(*texts) != (processed.ids, processed.type_ids):
                 raise ValueError("the tokenizer's post-processor places special tokens by content; not supported")
             if template is not None and found != template:
@@ -241,6 +246,7 @@ class _Template:
                 type_ids.extend(types)
             else:
                 text = first if sequence == 0 else second
+                assert text is not None  # a pair's template (one with a second text) is applied to pairs
                 ids.extend(text)
                 type_ids.extend(types * len(text))
         return ids, type_ids
