@@ -11,7 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from helpers import SEED_REQUEST, free_port, wait_http_ok
+from tests.support.app import SEED_REQUEST, free_port, wait_http_ok
 
 
 @pytest.fixture(scope="session")

@@ -8,7 +8,7 @@ client libraries are not installed, and deselects it (marker ``clients``).
 from __future__ import annotations
 
 import pytest
-from helpers import SEED_REQUEST
+from tests.support.app import SEED_REQUEST
 
 pytestmark = [pytest.mark.clients, pytest.mark.timeout(300)]
 

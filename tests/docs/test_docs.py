@@ -10,7 +10,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from helpers import free_port, wait_http_ok
+from tests.support.app import free_port, wait_http_ok
 
 ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"

@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from bundlecheck import catalog, crds
-from schema_sources import (
+from tests.support.schema_sources import (
     CATALOG_ENV,
     CATALOG_KINDS,
     KSERVE_ENV,

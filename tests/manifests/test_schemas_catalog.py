@@ -29,7 +29,7 @@ from bundlecheck.findings import Status
 from bundlecheck.model_components import is_model_component, model_components, read_claim
 from bundlecheck.render import is_combination, render, render_combination
 from bundlecheck.schemas import SchemaChecker, is_builtin
-from schema_sources import CATALOG_KINDS
+from tests.support.schema_sources import CATALOG_KINDS
 
 REPO = Path(__file__).resolve().parents[2]
 OVERLAYS = sorted(

@@ -9,9 +9,9 @@ import types
 
 import pytest
 from fastapi.testclient import TestClient
-from helpers import assert_error, wait_ready
+from tests.support.app import assert_error, wait_ready
 
-from fake_engine import FakeEngine
+from tests.support.fake_engine import FakeEngine
 from reranker.api.admission import Admission, work_of
 from reranker.app import _WARM_UP_PAIRS
 from reranker.api.errors import APIError

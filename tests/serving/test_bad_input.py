@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from helpers import SEED_REQUEST, assert_error, running_app
+from tests.support.app import SEED_REQUEST, assert_error, running_app
 
 QUERY, DOCS = SEED_REQUEST["query"], SEED_REQUEST["documents"]
 

@@ -21,7 +21,7 @@ from pathlib import Path
 import httpx
 import pytest
 import yaml
-from helpers import assert_error, free_port, running_app, wait_http_ok
+from tests.support.app import assert_error, free_port, running_app, wait_http_ok
 
 from reranker.engine import inputs
 from reranker.engine.base import InputTooLongError, RequestTooLargeError, TruncationPolicy

@@ -8,8 +8,8 @@ import sys
 
 import httpx
 import pytest
-from helpers import SEED_REQUEST, free_port, wait_http_ok
-from tiny_models import write_config_only
+from tests.support.app import SEED_REQUEST, free_port, wait_http_ok
+from tests.support.tiny_models import write_config_only
 
 from reranker.cli import build_parser, settings_from
 from reranker.config import Settings
@@ -81,6 +81,7 @@ def test_should_exit_1_when_vllm_is_asked_for_but_missing(tiny_cross_encoder_dir
     assert "--backend vllm: vLLM is not installed" in result.stderr
 
 
+@pytest.mark.slow  # starts the server process
 def test_should_exit_1_when_the_weights_fail_to_load(tmp_path):
     # A valid cross-encoder config without weights: kind detection passes, loading fails later.
     write_config_only(tmp_path, {"architectures": ["BertForSequenceClassification"], "model_type": "bert", "max_position_embeddings": 64, "id2label": {"0": "LABEL_0"}})

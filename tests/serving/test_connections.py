@@ -17,10 +17,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from helpers import assert_error
+from tests.support.app import assert_error
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
-import loadgen  # noqa: E402  (the soak script's server process)
+from tests.support import server_process
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 
@@ -33,7 +32,7 @@ def server(tiny_cross_encoder_dir, tmp_path_factory):
     flags = [f"--model_id={tiny_cross_encoder_dir}", "--backend=torch", "--log_level=warning",
              f"--header_timeout={HEADER_TIMEOUT:g}", f"--keep_alive_timeout={KEEP_ALIVE_TIMEOUT:g}",
              f"--body_timeout={BODY_TIMEOUT:g}"]
-    with loadgen.Server(flags, tmp_path_factory.mktemp("server") / "server.log") as running:
+    with server_process.Server(flags, tmp_path_factory.mktemp("server") / "server.log") as running:
         yield running
     assert "Traceback" not in running.log()
 

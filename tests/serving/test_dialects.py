@@ -4,7 +4,7 @@ clients can show (api/dialects/)."""
 from __future__ import annotations
 
 import pytest
-from helpers import SEED_REQUEST, assert_error, running_app
+from tests.support.app import SEED_REQUEST, assert_error, running_app
 
 QUERY, DOCUMENTS = SEED_REQUEST["query"], SEED_REQUEST["documents"]
 LONG = "word " * 2000  # far past any model's limit

@@ -9,7 +9,7 @@ import time
 
 import pytest
 from fastapi.testclient import TestClient
-from helpers import SEED_REQUEST, assert_error, wait_ready
+from tests.support.app import SEED_REQUEST, assert_error, wait_ready
 
 from reranker.app import create_app
 from reranker.config import Settings

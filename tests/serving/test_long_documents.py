@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import pytest
 import torch
-from helpers import SEED_REQUEST, assert_error, run_with_engine, running_app, score_with_engine
-from tiny_models import CARD_PREFIX, CARD_SUFFIX, CARD_TASK, build_tiny_qwen3_reranker
+from tests.support.app import SEED_REQUEST, assert_error, run_with_engine, running_app, score_with_engine
+from tests.support.tiny_models import CARD_PREFIX, CARD_SUFFIX, CARD_TASK, build_tiny_qwen3_reranker
 
 from reranker.engine.base import RequestTooLargeError, ScoreOptions, TruncationPolicy
 
@@ -84,6 +84,7 @@ def test_should_keep_chunked_requests_within_max_request_tokens(tiny_cross_encod
     assert result.total_tokens == 128
 
 
+@pytest.mark.slow  # loads a model
 def test_should_chunk_inside_the_llm_reranker_template(tmp_path):
     model_dir = build_tiny_qwen3_reranker(tmp_path / "qwen3")
     from transformers import AutoModelForCausalLM, AutoTokenizer

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers import SEED_REQUEST, assert_error, running_app, score_with_engine
-from tiny_models import (
+from tests.support.app import SEED_REQUEST, assert_error, running_app, score_with_engine
+from tests.support.tiny_models import (
     build_tiny_modernbert_cross_encoder,
     build_tiny_qwen3_reranker,
     build_tiny_qwen3_seq_cls,
@@ -27,8 +27,7 @@ from reranker.engine.base import ModelKind, ScoreOptions
 from reranker.engine.families import ScoreHead
 from reranker.engine.model_source import ModelSourceError, resolve_model
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "e2e"))
-from seed_contract import assert_seed_response_shape  # noqa: E402
+from tests.e2e.seed_contract import assert_seed_response_shape
 
 QUERY, DOCS = SEED_REQUEST["query"], SEED_REQUEST["documents"]
 PAIRS = [(QUERY, d) for d in DOCS]
@@ -190,6 +189,7 @@ def test_should_cut_long_documents_inside_the_template_as_the_card_does(qwen3_di
     assert result.total_tokens == sum(lengths)
 
 
+@pytest.mark.slow  # loads a model (request.getfixturevalue)
 @pytest.mark.parametrize("builder", ["modernbert_dir", "xlm_roberta_dir"])
 def test_should_match_the_encoder_cross_encoder_reference(builder, request):
     model_dir = request.getfixturevalue(builder)
@@ -286,6 +286,7 @@ def test_should_answer_400_to_an_instruction_for_a_model_that_takes_none(tiny_cl
 
 # --- the seed contract, for each family --------------------------------------------------------
 
+@pytest.mark.slow  # loads a model (request.getfixturevalue)
 @pytest.mark.parametrize(
     ("builder", "flags"),
     [

@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 
 import pytest
-from tiny_models import write_config_only
+from tests.support.tiny_models import write_config_only
 
 from reranker.config import Settings
 from reranker.engine.base import ModelKind

@@ -8,7 +8,7 @@ import re
 import sys
 
 import pytest
-from helpers import SEED_REQUEST, assert_error
+from tests.support.app import SEED_REQUEST, assert_error
 
 from reranker.api.schemas import NOT_BLANK_PATTERN
 from reranker.app import create_app
@@ -261,8 +261,8 @@ def test_should_describe_tei_info_as_served(tiny_client, spec):
 def test_should_offer_instruction_only_where_the_served_model_takes_one(takes_instruction):
     # The server refuses "instruction" for a model without a prompt (400), so its document must
     # not offer the field there; an LLM reranker's document does. Known once the model loads.
-    from fake_engine import FakeEngine
-    from helpers import wait_ready
+    from tests.support.fake_engine import FakeEngine
+    from tests.support.app import wait_ready
     from fastapi.testclient import TestClient
 
     from reranker.engine.base import ModelInfo, ModelKind

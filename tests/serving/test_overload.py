@@ -16,10 +16,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from helpers import assert_error
+from tests.support.app import assert_error
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
-import loadgen  # noqa: E402  (the soak script's server process, bodies and /metrics parsing)
+from tests.support import metrics, server_process, workload
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 
@@ -46,7 +45,7 @@ async def clients(url: str, count: int, requests_each: int, documents: int) -> t
         async with httpx.AsyncClient(timeout=120, limits=httpx.Limits(max_connections=1)) as http:
             for n in range(requests_each):
                 try:
-                    responses.append(await http.post(url + ROUTE, json=loadgen.rerank_body(documents, 30, index * 7 + n)))
+                    responses.append(await http.post(url + ROUTE, json=workload.rerank_body(documents, 30, index * 7 + n)))
                 except httpx.HTTPError as exc:
                     failures.append(f"client {index} request {n}: {type(exc).__name__}: {exc}")
 
@@ -58,10 +57,10 @@ def test_overload_answers_every_request_with_200_or_429_or_504_in_our_shape(mini
     # Room for five requests' pairs and a 4 s deadline, against 48 clients at once (what is
     # admitted takes well under a second of model time, so some requests must succeed).
     flags = server_args(minilm_dir, "--max_queued_pairs=25", "--request_timeout=4")
-    with loadgen.Server(flags, tmp_path / "server.log") as server:
-        before = loadgen.scrape(server.url)
+    with server_process.Server(flags, tmp_path / "server.log") as server:
+        before = metrics.scrape(server.url)
         responses, failures = asyncio.run(clients(server.url, count=48, requests_each=3, documents=5))
-        after = loadgen.scrape(server.url)
+        after = metrics.scrape(server.url)
         health = httpx.get(f"{server.url}/v2/health/ready", timeout=10)
 
     assert failures == [], "requests without an answer (connection refused, reset or closed)"
@@ -76,11 +75,11 @@ def test_overload_answers_every_request_with_200_or_429_or_504_in_our_shape(mini
             assert int(response.headers["retry-after"]) >= 1
         elif response.status_code == 504:
             assert_error(response, 504, r"--request_timeout")
-    shed = loadgen.metric(after, SHED) - loadgen.metric(before, SHED)
+    shed = metrics.metric(after, SHED) - metrics.metric(before, SHED)
     assert shed > 0
     assert shed == statuses[429], "every 429 is counted as shed, and nothing else is"
-    assert loadgen.metric(after, EXPIRED) - loadgen.metric(before, EXPIRED) == statuses[504]
-    assert loadgen.metric(after, QUEUED) == 0 and loadgen.metric(after, "reranker_queue_pairs") == 0
+    assert metrics.metric(after, EXPIRED) - metrics.metric(before, EXPIRED) == statuses[504]
+    assert metrics.metric(after, QUEUED) == 0 and metrics.metric(after, "reranker_queue_pairs") == 0
     assert health.status_code == 200
 
 
@@ -91,7 +90,7 @@ async def abandon_behind_a_long_request(url: str, blocker: dict, abandoned: list
 
     async def queued() -> float:
         async with httpx.AsyncClient(timeout=10) as http:
-            return loadgen.metric(loadgen.parse_metrics((await http.get(f"{url}/metrics")).text), QUEUED)
+            return metrics.metric(metrics.parse_metrics((await http.get(f"{url}/metrics")).text), QUEUED)
 
     async def wait_queued(count: int) -> None:
         deadline = time.monotonic() + 120
@@ -122,27 +121,27 @@ def test_work_of_clients_that_gave_up_is_dropped_not_computed(minilm_dir, tmp_pa
     # Distinct documents: seconds of model time, however fast the machine (the deadline is raised
     # so that a slow one finishes them too: deadlines are the other test's subject).
     blocker = {"query": "what is the capital of france",
-               "documents": [f"document {i}: " + d for i, d in enumerate(loadgen.make_documents(blocking_documents, 30, 3))]}
-    abandoned = [loadgen.rerank_body(documents_each, 30, 100 + i) for i in range(abandoned_count)]
-    with loadgen.Server(server_args(minilm_dir, "--request_timeout=300"), tmp_path / "server.log") as server:
-        before = loadgen.scrape(server.url)
+               "documents": [f"document {i}: " + d for i, d in enumerate(workload.make_documents(blocking_documents, 30, 3))]}
+    abandoned = [workload.rerank_body(documents_each, 30, 100 + i) for i in range(abandoned_count)]
+    with server_process.Server(server_args(minilm_dir, "--request_timeout=300"), tmp_path / "server.log") as server:
+        before = metrics.scrape(server.url)
         blocked = asyncio.run(abandon_behind_a_long_request(server.url, blocker, abandoned))
         assert blocked.status_code == 200, blocked.text
 
         deadline = time.monotonic() + 60  # the server counts a cancellation when it sees the connection close
-        while loadgen.metric(after := loadgen.scrape(server.url), CANCELLED) - loadgen.metric(before, CANCELLED) < abandoned_count:
+        while metrics.metric(after := metrics.scrape(server.url), CANCELLED) - metrics.metric(before, CANCELLED) < abandoned_count:
             assert time.monotonic() < deadline, "the server did not notice that the clients left"
             time.sleep(0.1)
-        following = httpx.post(server.url + ROUTE, json=loadgen.rerank_body(documents_each, 30, 1), timeout=120)
-        final = loadgen.scrape(server.url)
+        following = httpx.post(server.url + ROUTE, json=workload.rerank_body(documents_each, 30, 1), timeout=120)
+        final = metrics.scrape(server.url)
 
     assert following.status_code == 200, following.text
-    assert loadgen.metric(after, CANCELLED) - loadgen.metric(before, CANCELLED) == abandoned_count
+    assert metrics.metric(after, CANCELLED) - metrics.metric(before, CANCELLED) == abandoned_count
     # Scored: the blocker and the following request, nothing of the abandoned ones.
-    assert loadgen.metric(final, DOCUMENTS) - loadgen.metric(before, DOCUMENTS) == blocking_documents + documents_each
+    assert metrics.metric(final, DOCUMENTS) - metrics.metric(before, DOCUMENTS) == blocking_documents + documents_each
     # What the model ran: the distinct texts of those two (documents plus at most the query each);
     # any one abandoned request computed would add its 20 documents.
-    computed = loadgen.metric(final, MODEL_ITEMS) - loadgen.metric(before, MODEL_ITEMS)
+    computed = metrics.metric(final, MODEL_ITEMS) - metrics.metric(before, MODEL_ITEMS)
     assert blocking_documents + documents_each <= computed <= blocking_documents + documents_each + 2
-    assert loadgen.metric(final, QUEUED) == 0 and loadgen.metric(final, "reranker_queue_pairs") == 0
+    assert metrics.metric(final, QUEUED) == 0 and metrics.metric(final, "reranker_queue_pairs") == 0
     assert "Traceback" not in server.log()

@@ -146,6 +146,7 @@ def test_should_leave_vllm_on_gpu_and_explicit_values_alone(monkeypatch, request
         assert precision.vllm_dtype(requested, on_cpu=True) == requested
 
 
+@pytest.mark.slow  # starts Python processes
 def test_fake_amx_makes_every_process_pick_bfloat16():
     """tests/fake_amx (make test-fake-amx) must reach a fresh interpreter, as a server started by
     a test is one."""

@@ -6,7 +6,7 @@ import copy
 import re
 
 import pytest
-from helpers import SEED_REQUEST, assert_error, running_app
+from tests.support.app import SEED_REQUEST, assert_error, running_app
 
 from reranker.api.schemas import RerankResponse
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from helpers import SEED_REQUEST, assert_error
+from tests.support.app import SEED_REQUEST, assert_error
 
 from reranker.api.schemas import ScoreResponse
 

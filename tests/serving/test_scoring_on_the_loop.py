@@ -15,7 +15,7 @@ import warnings
 import numpy as np
 import pytest
 import torch
-from helpers import SEED_REQUEST, run_with_engine
+from tests.support.app import SEED_REQUEST, run_with_engine
 from torch.overrides import TorchFunctionMode
 
 from reranker.engine.base import ScoreOptions, TruncationPolicy

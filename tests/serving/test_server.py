@@ -11,9 +11,9 @@ import time
 
 import httpx
 import pytest
-from helpers import free_port
+from tests.support.app import free_port
 
-from fake_engine import FakeEngine
+from tests.support.fake_engine import FakeEngine
 from reranker.app import create_app
 from reranker.config import Settings
 from reranker.server import make_server

@@ -19,10 +19,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from helpers import assert_error
+from tests.support.app import assert_error
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
-import loadgen  # noqa: E402  (the soak script's server process, bodies and /metrics parsing)
+from tests.support import metrics, server_process, workload
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 
@@ -55,7 +54,7 @@ def wait_exit(process: subprocess.Popen, signalled_at: float, bound: float) -> i
 def test_sigterm_under_load_keeps_serving_through_the_drain_and_exits_0(minilm_dir, tmp_path):
     drain, deadline = 3.0, 10.0
     flags = server_args(minilm_dir, f"--drain_seconds={drain:g}", f"--request_timeout={deadline:g}")
-    server = loadgen.Server(flags, tmp_path / "server.log")
+    server = server_process.Server(flags, tmp_path / "server.log")
     with server:
         url = server.url
         sent: list[Sent] = []
@@ -70,7 +69,7 @@ def test_sigterm_under_load_keeps_serving_through_the_drain_and_exits_0(minilm_d
                 while "at" not in signalled or time.monotonic() < signalled["at"] + drain - 0.5:
                     at = time.monotonic()
                     try:
-                        response = await http.post(url + ROUTE, json=loadgen.rerank_body(4, 20, index * 100 + n))
+                        response = await http.post(url + ROUTE, json=workload.rerank_body(4, 20, index * 100 + n))
                         sent.append(Sent(at, response.status_code, "" if response.status_code == 200 else response.text))
                     except httpx.HTTPError as exc:
                         sent.append(Sent(at, None, f"{type(exc).__name__}: {exc}"))
@@ -119,13 +118,13 @@ def test_sigterm_with_a_deep_queue_answers_every_accepted_request_in_our_shape(m
     # of 6 s leaves room for several requests of 20 documents on a slow CI machine.
     drain, deadline = 1.0, 6.0
     flags = server_args(minilm_dir, f"--drain_seconds={drain:g}", f"--request_timeout={deadline:g}")
-    server = loadgen.Server(flags, tmp_path / "server.log")
+    server = server_process.Server(flags, tmp_path / "server.log")
     with server:
         url = server.url
 
         async def queued() -> float:
             async with httpx.AsyncClient(timeout=10) as http:
-                return loadgen.metric(loadgen.parse_metrics((await http.get(f"{url}/metrics")).text),
+                return metrics.metric(metrics.parse_metrics((await http.get(f"{url}/metrics")).text),
                                       "reranker_queue_requests")
 
         async def scenario() -> tuple[list[httpx.Response], list[str]]:
@@ -134,7 +133,7 @@ def test_sigterm_with_a_deep_queue_answers_every_accepted_request_in_our_shape(m
             async def one(index: int) -> httpx.Response | None:
                 async with httpx.AsyncClient(timeout=60) as http:
                     try:
-                        return await http.post(url + ROUTE, json=loadgen.rerank_body(20, 30, index))
+                        return await http.post(url + ROUTE, json=workload.rerank_body(20, 30, index))
                     except httpx.HTTPError as exc:
                         failures.append(f"request {index}: {type(exc).__name__}: {exc}")
                         return None

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 import torch
-from helpers import SEED_REQUEST, run_with_engine
+from tests.support.app import SEED_REQUEST, run_with_engine
 
 from reranker.engine.base import InputTooLongError, ModelKind, ScoreOptions
 

@@ -18,8 +18,8 @@ import pytest
 
 pytest.importorskip("vllm")
 
-from helpers import SEED_REQUEST, free_port, wait_ready  # noqa: E402
-from tiny_models import (  # noqa: E402
+from tests.support.app import SEED_REQUEST, free_port, wait_ready  
+from tests.support.tiny_models import (  
     build_tiny_modernbert_cross_encoder,
     build_tiny_qwen3_reranker,
     build_tiny_qwen3_seq_cls,
@@ -27,12 +27,12 @@ from tiny_models import (  # noqa: E402
     card_scores,
 )
 
-from reranker.config import Settings  # noqa: E402
-from reranker.engine.base import InputTooLongError, ModelKind, ScoreOptions, TruncationPolicy  # noqa: E402
-from reranker.engine.factory import start_engine  # noqa: E402
-from reranker.engine.model_source import resolve_model  # noqa: E402
-from reranker.engine.torch_engine import TorchEngine  # noqa: E402
-from reranker.engine.vllm_engine import VllmEngine, engine_args, hf_overrides, segment_boundary  # noqa: E402
+from reranker.config import Settings  
+from reranker.engine.base import InputTooLongError, ModelKind, ScoreOptions, TruncationPolicy  
+from reranker.engine.factory import start_engine  
+from reranker.engine.model_source import resolve_model  
+from reranker.engine.torch_engine import TorchEngine  
+from reranker.engine.vllm_engine import VllmEngine, engine_args, hf_overrides, segment_boundary  
 
 pytestmark = pytest.mark.vllm
 

@@ -31,7 +31,7 @@ difference is the serving overhead, resolved to a fraction of a millisecond. Req
 
     make bench
     make bench BENCH_ARGS='--dtype float32 bfloat16 --seconds 20 --repeat 5'
-    python scripts/bench.py --systems in-process server --workloads seed --seconds 5 --repeat 1
+    python -m benchmarks.bench --systems in-process server --workloads seed --seconds 5 --repeat 1
 """
 
 from __future__ import annotations
@@ -54,9 +54,8 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import bench_models  # noqa: E402
-import loadgen  # noqa: E402  (shared with soak.py and the tests)
+from benchmarks import loadgen
+from benchmarks import model_shapes as bench_models
 
 ROOT = Path(__file__).resolve().parent.parent
 SYSTEMS = ("in-process", "server", "vllm", "server-vllm")

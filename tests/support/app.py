@@ -1,18 +1,15 @@
-"""Helpers shared by the test modules (importable as ``helpers``: tests/ is on sys.path)."""
+"""The real app in-process, engines run directly, and the checks the server tests share."""
 
 from __future__ import annotations
 
 import contextlib
 import os
 import re
-import socket
-import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
-from loadgen import SEED_REQUEST  # noqa: E402, F401  (one copy: the benchmark's seed workload sends it too)
+from .server_process import free_port  # noqa: F401  (the tests' one copy)
+from .workload import SEED_REQUEST  # noqa: F401  (the tests' one copy)
 
 
 def cannot_reach(subject: str) -> None:
@@ -64,12 +61,6 @@ def assert_error(response, status: int, message_pattern: str) -> dict:
     assert error["code"] == status
     assert re.search(message_pattern, error["message"]), error["message"]
     return error
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def wait_http_ok(url: str, process, output, timeout: float = 120, interval: float = 0.2) -> None:

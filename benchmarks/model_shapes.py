@@ -22,8 +22,7 @@ import os
 import sys
 from pathlib import Path
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from loadgen import SEED_REQUEST, VOCABULARY, WORDS  # noqa: E402
+from benchmarks.loadgen import SEED_REQUEST, VOCABULARY, WORDS
 
 CACHE = Path(os.environ.get("BENCH_MODEL_CACHE", "/tmp/kserve-reranker-bench-models"))
 

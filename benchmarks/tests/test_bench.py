@@ -1,4 +1,4 @@
-"""scripts/bench.py and its load generator: the side-by-side run end to end on tiny settings, the
+"""benchmarks/bench.py and its load generator: the side-by-side run end to end on tiny settings, the
 ratios computed from what was measured, and the raw HTTP client's reading of answers. Speed is
 never asserted: the benchmark measures it."""
 
@@ -17,10 +17,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "scripts"))
-import bench  # noqa: E402
-import bench_models  # noqa: E402
-import loadgen  # noqa: E402
+from benchmarks import bench, loadgen
+from benchmarks import model_shapes as bench_models
 
 ROW_KEYS = {"system", "workload", "dtype", "concurrency", "requests", "documents", "seconds", "docs_per_s",
             "runs", "p50_ms", "p99_ms", "ratio_to_in_process", "ratio_range", "client_cpu_pct", "server_cpu_pct",
@@ -31,12 +29,13 @@ ROW_KEYS = {"system", "workload", "dtype", "concurrency", "requests", "documents
 def test_bench_measures_in_process_and_the_server_on_the_same_requests_and_writes_json(tmp_path):
     report_path = tmp_path / "bench.json"
     result = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "bench.py"), "--systems", "in-process", "server",
+        [sys.executable, "-m", "benchmarks.bench", "--systems", "in-process", "server",
          "--workloads", "cross-encoder", "seed", "--shape", "tiny", "--dtype", "float32",
          "--concurrency", "1", "3", "--documents", "4", "--words", "10", "--seconds", "1", "--repeat", "2",
          "--warmup", "0.2",
          "--log-dir", str(tmp_path / "logs"), "--json", str(report_path)],
-        capture_output=True, text=True, timeout=400, env={**_env(), "BENCH_MODEL_CACHE": str(tmp_path / "models")},
+        capture_output=True, text=True, timeout=400, cwd=ROOT,
+        env={**_env(), "BENCH_MODEL_CACHE": str(tmp_path / "models")},
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     report = json.loads(report_path.read_text())

@@ -1,7 +1,7 @@
 """Small models built on the fly, so tests need no hub and no download.
 
 Besides the BERT cross-encoder: a Qwen3-Reranker in its causal-LM form and its
-sequence-classification conversion, a ModernBERT and an XLM-RoBERTa cross-encoder (issue 13),
+sequence-classification conversion, a ModernBERT and an XLM-RoBERTa cross-encoder,
 and the Qwen3-Reranker model card's scoring code as the LLM reranker's reference.
 
 The tiny cross-encoder is a real BERT sequence classifier (one label) with a WordPiece
@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from helpers import SEED_REQUEST
+from .workload import SEED_REQUEST
 
 CORPUS = [
     SEED_REQUEST["query"],
@@ -65,7 +65,7 @@ def write_config_only(path: Path, config: dict) -> Path:
     return path
 
 
-# --- the model families of issue 13 ----------------------------------------------------------
+# --- the model families ----------------------------------------------------------------------
 
 # Qwen/Qwen3-Reranker-0.6B's model card, "Transformers Usage": tests build their references
 # from this text, never from the server's template code.

@@ -1,13 +1,13 @@
 #!/usr/bin/env python3
-"""Fill the wheel folder that scripts/gpu-check.sh installs from on an air-gapped GPU machine.
+"""Fill the wheel folder that benchmarks/gpu/gpu-check.sh installs from on an air-gapped GPU machine.
 
-Downloads the wheels pinned in scripts/gpu-wheels.txt without their dependencies (the machine has
+Downloads the wheels pinned in benchmarks/gpu/gpu-wheels.txt without their dependencies (the machine has
 torch, transformers and sentence-transformers; pip must never try to bring them), for the GPU
 machine's Python (default 3.12, manylinux x86_64), builds this package's own wheel beside them,
 and fails when the folder passes --limit-mib (what one call to the machine can carry).
 
     make gpu-wheels                                   # .whl/, for Python 3.12
-    python scripts/gpu_wheels.py --dest /tmp/w --python-version here   # for this interpreter
+    python benchmarks/gpu/gpu_wheels.py --dest /tmp/w --python-version here   # for this interpreter
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-REQUIREMENTS = ROOT / "scripts" / "gpu-wheels.txt"
+ROOT = Path(__file__).resolve().parents[2]
+REQUIREMENTS = Path(__file__).resolve().parent / "gpu-wheels.txt"
 # pip matches manylinux tags exactly: name the ones these wheels are published for.
 PLATFORMS = ("manylinux_2_28_x86_64", "manylinux_2_17_x86_64", "manylinux2014_x86_64", "manylinux1_x86_64")
 

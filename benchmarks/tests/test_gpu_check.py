@@ -1,4 +1,4 @@
-"""scripts/gpu-check.sh and the wheels it carries: lint-clean, refuses a machine without a GPU
+"""The air-gapped GPU check (benchmarks/gpu/gpu-check.sh) and the wheels it carries: lint-clean, refuses a machine without a GPU
 driver, the wheel list stays under what a GPU machine's call can carry, and the whole script runs
 on CPU with only what the air-gapped GPU machine has.
 
@@ -21,13 +21,13 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers import cannot_reach
+from tests.support.app import cannot_reach
 from packaging.requirements import Requirement
 
 ROOT = Path(__file__).resolve().parents[2]
-SCRIPT = ROOT / "scripts" / "gpu-check.sh"
-WHEELS_SCRIPT = ROOT / "scripts" / "gpu_wheels.py"
-WHEEL_LIST = ROOT / "scripts" / "gpu-wheels.txt"
+SCRIPT = ROOT / "benchmarks" / "gpu" / "gpu-check.sh"
+WHEELS_SCRIPT = ROOT / "benchmarks" / "gpu" / "gpu_wheels.py"
+WHEEL_LIST = ROOT / "benchmarks" / "gpu" / "gpu-wheels.txt"
 MACHINE_PACKAGES = ("torch", "transformers", "sentence-transformers", "pip")  # what the GPU machine has
 CARRY_LIMIT_MIB = 64
 GPU_PYTHON = "3.12"  # the air-gapped GPU machine's Python (make gpu-wheels GPU_PYTHON=...)
@@ -44,12 +44,13 @@ def test_gpu_check_script_is_executable_bash():
     assert SCRIPT.read_text().startswith("#!/usr/bin/env bash\n")
 
 
-def test_gpu_check_script_refuses_a_machine_without_nvidia_smi(tmp_path):
+@pytest.mark.parametrize("script", [SCRIPT, ROOT / "scripts" / "gpu-check.sh"], ids=["kit", "scripts-entry-point"])
+def test_gpu_check_script_refuses_a_machine_without_nvidia_smi(tmp_path, script):
     # PATH without nvidia-smi: the script stops before installing anything.
     env = {"PATH": "/usr/bin:/bin", "SITE": str(tmp_path / "site")}
     if shutil.which("nvidia-smi", path=env["PATH"]):
         pytest.skip("this machine has nvidia-smi")
-    result = subprocess.run(["bash", str(SCRIPT)], capture_output=True, text=True, env=env, timeout=30)
+    result = subprocess.run(["bash", str(script)], capture_output=True, text=True, env=env, timeout=30)
     assert result.returncode == 1
     assert "nvidia-smi not found" in result.stderr
     assert not (tmp_path / "site").exists()

@@ -15,7 +15,7 @@ request after --duration, none waited on past --timeout (at most --clients conne
 
     make soak
     make soak SOAK_ARGS='--clients 200 --duration 10 --sigterm-after 5'
-    python scripts/soak.py --server-args '--backend torch --max_queued_pairs 2000' --json
+    python -m benchmarks.soak --server-args '--backend torch --max_queued_pairs 2000' --json
 
 Reports: answers by status, "lost" (connection refused, reset or closed without an answer),
 error bodies not in the server's JSON shape, p50/p99 of the 200s, /metrics deltas.
@@ -40,8 +40,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import loadgen  # noqa: E402  (shared with bench.py and the tests)
+from benchmarks import loadgen
 
 ROUTE = "/openai/v1/rerank"
 MAX_CLIENTS = 10000

@@ -1,0 +1,1 @@
+"""The test suites; ``tests.support`` holds what they share."""
