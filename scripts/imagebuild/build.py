@@ -18,7 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -32,6 +32,10 @@ WHEEL_MOUNT = "/run/pip-find-links"  # where a host wheel directory appears duri
 # A base image made from Debian's packages alone, for builders that reach no image registry.
 DEBIAN_BASE_IMAGE = "localhost/kserve-reranker-base:bookworm"
 DEBIAN_BASE_PACKAGES = "python3,python3-venv,ca-certificates"
+# CPU-only builds of the PyTorch wheels (torch-2.13.0+cpu-...whl, as the CPU target takes from
+# a wheel directory): their local version sorts above the same release's CUDA build, so pip
+# would install them in the gpu target in place of the CUDA torch that vLLM pins.
+CPU_ONLY_WHEELS = "*+cpu-*.whl"
 # How long a target's build may take: the gpu target installs ~4 GB of wheels (vLLM, CUDA torch).
 BUILD_TIMEOUT_S = {"cpu": 2400, "gpu": 7200}
 
@@ -151,21 +155,57 @@ class BuildResult:
     size_bytes: int
 
 
-def build(engine: Engine, target: str, tag: str, options: BuildOptions, log: Path, timeout: float | None = None) -> BuildResult:
+def build(
+    engine: Engine, target: str, tag: str, options: BuildOptions, log: Path, timeout: float | None = None
+) -> BuildResult:
     """Build and tag one target; the engine's output goes to ``log``. ``timeout``: the target's
     BUILD_TIMEOUT_S by default."""
     timeout = timeout or BUILD_TIMEOUT_S.get(target, 2400)
-    argv = [engine.name, *build_command(engine, target, tag, options)]
     started = time.monotonic()
-    with log.open("w") as out:
-        out.write("$ " + " ".join(argv) + "\n")
-        out.flush()
-        completed = subprocess.run(argv, cwd=REPO, stdout=out, stderr=subprocess.STDOUT, timeout=timeout,
-                                   env={**os.environ, **engine.env})
+    with tempfile.TemporaryDirectory(dir=log.parent) as scratch:
+        if target != "cpu":
+            options = replace(options, sources=without_cpu_only_wheels(options.sources, Path(scratch)))
+        argv = [engine.name, *build_command(engine, target, tag, options)]
+        with log.open("w") as out:
+            out.write("$ " + " ".join(argv) + "\n")
+            out.flush()
+            completed = subprocess.run(argv, cwd=REPO, stdout=out, stderr=subprocess.STDOUT, timeout=timeout,
+                                       env={**os.environ, **engine.env})
     if completed.returncode != 0:
         tail = "\n".join(log.read_text(errors="replace").splitlines()[-40:])
         raise RuntimeError(f"building target {target} failed ({engine.name} exited {completed.returncode}):\n{tail}")
+    if not engine.has_image(tag):  # podman 4.3 exits 0 when its build is terminated
+        raise RuntimeError(f"building target {target}: {engine.name} exited 0 but made no image {tag} (interrupted?)")
     return BuildResult(tag, time.monotonic() - started, engine.image_size(tag))
+
+
+def without_cpu_only_wheels(sources: PipSources, scratch: Path) -> PipSources:
+    """The pip sources for a target other than cpu: each local wheel directory that holds
+    CPU-only PyTorch wheels (CPU_ONLY_WHEELS) becomes a copy under ``scratch`` without them (hard
+    links where the file system allows), or goes where nothing else is left. Each such change is
+    noted in ``skipped``, which the result shares with ``sources``."""
+    links = []
+    for index, link in enumerate(sources.find_links):
+        directory = Path(link)
+        cpu_only = sorted(directory.glob(CPU_ONLY_WHEELS)) if "://" not in link and directory.is_dir() else []
+        if not cpu_only:
+            links.append(link)
+            continue
+        names = ", ".join(wheel.name for wheel in cpu_only)
+        sources.skipped.append(f"find-links {link}: left out of this target its CPU-only wheels ({names}), "
+                               "which pip would take over the CUDA torch vLLM pins")
+        kept = [entry for entry in directory.iterdir() if entry.is_file() and entry not in cpu_only]
+        if not kept:
+            continue
+        copy = scratch / f"find-links-{index}"
+        copy.mkdir()
+        for entry in kept:
+            try:
+                os.link(entry, copy / entry.name)
+            except OSError:
+                shutil.copy2(entry, copy / entry.name)
+        links.append(str(copy))
+    return replace(sources, find_links=links)
 
 
 def make_debian_base(engine: Engine, tag: str = DEBIAN_BASE_IMAGE, suite: str = "bookworm", workdir: Path | None = None) -> str:

@@ -24,6 +24,12 @@ ENGINES = ("podman", "docker")
 PODMAN_DEFAULT_NOFILE = 1048576
 HYBRID_CGROUP_MOUNT = Path("/sys/fs/cgroup/unified")  # cgroup v2 mounted beside v1 controllers
 PODMAN_OWN_NPROC = 32768  # podman lowers its own RLIMIT_NPROC to this; containers cannot exceed it
+# Where podman looks for what it runs besides PATH: its helper_binaries_dir (containers.conf)
+# holds the pause binary; conmon and the OCI runtimes are also looked up in the system
+# directories, whatever PATH says.
+PODMAN_HELPER_DIRS = ("/usr/local/libexec/podman", "/usr/local/lib/podman", "/usr/libexec/podman", "/usr/lib/podman")
+SYSTEM_DIRS = ("/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin")
+PAUSE_BINARY = "catatonit"
 
 
 class EngineError(RuntimeError):
@@ -70,6 +76,31 @@ def find_engine(preferred: str | None = None) -> tuple[Engine | None, str]:
             continue
         return engine, ""
     return None, "no container engine: " + "; ".join(problems)
+
+
+def podman_missing_tools() -> list[str]:
+    """What ``podman kube play`` needs besides podman itself that this machine lacks, one
+    phrase each (empty: nothing). Podman finds all of them only when it first starts a pod, and
+    then names one at a time; Debian ships each as its own package (make container-tools)."""
+    missing = []
+    if _podman_finds("podman") is None:
+        missing.append("podman (not on PATH)")
+    if _podman_finds("conmon", (*PODMAN_HELPER_DIRS, *SYSTEM_DIRS)) is None:
+        missing.append("conmon (podman's container monitor)")
+    # Every pod gets an infra container running the pause binary, from an image podman builds
+    # locally around it ("building local pause image: finding pause binary").
+    if _podman_finds(PAUSE_BINARY, PODMAN_HELPER_DIRS) is None:
+        missing.append(f"{PAUSE_BINARY} (podman's pause binary, which every pod's infra container runs)")
+    runc, crun = (_podman_finds(name, SYSTEM_DIRS) for name in ("runc", "crun"))
+    if HYBRID_CGROUP_MOUNT.is_dir() and runc is None:
+        missing.append("runc (crun refuses this host's hybrid cgroup hierarchy)")
+    elif runc is None and crun is None:
+        missing.append("runc or crun (an OCI runtime)")
+    return missing
+
+
+def _podman_finds(name: str, dirs: tuple[str, ...] = ()) -> str | None:
+    return shutil.which(name, path=os.pathsep.join([*dirs, os.environ.get("PATH", "")]))
 
 
 def podman_host_config(cache: Path | None = None) -> dict[str, str]:

@@ -10,7 +10,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))  # the suites' helper modules
 
-from image_suite import BuiltImage, build_cpu_image  # noqa: E402
+from tests.support.app import cannot_reach  # noqa: E402
+from image_suite import BuiltImage, build_cpu_image, build_gpu_image  # noqa: E402
 from kind_cluster import (  # noqa: E402
     E2E_NAMESPACE,
     ISVC_NAME,
@@ -53,18 +54,32 @@ def kind_cluster(request) -> KServeCluster:
 
 @pytest.fixture(scope="session")
 def built_image(request, tmp_path_factory) -> BuiltImage:
-    """The CPU image, built from serving/Dockerfile with the engine at hand; skips, in one line,
-    where no engine can build or run it."""
-    built, missing = build_cpu_image(tmp_path_factory.mktemp("image"))
+    """The CPU image, built from serving/Dockerfile with the engine at hand; skips, in one line
+    naming all that is missing, where it cannot be built or run (under CI=true: fails)."""
+    return _suite_image(request, build_cpu_image, tmp_path_factory.mktemp("image"))
+
+
+@pytest.fixture(scope="session")
+def built_gpu_image(request, tmp_path_factory) -> BuiltImage:
+    """The GPU (vLLM) image, built as built_image is; skips or fails the same way."""
+    return _suite_image(request, build_gpu_image, tmp_path_factory.mktemp("image-gpu"))
+
+
+def _suite_image(request, build_image, workdir: Path) -> BuiltImage:
+    built, missing = build_image(workdir)
     if built is None:
         request.config.stash[_not_run] = f"image suite not run: {missing}"
-        pytest.skip(request.config.stash[_not_run])
-    request.config.stash[_built] = built
+        request.config.stash[_not_run_source] = build_image
+        # A skip (exit status 77 below), except under CI=true: there a suite that cannot reach
+        # its subject fails, with the same one line.
+        cannot_reach(request.config.stash[_not_run])
+    request.config.stash.setdefault(_built, []).append(built)
     return built
 
 
-_built = pytest.StashKey[BuiltImage]()
-SUITE_FIXTURES = ("kind_cluster", "built_image")
+_built = pytest.StashKey[list]()  # the BuiltImages, for the summary lines
+_not_run_source = pytest.StashKey[object]()  # the image suite's build function that gave up
+SUITE_FIXTURES = ("kind_cluster", "built_image", "built_gpu_image")
 
 
 @pytest.hookimpl(wrapper=True)
@@ -76,7 +91,7 @@ def pytest_runtest_makereport(item, call):
     if report.skipped and uses_suite and _not_run in item.config.stash and isinstance(report.longrepr, tuple):
         # Every test of a suite skips for the same reason: report it at its one source, so that
         # the summary folds the skips into one line.
-        code = (missing_prerequisite if uses_cluster else build_cpu_image).__code__
+        code = (missing_prerequisite if uses_cluster else item.config.stash[_not_run_source]).__code__
         report.longrepr = (code.co_filename, code.co_firstlineno, report.longrepr[2])
     cluster = item.config.stash.get(_cluster, None)
     if report.failed and uses_cluster and cluster is not None:
@@ -90,8 +105,7 @@ def pytest_sessionfinish(session, exitstatus):
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
-    built = config.stash.get(_built, None)
-    if built is not None:
+    for built in config.stash.get(_built, []):
         terminalreporter.write_line(built.summary())
     if _not_run in config.stash and exitstatus == pytest.ExitCode.OK:
         suite = config.stash[_not_run].split(" not run", 1)[0]

@@ -7,13 +7,17 @@ exist here swapped, each in ``for_podman`` below:
 - the images become the locally built tag;
 - the storage initializer would download ``hf://...``; its stand-in, run from the built image
   with the same securityContext and mount, copies the model the image ships into
-  ``/mnt/models``;
+  ``/mnt/models``; the args sized for the real model (``MODEL_SIZED_ARGS``) go, as that model
+  is not the one served;
 - podman ignores readiness probes and runs liveness probes as ``curl`` inside the image (which
   has none), so the probes are dropped from the Pod and the test sends them itself, from
   outside, to the paths and port the rendered ServingRuntime names;
 - the serving port is published on 127.0.0.1 at a free port (``hostPort``);
 - ``restartPolicy: Never``: a failed container stays failed where the test can read it (podman
   4.3 loops init containers under ``Always``).
+
+A GPU overlay's Pod (make test-image-gpu) goes through ``on_cpu`` first: its GPU-only args
+and GPU resource go, the torch engine serves on CPU (GPU_ONLY_ARGS says which and why).
 
 Podman also makes ``emptyDir`` volumes plain directories (``medium: Memory`` and ``sizeLimit``
 are ignored) and does not enforce ``runAsNonRoot`` itself; the checks here read the running
@@ -44,6 +48,30 @@ COPY_PACKAGED_MODEL = [
     "shutil.copytree(m.get_model_path(), sys.argv[1], dirs_exist_ok=True)",
     MODEL_MOUNT,
 ]
+# Args sized for the overlay's own model (bge-reranker-base: 512 tokens a pair), which the
+# stand-in does not provide: the packaged all-MiniLM-L6-v2 reads 256 tokens a text, and the
+# server refuses a --max_model_len above its model's limit. The GPU overlays set it.
+MODEL_SIZED_ARGS = ("--max_model_len",)
+
+
+# A GPU overlay's predictor, run where there is no GPU (make test-image-gpu): the GPU image's
+# torch engine on CPU. These kserve-container args of the overlays need a GPU, or steer only the
+# vLLM engine, so ``on_cpu`` replaces them (a value) or drops them (None):
+GPU_ONLY_ARGS: dict[str, str | None] = {
+    # vLLM's CUDA build cannot start an engine without an NVIDIA GPU and driver: the image's
+    # torch engine serves instead (vLLM itself is still imported in the image: test_image_gpu).
+    "--backend": "--backend=torch",
+    # bfloat16 / float16 are the GPU cards' dtypes; on a CPU without AMX they are emulated.
+    "--dtype": "--dtype=float32",
+    # vLLM engine sizing (GPU memory budget, scheduler batch, CUDA graphs, GPUs to shard over):
+    # meaningless to the torch engine.
+    "--gpu_memory_utilization": None,
+    "--max_num_seqs": None,
+    "--max_num_batched_tokens": None,
+    "--enforce_eager": None,
+    "--tensor_parallel_size": None,
+}
+GPU_RESOURCE = "nvidia.com/gpu"  # no GPU here to hand out (podman would ignore it silently)
 
 
 class PodFailed(AssertionError):
@@ -64,11 +92,28 @@ def for_podman(pod: dict[str, Any], image: str, host_port: int) -> dict[str, Any
             init["env"] = [e for e in init.get("env") or [] if "valueFrom" not in e]
     main = next(c for c in spec["containers"] if c["name"] == MAIN_CONTAINER)
     main["image"] = image
+    main["args"] = [a for a in main.get("args") or [] if a.split("=", 1)[0] not in MODEL_SIZED_ARGS]
     for probe in PROBES:
         main.pop(probe, None)
     serving = main["ports"][0]
     serving.update({"hostPort": host_port, "hostIP": "127.0.0.1"})
     return pod
+
+
+def on_cpu(pod: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """A GPU overlay's rendered predictor Pod with its GPU-only args and GPU resource taken out
+    (GPU_ONLY_ARGS), and the args dropped or replaced. Everything else stays: the model args
+    both engines read (--max_model_len, --max_batch_tokens), env, volumes, security context,
+    CPU and memory; podman ignores nodeSelector and tolerations."""
+    pod = copy.deepcopy(pod)
+    main = next(c for c in pod["spec"]["containers"] if c["name"] == MAIN_CONTAINER)
+    kept = [arg for arg in main.get("args") or [] if arg.split("=", 1)[0] not in GPU_ONLY_ARGS]
+    changed = [arg for arg in main.get("args") or [] if arg not in kept]
+    # The substitutes always: the image's own default engine (RERANKER_BACKEND=vllm) needs a GPU.
+    main["args"] = kept + [value for value in GPU_ONLY_ARGS.values() if value is not None]
+    for kind in ("requests", "limits"):
+        (main.get("resources") or {}).get(kind, {}).pop(GPU_RESOURCE, None)
+    return pod, changed
 
 
 @dataclass

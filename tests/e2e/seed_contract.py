@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from helpers import SEED_REQUEST
+from tests.support.app import SEED_REQUEST
 
 SEED_ANSWER_INDEX = 0  # "Paris is the capital and most populous city of France."
 

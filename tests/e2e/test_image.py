@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 import yaml
-from helpers import SEED_REQUEST, free_port
+from tests.support.app import SEED_REQUEST, free_port
 from image_pod import MAIN_CONTAINER, PodFailed, for_podman, play, process_credentials, read_only_mounts, wait_for_http_probe
 from local_pod import REPO
 from seed_contract import assert_seed_ranking, assert_seed_response_shape

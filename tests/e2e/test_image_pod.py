@@ -5,7 +5,17 @@ from __future__ import annotations
 
 import os
 
-from image_pod import COPY_PACKAGED_MODEL, MAIN_CONTAINER, for_podman, process_credentials, read_only_mounts
+import pytest
+from image_pod import (
+    COPY_PACKAGED_MODEL,
+    GPU_ONLY_ARGS,
+    GPU_RESOURCE,
+    MAIN_CONTAINER,
+    for_podman,
+    on_cpu,
+    process_credentials,
+    read_only_mounts,
+)
 from local_pod import REPO
 
 from bundlecheck.kserve_command import PROBES
@@ -63,3 +73,34 @@ def test_should_read_this_processs_own_credentials_and_mounts_from_proc():
     assert (credentials.uid, credentials.gid) == (os.geteuid(), os.getegid())
     mounts = read_only_mounts(os.getpid())
     assert "/" in mounts and all(isinstance(v, bool) for v in mounts.values())
+
+
+def gpu_pod(overlay: str) -> dict:
+    return predictor_pod(render(REPO / "overlays" / overlay).objects)
+
+
+@pytest.mark.parametrize("overlay", ["a100", "h100", "l4", "t4"])
+def test_should_run_a_gpu_overlay_on_the_torch_engine_on_cpu_without_its_gpu_only_args(overlay):
+    rendered = gpu_pod(overlay)
+    pod, changed = on_cpu(rendered)
+    before, after = containers(rendered)[MAIN_CONTAINER], containers(pod)[MAIN_CONTAINER]
+    flags = [arg.split("=", 1)[0] for arg in after["args"]]
+    assert after["args"][-2:] == ["--backend=torch", "--dtype=float32"]  # the server takes the last value
+    assert flags.count("--backend") == flags.count("--dtype") == 1
+    assert not {"--gpu_memory_utilization", "--max_num_seqs", "--max_num_batched_tokens"} & set(flags)
+    # Only GPU_ONLY_ARGS changed: the model args both engines read stay, in their order.
+    assert [a for a in before["args"] if a not in changed] == after["args"][:-2]
+    assert all(arg.split("=", 1)[0] in GPU_ONLY_ARGS for arg in changed)
+    assert "--max_model_len=512" in after["args"]
+    assert GPU_RESOURCE in before["resources"]["limits"]
+    assert GPU_RESOURCE not in after["resources"]["limits"] and GPU_RESOURCE not in after["resources"]["requests"]
+    assert after["resources"]["limits"]["memory"] == before["resources"]["limits"]["memory"]
+    for key in ("env", "securityContext", "volumeMounts"):
+        assert after[key] == before[key], key
+
+
+def test_should_drop_the_args_sized_for_the_real_model_with_the_storage_initializer():
+    pod, _ = on_cpu(gpu_pod("h100"))
+    args = containers(for_podman(pod, IMAGE, 18080))[MAIN_CONTAINER]["args"]
+    assert not any(arg.startswith("--max_model_len") for arg in args)  # the stand-in model reads 256 tokens
+    assert "--backend=torch" in args

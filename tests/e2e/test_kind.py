@@ -15,7 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from helpers import SEED_REQUEST, free_port, wait_http_ok
+from tests.support.app import SEED_REQUEST, free_port, wait_http_ok
 from kind_cluster import E2E_NAMESPACE, ISVC_NAME
 from seed_contract import assert_seed_ranking, assert_seed_response_shape
 

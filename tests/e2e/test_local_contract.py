@@ -16,7 +16,7 @@ import httpx
 import pytest
 import yaml
 from contract_checks import ContractViolation, check_command_line, check_probes_routed
-from helpers import SEED_REQUEST, free_port
+from tests.support.app import SEED_REQUEST, free_port
 from local_pod import REPO, ProbeFailed, localize, pod_process_spec, start, stop, wait_for_probe
 from seed_contract import assert_seed_ranking, assert_seed_response_shape
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 from contract_checks import ContractViolation, check_command_line, check_probes_routed
-from helpers import SEED_REQUEST
+from tests.support.app import SEED_REQUEST
 from local_pod import REPO, pod_process_spec
 
 from bundlecheck.kserve_command import predictor_container

@@ -12,7 +12,7 @@ from .base import Context, policy, violation
 
 # Kubernetes' default when a pod sets no terminationGracePeriodSeconds.
 DEFAULT_GRACE_PERIOD_S = 30
-# The server's defaults (reranker.config.Settings; the issue 11 contract) for a server whose
+# The server's defaults (reranker.config.Settings) for a server whose
 # settings cannot be read here.
 DEFAULT_DRAIN_SECONDS = 5.0
 DEFAULT_REQUEST_TIMEOUT = 20.0
