@@ -44,13 +44,13 @@ VLLM_CPU_ENV := VLLM_CPU_KVCACHE_SPACE=$${VLLM_CPU_KVCACHE_SPACE:-1} \
 help: ## List the targets
 	@grep -E '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
 
-setup: $(VENV)/.installed ## Create .venv with the server, test and validation dependencies
+setup: $(VENV)/.installed ## Create .venv with the server and its test dependencies, and the bundle's tools (tools/: validator, image builder, docs generator)
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml tools/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q $(TORCH_INSTALL)
-	$(BIN)/pip install -q -e '.[test,validate]'
+	$(BIN)/pip install -q -e '.[test]' -e ./tools
 	# pykustomize (kustomize in-process) declares Python >= 3.14 but works on 3.10+.
 	$(BIN)/pip install -q --ignore-requires-python pykustomize==0.1.4
 	touch $@
@@ -125,8 +125,8 @@ soak: setup ## Load a loopback server: 1000 clients x 30 s (SOAK_ARGS=...); repo
 fuzz: setup ## Fuzz a real server against its own OpenAPI document with schemathesis (fixed seed, ~2-3 min; FUZZ_ARGS=...)
 	$(BIN)/python tests/fuzz/run_fuzz.py $(FUZZ_ARGS)
 
-image: ## Build the GPU (vLLM) and CPU (torch) images with podman or docker (BASE_IMAGE, TORCH_INDEX_URL)
-	$(PYTHON) scripts/build_image.py --target gpu --target cpu --repo $(IMAGE_REPO) --version $(IMAGE_TAG) \
+image: setup ## Build the GPU (vLLM) and CPU (torch) images with podman or docker (BASE_IMAGE, TORCH_INDEX_URL)
+	$(BIN)/python scripts/build_image.py --target gpu --target cpu --repo $(IMAGE_REPO) --version $(IMAGE_TAG) \
 		--base-image '$(BASE_IMAGE)' --torch-index-url '$(TORCH_INDEX_URL)' $(IMAGE_ARGS)
 
 test-image: setup ## Build the CPU image and run overlays/cpu's predictor Pod in it (podman kube play)
@@ -154,7 +154,7 @@ e2e: setup ## Kind end-to-end suite on pytest-kind's cluster (needs Docker that 
 	$(BIN)/python -m pytest tests/e2e -m e2e -p no:cacheprovider $(if $(KEEP_CLUSTER),--keep-cluster) $(PYTEST_ARGS)$(if $(E2E_ALLOW_SKIP), || [ $$? -eq 77 ])
 
 docs: setup ## Regenerate what the docs restate from code: the flag reference, the route table, the client versions tested
-	$(BIN)/python -m tools.docgen
+	$(BIN)/python -m docgen
 
 clean: ## Remove the virtual environments and caches
 	rm -rf $(VENV) $(VLLM_VENV) $(CLIENTS_VENV) .pytest_cache build *.egg-info

@@ -108,7 +108,7 @@ def pages() -> dict[Path, str]:
 
 def main(argv: list[str]) -> int:
     if argv not in ([], ["--check"]):
-        print("usage: python -m tools.docgen [--check]", file=sys.stderr)
+        print("usage: python -m docgen [--check]", file=sys.stderr)
         return 2
     stale = [path for path, text in pages().items() if path.read_text() != text]
     if argv == ["--check"]:

@@ -46,7 +46,7 @@ def test_should_link_only_to_files_that_exist(page):
 def test_should_keep_what_the_docs_restate_from_code_generated(page):
     # The flag reference (Settings), the route table (the API document), the client versions
     # (tests/clients/requirements.txt).
-    from tools.docgen import pages
+    from docgen import pages
 
     assert (DOCS / page).read_text() == pages()[DOCS / page], f"docs/{page} is stale: run `make docs`"
 
@@ -63,7 +63,7 @@ def test_should_list_every_route_of_the_api_document_in_the_route_table():
 
 
 def test_should_show_the_client_versions_the_client_suite_pins():
-    from tools.docgen import client_versions
+    from docgen import client_versions
 
     pins = client_versions()
     table = (DOCS / "api.md").read_text().split("<!-- generated: clients -->", 1)[1].split("<!-- /generated", 1)[0]

@@ -3,22 +3,19 @@ the image suite's built image, and what each prints when it cannot run or when a
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))  # the suites' helper modules
-
-from tests.support.app import cannot_reach  # noqa: E402
-from image_suite import BuiltImage, build_cpu_image, build_gpu_image  # noqa: E402
-from kind_cluster import (  # noqa: E402
+from tests.e2e.image_suite import BuiltImage, build_cpu_image, build_gpu_image
+from tests.e2e.kind_cluster import (
     E2E_NAMESPACE,
     ISVC_NAME,
     KServeCluster,
     configure_pytest_kind,
     missing_prerequisite,
 )
+from tests.support.app import cannot_reach
 
 # A suite that could not run must not end green: 77 is "skipped" in automake's convention.
 NOT_RUN_EXIT_STATUS = 77

@@ -34,11 +34,11 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from imagebuild.engine import Engine
 
 from bundlecheck.kserve_command import PROBES
 from bundlecheck.predictor_pod import MODEL_MOUNT, STORAGE_INITIALIZER
-from imagebuild.engine import Engine
-from local_pod import poll_probe
+from tests.support.local_pod import poll_probe
 
 MAIN_CONTAINER = "kserve-container"
 # The stand-in storage initializer: the model the image ships, copied where KServe's would put it.

@@ -10,20 +10,29 @@ then the seed's request. Two broken variants show that the suite catches what br
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
 import httpx
 import pytest
 import yaml
-from tests.support.app import SEED_REQUEST, free_port
-from image_pod import MAIN_CONTAINER, PodFailed, for_podman, play, process_credentials, read_only_mounts, wait_for_http_probe
-from local_pod import REPO
-from seed_contract import assert_seed_ranking, assert_seed_response_shape
 
 from bundlecheck.kserve_command import PROBES
 from bundlecheck.predictor_pod import MODEL_MOUNT, predictor_pod
 from bundlecheck.render import render
+from tests.e2e.image_pod import (
+    MAIN_CONTAINER,
+    PodFailed,
+    for_podman,
+    play,
+    process_credentials,
+    read_only_mounts,
+    wait_for_http_probe,
+)
+from tests.support.app import SEED_REQUEST, free_port
+from tests.support.local_pod import REPO
+from tests.support.seed_contract import assert_seed_ranking, assert_seed_response_shape
 
 # The first test also pays for the image build (the built_image fixture).
 pytestmark = [pytest.mark.image, pytest.mark.timeout(3600)]
@@ -100,6 +109,32 @@ def test_should_write_nothing_outside_the_runtimes_volumes(served_pod):
     runtime_made = {str(parent) for point in mounts for parent in (Path(point), *Path(point).parents)}
     written = [path for path in played.diff() if path not in runtime_made]
     assert written == [], "the container wrote to its own file system"
+
+
+# What the image must not carry: the bundle's tools (tools/), which are a distribution of their own.
+BUNDLE_TOOLS = ("bundlecheck", "imagebuild", "docgen")
+
+# Run inside the image: every installed distribution with the top-level modules it provides, and
+# which of the bundle's tools' modules Python can find.
+LIST_INSTALLED = """
+import importlib.metadata as m, importlib.util as u, json, sys
+dists = {d.metadata["Name"].lower(): sorted({f.parts[0] for f in (d.files or []) if f.suffix == ".py"})
+         for d in m.distributions()}
+print(json.dumps({"dists": dists, "found": [n for n in sys.argv[1:] if u.find_spec(n)]}))
+"""
+
+
+def test_should_install_the_server_and_none_of_the_bundles_tools(built_image):
+    completed = built_image.engine.command(
+        "run", "--rm", "--entrypoint", "python", built_image.tag, "-c", LIST_INSTALLED, *BUNDLE_TOOLS, timeout=120
+    )
+    installed = json.loads(completed.stdout)
+    assert installed["found"] == [], f"the image can import the bundle's tools: {installed['found']}"
+    assert "kserve-reranker-tools" not in installed["dists"]
+    # The server's own distribution is there and provides the server package alone.
+    assert "kserve-reranker" in installed["dists"], sorted(installed["dists"])
+    server_modules = set(installed["dists"]["kserve-reranker"]) - {"__editable__"}
+    assert server_modules <= {"reranker"}, server_modules
 
 
 def test_should_catch_an_image_that_writes_to_its_read_only_root(built_image, played_pods, tmp_path):

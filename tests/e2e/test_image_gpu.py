@@ -15,18 +15,18 @@ through the published port with the Paris document first.
 from __future__ import annotations
 
 import os
-import tomllib
 
 import httpx
 import pytest
-from tests.support.app import SEED_REQUEST, free_port
+import tomllib
 from packaging.requirements import Requirement
-from image_pod import MAIN_CONTAINER, for_podman, on_cpu, play, wait_for_http_probe
-from local_pod import REPO
-from seed_contract import assert_seed_ranking, assert_seed_response_shape
 
 from bundlecheck.predictor_pod import predictor_pod
 from bundlecheck.render import render
+from tests.e2e.image_pod import MAIN_CONTAINER, for_podman, on_cpu, play, wait_for_http_probe
+from tests.support.app import SEED_REQUEST, free_port
+from tests.support.local_pod import REPO
+from tests.support.seed_contract import assert_seed_ranking, assert_seed_response_shape
 
 # The first test also pays for the image build (the built_gpu_image fixture): ~4 GB of wheels.
 pytestmark = [pytest.mark.image_gpu, pytest.mark.timeout(3 * 3600)]

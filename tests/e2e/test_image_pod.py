@@ -6,7 +6,11 @@ from __future__ import annotations
 import os
 
 import pytest
-from image_pod import (
+
+from bundlecheck.kserve_command import PROBES
+from bundlecheck.predictor_pod import MODEL_MOUNT, STORAGE_INITIALIZER, predictor_pod
+from bundlecheck.render import render
+from tests.e2e.image_pod import (
     COPY_PACKAGED_MODEL,
     GPU_ONLY_ARGS,
     GPU_RESOURCE,
@@ -16,11 +20,7 @@ from image_pod import (
     process_credentials,
     read_only_mounts,
 )
-from local_pod import REPO
-
-from bundlecheck.kserve_command import PROBES
-from bundlecheck.predictor_pod import MODEL_MOUNT, STORAGE_INITIALIZER, predictor_pod
-from bundlecheck.render import render
+from tests.support.local_pod import REPO
 
 IMAGE = "localhost/kserve-reranker:test-cpu"
 

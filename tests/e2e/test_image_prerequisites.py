@@ -7,11 +7,11 @@ import subprocess
 import sys
 
 import pytest
-from image_suite import build_cpu_image, build_gpu_image
-from local_pod import REPO
-from test_kind_prerequisites import fake_tools
-
 from imagebuild import engine as engine_module
+
+from tests.e2e.image_suite import build_cpu_image, build_gpu_image
+from tests.e2e.test_kind_prerequisites import fake_tools
+from tests.support.local_pod import REPO
 
 NO_SERVICE = "Cannot connect to Podman. Please verify your connection to the Linux system"
 CONMON = "conmon (podman's container monitor)"

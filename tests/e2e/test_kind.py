@@ -15,14 +15,14 @@ from pathlib import Path
 
 import httpx
 import pytest
-from tests.support.app import SEED_REQUEST, free_port, wait_http_ok
-from kind_cluster import E2E_NAMESPACE, ISVC_NAME
-from seed_contract import assert_seed_ranking, assert_seed_response_shape
+from imagebuild.build import BuildOptions, build, dockerfile_arg, host_pip_sources, torch_index_for
+from imagebuild.engine import Engine
 
 from bundlecheck.kserve_command import KSERVE_CONTAINER, predictor_container
 from bundlecheck.render import render
-from imagebuild.build import BuildOptions, build, dockerfile_arg, host_pip_sources, torch_index_for
-from imagebuild.engine import Engine
+from tests.e2e.kind_cluster import E2E_NAMESPACE, ISVC_NAME
+from tests.support.app import SEED_REQUEST, free_port, wait_http_ok
+from tests.support.seed_contract import assert_seed_ranking, assert_seed_response_shape
 
 # The first test also pays for the cluster, the image build and the rollout (fixtures).
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(5400)]

@@ -10,8 +10,15 @@ import sys
 
 import pytest
 import pytest_kind.cluster
-from kind_cluster import CLUSTER_NAME, KIND_NODE_IMAGE, KIND_VERSION, configure_pytest_kind, missing_prerequisite
-from local_pod import REPO
+
+from tests.e2e.kind_cluster import (
+    CLUSTER_NAME,
+    KIND_NODE_IMAGE,
+    KIND_VERSION,
+    configure_pytest_kind,
+    missing_prerequisite,
+)
+from tests.support.local_pod import REPO
 
 NO_ENGINE = "Cannot connect to the Docker daemon at unix:///var/run/docker.sock."
 # What `make e2e` runs.

@@ -22,6 +22,9 @@ from bundlecheck.model_components import read_claim
 from bundlecheck.render import RENDERERS, available_renderers, render
 from reranker.config import Settings
 
+# slow: every test renders the bundle with kustomize (a process per render).
+pytestmark = pytest.mark.slow
+
 REPO = Path(__file__).resolve().parents[2]
 BUNDLE_DIRS = ("base", "components", "overlays", "gitops")
 
@@ -74,7 +77,7 @@ def bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("bundle")
     for name in BUNDLE_DIRS:
         shutil.copytree(REPO / name, root / name)
-    env_file = root / "components/secret-env-file/hf-token.env"
+    env_file = root / "components/hf-token/secret-env-file/hf-token.env"
     shutil.copy(env_file.with_name("hf-token.env.example"), env_file)
     pairs = [*((o, c) for o in OVERLAYS for c in OPT_IN_COMPONENTS), *MODEL_PAIRS]
     for overlay, component in pairs:
@@ -388,26 +391,26 @@ def test_no_default_render_carries_a_secret_with_data(bundle: Path, target: str)
 def test_env_file_component_generates_the_token_secret_the_storage_container_reads(
     bundle: Path,
 ) -> None:
-    objects = rendered(bundle, "combos/h100+secret-env-file")
+    objects = rendered(bundle, combo("h100", "hf-token/secret-env-file"))
     secret = the(objects, "Secret")
     reference = the(objects, "ClusterStorageContainer")["spec"]["container"]["env"][0]
     assert secret["metadata"]["name"] == reference["valueFrom"]["secretKeyRef"]["name"]
     token = base64.b64decode(secret["data"]["HF_TOKEN"]).decode()
-    example = (REPO / "components/secret-env-file/hf-token.env.example").read_text()
+    example = (REPO / "components/hf-token/secret-env-file/hf-token.env.example").read_text()
     assert f"HF_TOKEN={token}" in example.splitlines()
 
 
 @pytest.mark.parametrize(
     ("component", "kind", "secret_name_path"),
     [
-        ("external-secret", "ExternalSecret", ("spec", "target", "name")),
-        ("sealed-secret", "SealedSecret", ("spec", "template", "metadata", "name")),
+        ("hf-token/external-secret", "ExternalSecret", ("spec", "target", "name")),
+        ("hf-token/sealed-secret", "SealedSecret", ("spec", "template", "metadata", "name")),
     ],
 )
 def test_secret_components_produce_the_secret_the_storage_container_reads(
     bundle: Path, component: str, kind: str, secret_name_path: tuple[str, ...]
 ) -> None:
-    objects = rendered(bundle, f"combos/cpu+{component}")
+    objects = rendered(bundle, combo("cpu", component))
     node: Any = the(objects, kind)
     for key in secret_name_path:
         node = node[key]
@@ -433,7 +436,7 @@ def test_name_prefix_follows_into_the_references_inside_kserve_resources(bundle:
         bundle / "combos/prefixed",
         "namePrefix: team-a-\n"
         "resources: [../../overlays/cpu]\n"
-        "components: [../../components/secret-env-file]\n",
+        "components: [../../components/hf-token/secret-env-file]\n",
     )
     objects = rendered(bundle, "combos/prefixed")
     storage = the(objects, "ClusterStorageContainer")

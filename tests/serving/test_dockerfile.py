@@ -152,7 +152,7 @@ def test_should_be_multi_stage_with_the_package_built_apart_from_the_runtime():
 @pytest.mark.parametrize("target", TARGETS)
 def test_should_install_dependencies_before_copying_the_code(target):
     commands = [c for s in chain(venv_builder(target)) for c in s.commands]
-    code_copies = [i for i, c in enumerate(commands) if c.cmd == "COPY" and c.value[0] in ("serving", "scripts")]
+    code_copies = [i for i, c in enumerate(commands) if c.cmd == "COPY" and c.value[0] == "serving"]
     dependency_installs = [
         i for i, c in enumerate(commands) if c.cmd == "RUN" and re.search(r"pip(-build)? install .*-r ", c.value[0])
     ]
@@ -236,7 +236,7 @@ def test_should_carry_oci_labels(target):
         labels.update({k: shlex.split(v)[0] for k, v in zip(pairs[::2], pairs[1::2])})
     for key in ("title", "description", "version", "source", "licenses"):
         assert labels.get(f"org.opencontainers.image.{key}"), f"missing label org.opencontainers.image.{key}"
-    assert labels["org.opencontainers.image.licenses"] == pyproject()["project"]["license"]["text"]
+    assert labels["org.opencontainers.image.licenses"] == pyproject()["project"]["license"]
 
 
 def test_should_copy_only_files_that_exist_and_the_dockerignore_keeps():

@@ -7,12 +7,15 @@ its model card's text, not through the server's template code.
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
 import torch
+
+from reranker.config import Settings
+from reranker.engine.base import ModelKind, ScoreOptions
+from reranker.engine.families import ScoreHead
+from reranker.engine.model_source import ModelSourceError, resolve_model
 from tests.support.app import SEED_REQUEST, assert_error, running_app, score_with_engine
+from tests.support.seed_contract import assert_seed_response_shape
 from tests.support.tiny_models import (
     build_tiny_modernbert_cross_encoder,
     build_tiny_qwen3_reranker,
@@ -21,13 +24,6 @@ from tests.support.tiny_models import (
     card_scores,
     write_config_only,
 )
-
-from reranker.config import Settings
-from reranker.engine.base import ModelKind, ScoreOptions
-from reranker.engine.families import ScoreHead
-from reranker.engine.model_source import ModelSourceError, resolve_model
-
-from tests.e2e.seed_contract import assert_seed_response_shape
 
 QUERY, DOCS = SEED_REQUEST["query"], SEED_REQUEST["documents"]
 PAIRS = [(QUERY, d) for d in DOCS]

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from local_pod import LocalPod, image_defaults, localize
 
 from bundlecheck.kserve_command import PredictorContainer
+from tests.support.local_pod import LocalPod, image_defaults, localize
 
 DOCKERFILE = """\
 FROM python:3.12-slim AS base

@@ -15,13 +15,13 @@ from pathlib import Path
 import httpx
 import pytest
 import yaml
-from contract_checks import ContractViolation, check_command_line, check_probes_routed
-from tests.support.app import SEED_REQUEST, free_port
-from local_pod import REPO, ProbeFailed, localize, pod_process_spec, start, stop, wait_for_probe
-from seed_contract import assert_seed_ranking, assert_seed_response_shape
 
 from bundlecheck.kserve_command import PROBES, predictor_container
 from bundlecheck.render import render
+from tests.contract.contract_checks import ContractViolation, check_command_line, check_probes_routed
+from tests.support.app import SEED_REQUEST, free_port
+from tests.support.local_pod import REPO, ProbeFailed, localize, pod_process_spec, start, stop, wait_for_probe
+from tests.support.seed_contract import assert_seed_ranking, assert_seed_response_shape
 
 OVERLAYS = sorted(p.parent.name for p in (REPO / "overlays").glob("*/kustomization.yaml"))
 GPU_OVERLAYS = [name for name in OVERLAYS if name != "cpu"]

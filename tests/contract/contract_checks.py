@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import contextlib
 import io
-import tomllib
 from pathlib import Path
 
+import tomllib
 from starlette.routing import Match
 
 from bundlecheck.kserve_command import PROBES
-from local_pod import MODEL_MOUNT, REPO, LocalPod
 from reranker.cli import settings_from
 from reranker.config import Settings
+from tests.support.local_pod import MODEL_MOUNT, REPO, LocalPod
 
 SERVER_ENTRY_POINT = "reranker.cli:main"
 

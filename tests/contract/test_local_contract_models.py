@@ -7,13 +7,13 @@ contract here; the families themselves are served in tests/serving).
 from __future__ import annotations
 
 import pytest
-from contract_checks import ContractViolation, check_command_line, check_probes_routed
-from tests.support.app import SEED_REQUEST
-from local_pod import REPO, pod_process_spec
 
 from bundlecheck.kserve_command import predictor_container
 from bundlecheck.model_components import model_components, read_claim
 from bundlecheck.render import render, render_combination
+from tests.contract.contract_checks import ContractViolation, check_command_line, check_probes_routed
+from tests.support.app import SEED_REQUEST
+from tests.support.local_pod import REPO, pod_process_spec
 
 PAIRS = [
     (overlay, component.name)

@@ -1,2 +1,0 @@
-"""Tools of the bundle: the validator, the image builder and the docs generator. Never installed
-into the serving images."""
