@@ -1,7 +1,8 @@
-"""XLM-R chunking (``--truncation chunk``) against a reference written here from the README's
-policy, not from the server's input code (``reranker.engine.inputs`` is not imported).
+"""XLM-R chunking (``--truncation chunk``) against a reference written here from the chunking
+policy as docs/api.md states it, not from the server's input code (``reranker.engine.inputs`` is not
+imported).
 
-The policy, as the README states it: only the document is cut, the query is kept whole; a
+The policy: only the document is cut, the query is kept whole; a
 document longer than the room beside the query is split into consecutive windows of that many
 tokens (no overlap: the stride is the window), each scored as its own pair, and the document's
 score is its best window's (max of the logits, then the sigmoid). A document that fits is one

@@ -3,7 +3,7 @@ here with plain ``transformers``: the pairs tokenized by the test, the model car
 applied by the test, nothing imported from the server's input code.
 
 ``--dtype auto`` is bfloat16 on CPUs with AMX or AVX512-BF16, and the GPU overlays run bfloat16
-or float16; every other reference check pins float32 (``helpers.run_with_engine``). Here the
+or float16; every other reference check pins float32 (``tests.support.app.run_with_engine``). Here the
 engine runs in the reduced precision and must stay within a stated tolerance of float32, and keep
 the top of the ranking.
 

@@ -15,7 +15,7 @@ import pytest
 
 pytest.importorskip("vllm")
 
-from test_reference_precision import (  
+from test_reference_precision import (
     HEAD_SEEDS,
     PAIRS,
     SIGMOID_SLOPE,
