@@ -23,7 +23,7 @@ CLAIMS: dict[str, ModelClaim] = {
 }
 PAIRS = [(overlay, model) for model in MODELS for overlay in CLAIMS[model].fits]
 
-# The models issue 13 asks for, with their Hugging Face repositories.
+# The models the bundle ships components for, with their Hugging Face repositories.
 REQUIRED = {
     "bge-reranker-base": "BAAI/bge-reranker-base",
     "bge-reranker-v2-m3": "BAAI/bge-reranker-v2-m3",

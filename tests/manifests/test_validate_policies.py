@@ -149,7 +149,7 @@ def test_server_flag_check_uses_the_servers_parser(cpu_objects) -> None:
     ]
 
 
-# --- issue 11: pod lock-down, shutdown, API key, disruption budgets, network policies ------------
+# --- pod lock-down, shutdown, API key, disruption budgets, network policies ------------
 
 
 @pytest.fixture(scope="module")
@@ -382,7 +382,7 @@ def test_keda_autoscaling_follows_kserves_webhook_rules(cpu_objects) -> None:
     ]
 
 
-# --- issue 13: model components on the overlays they claim ---------------------------------------
+# --- model components on the overlays they claim ---------------------------------------
 
 
 def model_on(overlay: str, model: str) -> list[dict[str, Any]]:

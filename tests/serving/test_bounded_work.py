@@ -1,6 +1,6 @@
 """Bounded work per request: no more of a text is tokenized than the model can use, the ids are
 the ones tokenizing the whole text gives, a request's total tokens are bounded, and memory goes
-back to the system once the server is idle (issue 11: defects 1, 11 and 12).
+back to the system once the server is idle.
 
 The tokenizer checks run on several kinds of tokenizer (the embedded MiniLM's WordPiece, and
 byte-level BPE, SentencePiece-style Unigram and pre-tokenizer-less BPE built here, and a pure
@@ -257,7 +257,7 @@ def test_should_refuse_documents_over_the_limit_under_reject_naming_their_size(m
     assert [len(e.input_ids) for e in cut] == [128, 1 + 3]  # [CLS] capital [SEP] [SEP]: nothing read
 
 
-# --- the query is never cut (defect 11: the embedding path cut it silently) ---------------------
+# --- the query is never cut (the embedding path once cut it silently) ---------------------
 
 
 @pytest.mark.parametrize("policy", list(TruncationPolicy))

@@ -1,5 +1,4 @@
-"""Connections are timed out, and the HTTP layer's own errors come in our JSON shape
-(issue 11, defects 8 and 9).
+"""Connections are timed out, and the HTTP layer's own errors come in our JSON shape.
 
 Raw sockets against a real server process (the tiny cross-encoder: the model plays no part)
 started with one-second connection timeouts. Each wait is bounded by its timeout plus a

@@ -1,4 +1,4 @@
-"""Model families (issue 13): detection, the torch engine's scores against references computed
+"""Model families: detection, the torch engine's scores against references computed
 here straight from each model's logits, the instruction field, and refusal of what we cannot serve.
 
 The LLM reranker's reference (``tiny_models.card_scores``) applies Qwen3-Reranker's prompt from

@@ -1,5 +1,4 @@
-"""Under load, a real server process answers every request and computes no abandoned work
-(issue 11, defect 2).
+"""Under load, a real server process answers every request and computes no abandoned work.
 
 Each test starts ``python -m reranker`` with the embedded model (all-MiniLM-L6-v2) and drives it
 over real connections. Nothing here asserts a duration: the proof is in the status codes, the

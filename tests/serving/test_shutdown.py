@@ -1,4 +1,4 @@
-"""SIGTERM under load loses nothing (issue 11, defect 3).
+"""SIGTERM under load loses nothing.
 
 A real server process (embedded model) with clients on keep-alive connections gets SIGTERM:
 readiness turns 503 at once, requests keep being served through --drain_seconds, every request

@@ -230,7 +230,7 @@ class TestEmbeddingModel:
             assert_same_scores(result, torch.run(torch.engine.score(pairs, ScoreOptions())))
 
 
-# --- the model families of issue 13: each served by vLLM as by the torch engine -----------------
+# --- the model families: each served by vLLM as by the torch engine -----------------
 
 FAMILIES = {
     "qwen3-causal": (build_tiny_qwen3_reranker, {"model_family": "qwen3-reranker"}),
