@@ -39,7 +39,7 @@ VLLM_CPU_ENV := VLLM_CPU_KVCACHE_SPACE=$${VLLM_CPU_KVCACHE_SPACE:-1} \
 	VLLM_CPU_OMP_THREADS_BIND=$${VLLM_CPU_OMP_THREADS_BIND:-0-$$(( $$(nproc) - 1 ))}
 
 .DEFAULT_GOAL := help
-.PHONY: help setup serve lint test test-fast test-fake-amx test-vllm setup-vllm setup-clients test-clients validate bench gpu-wheels soak fuzz image test-image test-image-gpu container-tools e2e docs clean
+.PHONY: help setup serve lint test test-fast test-fake-amx test-vllm setup-vllm setup-clients test-clients validate bench gpu-wheels soak fuzz image test-image test-image-gpu container-tools monitoring-tools test-monitoring e2e docs clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -88,7 +88,7 @@ test: setup ## Run the unit, contract and manifest tests (no GPU; the network on
 
 # pyproject's addopts deselects the suites with their own targets; a second -m replaces its -m, so
 # test-fast repeats those and adds `not slow` (a server process or a model loaded: tests/conftest.py).
-FAST_MARKERS := not slow and not e2e and not vllm and not image and not image_gpu and not clients and not fuzz
+FAST_MARKERS := not slow and not e2e and not vllm and not image and not image_gpu and not clients and not fuzz and not monitoring
 test-fast: setup ## The tests that start no server and load no model (under 2 minutes): make test runs them too
 	$(BIN)/python -m pytest -m '$(FAST_MARKERS)' -p no:cacheprovider $(PYTEST_ARGS)
 
@@ -149,6 +149,23 @@ container-tools: ## Install podman, its pause binary (catatonit), networking, ru
 		echo "container-tools: installing$$missing"; \
 		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
 			$(CONTAINER_TOOLS); fi
+
+# Debian's prometheus brings the Prometheus server and promtool. The tests run the binary
+# themselves (their own config, data directory and port), so the service the package starts on
+# :9090 is stopped and disabled again right after a fresh install.
+MONITORING_TOOLS := prometheus
+monitoring-tools: ## Install Prometheus and promtool from Debian's packages if missing, its service left stopped (root; for test-monitoring)
+	@missing="$$(for p in $(MONITORING_TOOLS); do dpkg-query -W -f='$${db:Status-Status}' $$p 2>/dev/null \
+		| grep -qx installed || printf ' %s' $$p; done)"; \
+	if [ -z "$$missing" ]; then echo "monitoring-tools: all installed ($(MONITORING_TOOLS))"; else \
+		echo "monitoring-tools: installing$$missing, its service stopped"; \
+		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+			$(MONITORING_TOOLS) && \
+		if [ -d /run/systemd/system ]; then systemctl disable --now prometheus; \
+		else invoke-rc.d prometheus stop >/dev/null 2>&1 || true; fi; fi
+
+test-monitoring: setup ## components/monitoring with promtool and a real Prometheus: rule checks, an alert unit test per alert, every panel and alert query against a real server's metrics
+	$(BIN)/python -m pytest tests/monitoring -m monitoring -p no:cacheprovider $(PYTEST_ARGS)
 
 e2e: setup ## Kind end-to-end suite on pytest-kind's cluster (needs Docker that runs privileged containers; kind, kubectl downloaded); KEEP_CLUSTER=1 keeps it; can't run: one SKIPPED line, fails (E2E_ALLOW_SKIP=1: passes)
 	$(BIN)/python -m pytest tests/e2e -m e2e -p no:cacheprovider $(if $(KEEP_CLUSTER),--keep-cluster) $(PYTEST_ARGS)$(if $(E2E_ALLOW_SKIP), || [ $$? -eq 77 ])

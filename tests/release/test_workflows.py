@@ -18,7 +18,7 @@ REPO = Path(__file__).resolve().parents[2]
 WORKFLOWS = REPO / ".github" / "workflows"
 CI_RUN = REPO / ".ci" / "run"
 # make targets that prepare a machine rather than test anything: a step in a job, not a job.
-SETUP_TARGETS = {"container-tools"}
+SETUP_TARGETS = {"container-tools", "monitoring-tools"}
 
 
 def lint(*paths: Path) -> subprocess.CompletedProcess:
