@@ -7,6 +7,7 @@ succeeds while readiness (and every scoring route) answers 503 until the weights
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -16,6 +17,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST
+from starlette.middleware.cors import CORSMiddleware
 
 from . import __version__
 from .api import dialects, health, model_list, score
@@ -36,6 +38,8 @@ from .api.state import ServerState
 from .config import Settings
 from .engine.base import Engine, ScoreOptions, TruncationPolicy
 from .metrics import Metrics
+from .observability.middleware import Observe
+from .observability.request_id import HEADER as REQUEST_ID_HEADER
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +64,15 @@ async def measure_capacity(engine: Engine) -> float:
     await engine.score(_WARM_UP_PAIRS, options)
     work = work_of(_WARM_UP_PAIRS, max_chars_per_pair(engine, options, "truncate"))
     return work / max(time.perf_counter() - start, 1e-6)
+
+
+# FastAPI's own OpenTelemetry spans, metrics and logs (in newer releases) are turned off: the
+# server span is Observe's (observability/), which carries our attributes and never any text.
+_NO_NATIVE_TELEMETRY: dict[str, Any] = (
+    {"telemetry": {"tracing": False, "metrics": False, "logs": False}}
+    if "telemetry" in inspect.signature(FastAPI.__init__).parameters
+    else {}
+)
 
 
 def create_app(
@@ -108,6 +121,7 @@ def create_app(
         summary="Rerank documents against a query with a cross-encoder or an embedding model.",
         lifespan=lifespan,
         **docs,
+        **_NO_NATIVE_TELEMETRY,
     )
     app.state.server = state
     install_error_handlers(app)
@@ -119,7 +133,8 @@ def create_app(
     async def metrics() -> Response:
         return Response(state.metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
-    # Added innermost first: RequestMetrics ends up outermost, so it sees every answer.
+    # Added innermost first: Observe ends up outermost, so every answer carries the request id;
+    # CORS is outside the API key check and ErrorGuard, so preflights and errors carry its headers.
     app.add_middleware(RequestLimits, max_documents=settings.max_documents)
     app.add_middleware(BodyLimits, max_bytes=settings.max_body_bytes, timeout=settings.body_timeout)
     app.add_middleware(CancelOnDisconnect, on_cancel=state.metrics.cancelled.inc)
@@ -128,4 +143,13 @@ def create_app(
         app.add_middleware(APIKeyAuth, keys=settings.api_keys, protect_metrics=settings.protect_metrics)
     app.add_middleware(ErrorGuard, draining=lambda: state.draining)
     app.add_middleware(RequestMetrics, metrics=state.metrics)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=["*"],
+            expose_headers=[REQUEST_ID_HEADER.decode(), "retry-after"],
+        )
+    app.add_middleware(Observe, dialects=dialects.DIALECT_OF_ROUTE, access_log=settings.access_log)
     return app

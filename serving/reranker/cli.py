@@ -114,7 +114,21 @@ def _exit_now(code: int) -> None:
 
 
 def run(settings: Settings) -> int:
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from .observability import logs, tracing
+
+    logs.configure(settings.log_level, settings.log_format)
+    try:
+        tracing.set_up(settings.otlp_traces_endpoint)
+    except ValueError as exc:  # an unsupported OTEL_EXPORTER_OTLP_PROTOCOL
+        print(f"reranker-server: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        return _run(settings)
+    finally:
+        tracing.shut_down()
+
+
+def _run(settings: Settings) -> int:
     # Imported here so that --help and flag errors answer fast, without loading torch.
     from .engine.factory import BackendUnavailableError, check_backend, start_engine
     from .engine.model_source import ModelSourceError, resolve_model

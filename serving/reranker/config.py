@@ -115,7 +115,31 @@ class Settings(BaseModel):
         description='Shape of "document" in rerank results: a plain string (KServe guide) or '
         '{"text": ...} (vLLM/Jina clients).',
     )
+    cors_allow_origin: str | None = Field(
+        None,
+        description="Origins (scheme://host[:port]) whose browser pages may call the API, "
+        "separated by commas, or * for any; off by default (no CORS headers, preflight refused).",
+    )
+
+    # --- logs and traces (docs/operations.md) ----------------------------------------------------
     log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="Log level.")
+    log_format: Literal["text", "json"] = Field(
+        "text",
+        description="Log lines as plain text, or json: one object per line (time, level, logger, "
+        "message, and the request's request_id, trace_id and span_id), uvicorn's lines included.",
+    )
+    access_log: bool = Field(
+        True,
+        description="One log line per request: route, dialect, status, duration_ms, documents, "
+        "tokens and its request id (never query or document text).",
+    )
+    otlp_traces_endpoint: str | None = Field(
+        None,
+        description="Send traces over OTLP to this URL (http/protobuf: the full URL, e.g. "
+        "http://collector:4318/v1/traces; grpc: http://collector:4317). Tracing is also on when "
+        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT or OTEL_EXPORTER_OTLP_ENDPOINT is set; "
+        "OTEL_EXPORTER_OTLP_(TRACES_)PROTOCOL picks http/protobuf (default) or grpc.",
+    )
 
     # --- load, deadlines and shutdown ----------------------------------------------------------
     request_timeout: float = Field(
@@ -204,6 +228,20 @@ class Settings(BaseModel):
         if not all(keys):
             raise ValueError("API keys must not be empty (several are separated by commas)")
         return ",".join(keys)
+
+    @field_validator("cors_allow_origin")
+    @classmethod
+    def _origins(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        origins = [origin.strip() for origin in value.split(",")]
+        if not all(origins):
+            raise ValueError("CORS origins must not be empty (several are separated by commas)")
+        return ",".join(origins)
+
+    @property
+    def cors_origins(self) -> list[str]:
+        return self.cors_allow_origin.split(",") if self.cors_allow_origin else []
 
     @property
     def api_keys(self) -> list[str]:

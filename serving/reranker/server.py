@@ -25,6 +25,8 @@ import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from .api.errors import ErrorJSONResponse, error_body
+from .observability.request_id import HEADER as REQUEST_ID_HEADER
+from .observability.request_id import new_request_id
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +93,8 @@ class TimedH11Protocol(H11Protocol):
             (b"content-type", b"application/json"),
             (b"content-length", str(len(body)).encode()),
             (b"connection", b"close"),
+            # The parser refused the request, so the client's X-Request-ID may be unreadable.
+            (REQUEST_ID_HEADER, new_request_id().encode("ascii")),
         ]
         try:
             response = h11.Response(status_code=status, headers=headers, reason=HTTPStatus(status).phrase)
@@ -149,7 +153,10 @@ def make_server(app, settings, on_drain) -> DrainingServer:
         host=settings.host,
         port=settings.http_port,
         log_level=settings.log_level,
-        access_log=settings.log_level == "debug",
+        # Logging is set up by observability/logs.py (uvicorn's lines through the same handler);
+        # the access log is Observe's, with request ids and durations.
+        log_config=None,
+        access_log=False,
         http=protocol_class(settings.header_timeout),
         timeout_keep_alive=settings.keep_alive_timeout,
         # Every accepted request ends by its deadline; the margin covers sending the answer.

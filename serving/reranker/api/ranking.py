@@ -8,10 +8,12 @@ metrics live here once.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ..engine.base import Engine, ScoreOptions, ScoreResult, TruncationPolicy
+from ..observability import context, tracing
 from .admission import work_of
 from .errors import APIError
 from .schemas import RerankRequest
@@ -125,10 +127,13 @@ async def score_pairs(
     timeout = state.settings.request_timeout
     chars = sum(len(query) + len(document) for query, document in pairs)
     work = work_of(pairs, max_chars_per_pair(engine, options, state.settings.truncation))
-    async with state.admission.admit(len(pairs), chars, work):
+    async with contextlib.AsyncExitStack() as admitted:
+        with tracing.span("admission", {"reranker.pairs": len(pairs), "reranker.work": work}):
+            await admitted.enter_async_context(state.admission.admit(len(pairs), chars, work))
         try:
-            async with asyncio.timeout(timeout):
-                scored = await engine.score(pairs, options)
+            with tracing.span("score", {"reranker.pairs": len(pairs)}):
+                async with asyncio.timeout(timeout):
+                    scored = await engine.score(pairs, options)
         except TimeoutError:
             state.metrics.expired.inc()
             raise APIError(
@@ -136,6 +141,7 @@ async def score_pairs(
             ) from None
     state.metrics.documents.inc(len(pairs))
     state.metrics.tokens.inc(scored.total_tokens)
+    context.count(len(pairs), scored.total_tokens)
     return scored
 
 

@@ -20,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
+from ..observability import tracing
 from .base import BatchObserver
 
 log = logging.getLogger(__name__)
@@ -39,6 +40,7 @@ class _Pending(Generic[Payload]):
     payload: Payload
     length: int
     future: asyncio.Future
+    span_context: Any = None  # the submitting request's span, for the batch span's links
 
 
 BatchFn = Callable[[list[Any]], Sequence[Any]]
@@ -101,7 +103,8 @@ class DynamicBatcher(Generic[Payload]):
         if self._worker is None:
             raise RuntimeError("batcher is not started")
         loop = asyncio.get_running_loop()
-        pending = [_Pending(p, n, loop.create_future()) for p, n in zip(payloads, lengths)]
+        span_context = tracing.current_span_context()
+        pending = [_Pending(p, n, loop.create_future(), span_context) for p, n in zip(payloads, lengths)]
         self._queue.extend(pending)
         self._wakeup.set()
         return list(await asyncio.gather(*(p.future for p in pending)))
@@ -133,10 +136,13 @@ class DynamicBatcher(Generic[Payload]):
         batch = [p for p in batch if not p.future.done()]
         if not batch:
             return
+        padded_tokens = len(batch) * max(p.length for p in batch)
         if self._observe is not None:
-            self._observe(len(batch), len(batch) * max(p.length for p in batch))
+            self._observe(len(batch), padded_tokens)
         try:
-            results = await loop.run_in_executor(self._executor, self._run_batch, [p.payload for p in batch])
+            attributes = {"reranker.batch.items": len(batch), "reranker.batch.padded_tokens": padded_tokens}
+            with tracing.batch_span("model batch", attributes, [p.span_context for p in batch]):
+                results = await loop.run_in_executor(self._executor, self._run_batch, [p.payload for p in batch])
         except Exception as exc:  # every waiter of this batch learns of the failure
             log.exception("model batch of %d items failed", len(batch))
             for pending in batch:

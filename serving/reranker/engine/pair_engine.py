@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from ..config import Settings
+from ..observability import tracing
 from .base import Engine, ModelInfo, ModelKind, ScoreOptions, ScoreResult, TruncationPolicy
 from .inputs import (
     EncodedPair,
@@ -159,13 +160,15 @@ class PairScoringEngine(Engine):
         small = sum(len(query) + len(document) for query, document in pairs) < INLINE_TOKENIZE_CHARS
         run = _call if small else asyncio.to_thread
         if self._model_source.kind is ModelKind.CROSS_ENCODER:
-            scoring = await run(self._encode, reader, pairs, policy, options, limits)
+            with tracing.span("tokenize", {"reranker.pairs": len(pairs)}):
+                scoring = await run(self._encode, reader, pairs, policy, options, limits)
             logits = await self._classify(scoring.encoded)
             scores = relevance_scores(logits, scoring.owners, len(pairs), options.use_activation)
             return ScoreResult(scores, scoring.total_tokens)
         if policy is TruncationPolicy.CHUNK:  # refused at start for embedding models
             policy = TruncationPolicy.TRUNCATE
-        inputs = await run(encode_embedding_pairs, reader, pairs, max_len, policy, *limits)
+        with tracing.span("tokenize", {"reranker.pairs": len(pairs)}):
+            inputs = await run(encode_embedding_pairs, reader, pairs, max_len, policy, *limits)
         vectors = await self._embed(inputs.token_ids)
         return ScoreResult(cosine_scores(inputs, vectors), inputs.total_tokens)
 

@@ -20,8 +20,10 @@ from typing import Any
 from fastapi import APIRouter, Body, Depends, Request
 from pydantic import BaseModel
 
+from ...observability.context import note_dialect
 from ..openapi import error_responses
 from ..schemas import ErrorResponse
+from ..score import SCORE_PATHS
 from ..state import ServerState, get_state
 from . import cohere, infinity, kserve_openai, nim, tei
 
@@ -68,8 +70,18 @@ async def rerank_by_body(
     request: Request, body: dict[str, Any] = Body(...), state: ServerState = Depends(get_state)
 ) -> Any:
     if "texts" in body:
+        note_dialect("tei")
         return await tei.rerank(body, request, state)
+    note_dialect("infinity")
     return await infinity.rerank(body, request, state)
 
 
 ROUTERS = [kserve_openai.router, cohere.router, router, tei.router, nim.router]
+
+# The dialect each scoring route speaks, for access logs and spans (POST /rerank: its body decides).
+DIALECT_OF_ROUTE = {
+    **{path: "kserve_openai" for path in kserve_openai.PATHS},
+    **{path: "cohere" for path in cohere.PATHS},
+    "/v1/ranking": "nim",
+    **{path: "score" for path in SCORE_PATHS},
+}

@@ -1,0 +1,6 @@
+"""Running the server as a production service: request ids, structured logs, traces.
+
+``middleware.Observe`` wraps every request: it gives it an id (``request_id.py``) and a record
+the API fills in (``context.py``), opens its server span (``tracing.py``, only when an OTLP
+endpoint is configured) and writes its access log line (``logs.py``).
+"""
