@@ -4,6 +4,7 @@ banner, JSON for what the HTTP parser refuses, header timeouts, and the drain on
 from __future__ import annotations
 
 import asyncio
+import re
 import signal
 import socket
 import threading
@@ -80,6 +81,8 @@ def test_should_answer_a_malformed_request_with_json_400(server):
     assert head.startswith(b"HTTP/1.1 400 Bad Request")
     assert b"content-type: application/json" in head.lower()
     assert httpx.Response(400, content=body).json()["error"]["type"] == "BadRequestError"
+    # Refused before any header was read: a new request id, as every answer has one.
+    assert re.search(rb"\r\nx-request-id: [0-9a-f]{32}\r\n", head.lower() + b"\r\n")
 
 
 def test_should_close_a_connection_whose_headers_never_finish(server):
