@@ -137,6 +137,19 @@ def test_should_install_the_server_and_none_of_the_bundles_tools(built_image):
     assert server_modules <= {"reranker"}, server_modules
 
 
+def test_should_carry_the_tracing_exporters_that_an_otlp_endpoint_turns_on(built_image):
+    # Tracing is off until OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT is set; then the server imports the
+    # SDK and the exporter of the configured protocol, which must be in the image.
+    modules = ("opentelemetry.sdk.trace", "opentelemetry.exporter.otlp.proto.http.trace_exporter",
+               "opentelemetry.exporter.otlp.proto.grpc.trace_exporter")
+    completed = built_image.engine.command(
+        "run", "--rm", "--entrypoint", "python", built_image.tag, "-c",
+        "import importlib, sys; [importlib.import_module(m) for m in sys.argv[1:]]; print('ok')", *modules,
+        check=False, timeout=120,
+    )
+    assert completed.returncode == 0 and completed.stdout.strip() == "ok", completed.stderr[-2000:]
+
+
 def test_should_catch_an_image_that_writes_to_its_read_only_root(built_image, played_pods, tmp_path):
     podman = built_image.engine  # image_suite builds with podman only: it also runs the Pod
     # The same image, but its entrypoint first writes a file next to the code, as a server that
