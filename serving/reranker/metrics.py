@@ -52,6 +52,14 @@ class Metrics:
             "Pairs admitted and not yet scored (what --max_queued_pairs bounds).",
             registry=self.registry,
         )
+        # The configured bounds, so that alerts compare with what this server runs with rather
+        # than with a copy of the default (components/monitoring's PrometheusRule).
+        self.queue_pairs_limit = Gauge(
+            "reranker_queue_pairs_limit", "The --max_queued_pairs bound of this server.", registry=self.registry
+        )
+        self.request_timeout = Gauge(
+            "reranker_request_timeout_seconds", "The --request_timeout of this server.", registry=self.registry
+        )
         self.queue_requests = Gauge(
             "reranker_queue_requests", "Scoring requests admitted and not yet answered.", registry=self.registry
         )

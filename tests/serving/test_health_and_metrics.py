@@ -110,3 +110,18 @@ def test_should_label_unknown_paths_as_unmatched(tiny_client):
     text = tiny_client.get("/metrics").text
     assert "/random/path/123" not in text
     assert _metric(text, "reranker_requests_total", method="GET", route="unmatched", status="404") >= 1
+
+
+def test_should_report_the_configured_bounds_the_alerts_compare_with(tiny_cross_encoder_dir):
+    # components/monitoring's latency and queue alerts divide by these, so that they follow the flags.
+    settings = Settings(
+        backend="torch", model_id=str(tiny_cross_encoder_dir), max_queued_pairs=777, request_timeout=42.5
+    )
+
+    async def load():
+        return await start_engine(settings, resolve_model(settings))
+
+    with TestClient(create_app(settings, load)) as client:
+        text = client.get("/metrics").text
+    assert _metric(text, "reranker_queue_pairs_limit") == 777
+    assert _metric(text, "reranker_request_timeout_seconds") == 42.5

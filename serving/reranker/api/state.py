@@ -25,6 +25,8 @@ class ServerState:
     admission: Admission = field(init=False)
 
     def __post_init__(self) -> None:
+        self.metrics.queue_pairs_limit.set(self.settings.max_queued_pairs)
+        self.metrics.request_timeout.set(self.settings.request_timeout)
         self.admission = Admission(
             self.settings.max_queued_pairs, self.settings.request_timeout, self.metrics, self.settings.max_queued_chars
         )
