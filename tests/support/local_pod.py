@@ -24,6 +24,7 @@ import dockerfile
 import httpx
 
 from bundlecheck.kserve_command import PredictorContainer, container_argv
+from tests.support.server_process import terminate
 
 REPO = Path(__file__).resolve().parents[2]
 DOCKERFILE = REPO / "serving" / "Dockerfile"
@@ -164,12 +165,7 @@ def wait_for_probe(
 
 
 def stop(process: subprocess.Popen) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
+    terminate(process, timeout=30)
 
 
 def _exec_form(command) -> list[str]:

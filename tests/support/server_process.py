@@ -85,13 +85,7 @@ class Server:
 
     def stop(self, timeout: float = 60) -> int:
         """SIGTERM (SIGKILL after ``timeout``); the exit status. Removes a log file it made."""
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        terminate(self.process, timeout)
         if self._own_log:
             self.log_path.unlink(missing_ok=True)
         return self.process.returncode
@@ -113,3 +107,14 @@ def wait_ready(url: str, process: subprocess.Popen | None = None, timeout: float
             pass  # not listening yet, or 503 while the model loads
         time.sleep(0.3)
     raise RuntimeError(f"server at {url} not ready after {timeout:.0f}s")
+
+
+def terminate(process: subprocess.Popen, timeout: float) -> None:
+    """SIGTERM, then SIGKILL if the process has not exited after ``timeout`` seconds."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
