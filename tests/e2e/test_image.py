@@ -21,6 +21,7 @@ import yaml
 from bundlecheck.kserve_command import PROBES
 from bundlecheck.predictor_pod import MODEL_MOUNT, predictor_pod
 from bundlecheck.render import render
+from tests.e2e.image_lock import lock_differences, tampered_context
 from tests.e2e.image_pod import (
     MAIN_CONTAINER,
     PodFailed,
@@ -135,6 +136,28 @@ def test_should_install_the_server_and_none_of_the_bundles_tools(built_image):
     assert "kserve-reranker" in installed["dists"], sorted(installed["dists"])
     server_modules = set(installed["dists"]["kserve-reranker"]) - {"__editable__"}
     assert server_modules <= {"reranker"}, server_modules
+
+
+def test_should_hold_exactly_its_lock(built_image):
+    # Inside the image: every distribution installed against locks/cpu-py<its Python>.txt.
+    lock, problems = lock_differences(built_image.engine, built_image.tag, "cpu")
+    assert problems == [], f"the image differs from locks/{lock}.txt: {problems}"
+
+
+def test_should_fail_the_build_on_a_lock_with_a_wrong_hash(built_image, tmp_path):
+    # serving/Dockerfile's dependency stage, on the suite's base image, from a context whose lock
+    # (the one this Python picks) pins a real release under a hash that no file has.
+    lock, _ = lock_differences(built_image.engine, built_image.tag, "cpu")
+    context, package = tampered_context(lock, tmp_path)
+    built = built_image.engine.command(
+        "build", "-f", str(context / "serving" / "Dockerfile"), "--target", "deps-cpu",
+        "--build-arg", f"BASE_IMAGE={built_image.base_image}", "--build-arg", "TORCH_INDEX_URL=",
+        "-t", "localhost/kserve-reranker:test-wrong-hash", str(context), check=False, timeout=900,
+    )
+    output = built.stdout + built.stderr
+    assert built.returncode != 0, output[-3000:]
+    assert "THESE PACKAGES DO NOT MATCH THE HASHES" in output, output[-3000:]
+    assert package.split("==")[0] in output
 
 
 def test_should_carry_the_tracing_exporters_that_an_otlp_endpoint_turns_on(built_image):

@@ -23,6 +23,7 @@ from packaging.requirements import Requirement
 
 from bundlecheck.predictor_pod import predictor_pod
 from bundlecheck.render import render
+from tests.e2e.image_lock import lock_differences
 from tests.e2e.image_pod import MAIN_CONTAINER, for_podman, on_cpu, play, wait_for_http_probe
 from tests.support.app import SEED_REQUEST, free_port
 from tests.support.local_pod import REPO
@@ -74,6 +75,12 @@ def test_should_import_vllm_and_the_cuda_torch_it_pins_in_the_running_server_con
     wanted = Requirement(vllm_requirement())
     assert wanted.specifier.contains(vllm_version), f"vLLM {vllm_version}, pyproject.toml wants {wanted}"
     assert cuda != "None", "the GPU image carries a CPU-only torch"
+
+
+def test_should_hold_exactly_its_lock(built_gpu_image):
+    # Inside the image: every distribution installed against locks/gpu-py<its Python>.txt.
+    lock, problems = lock_differences(built_gpu_image.engine, built_gpu_image.tag, "gpu")
+    assert problems == [], f"the image differs from locks/{lock}.txt: {problems}"
 
 
 def test_should_rank_the_seed_answer_first_through_the_published_port(served_gpu_pod):
