@@ -12,7 +12,7 @@ from pathlib import Path
 from depslock.locks import IMAGE_LOCKS, LOCK_DIR, pins
 from depslock.sbom import lock_apart
 from depslock.verify import LIST_DISTRIBUTIONS, differences, parse_distributions
-from imagebuild.build import DOCKERFILE
+from imagebuild.build import DOCKERFILE, BuildOptions, build_command, host_pip_sources
 from imagebuild.engine import Engine
 from tests.support.local_pod import REPO
 
@@ -55,3 +55,12 @@ def tampered_context(target_lock: str, scratch: Path) -> tuple[Path, str]:
     package = f"{first.group(1)}=={first.group(2)}"
     (context / "locks" / f"{target_lock}.txt").write_text(f"{package} \\\n    --hash=sha256:{'0' * 64}\n")
     return context, package
+
+
+def tampered_build_command(built, context: Path, target: str) -> list[str]:
+    """The suite's own build command (this machine's pip sources and CA bundle, the suite's base
+    image), for ``target`` of the Dockerfile in ``context``."""
+    options = BuildOptions(base_image=built.base_image, torch_index_url="", sources=host_pip_sources())
+    argv = build_command(built.engine, target, "localhost/kserve-reranker:test-wrong-hash", options)
+    argv[argv.index("-f") + 1] = str(context / DOCKERFILE)
+    return [*argv[:-1], str(context)]

@@ -21,7 +21,7 @@ import yaml
 from bundlecheck.kserve_command import PROBES
 from bundlecheck.predictor_pod import MODEL_MOUNT, predictor_pod
 from bundlecheck.render import render
-from tests.e2e.image_lock import lock_differences, tampered_context
+from tests.e2e.image_lock import lock_differences, tampered_build_command, tampered_context
 from tests.e2e.image_pod import (
     MAIN_CONTAINER,
     PodFailed,
@@ -150,10 +150,7 @@ def test_should_fail_the_build_on_a_lock_with_a_wrong_hash(built_image, tmp_path
     lock, _ = lock_differences(built_image.engine, built_image.tag, "cpu")
     context, package = tampered_context(lock, tmp_path)
     built = built_image.engine.command(
-        "build", "-f", str(context / "serving" / "Dockerfile"), "--target", "deps-cpu",
-        "--build-arg", f"BASE_IMAGE={built_image.base_image}", "--build-arg", "TORCH_INDEX_URL=",
-        "-t", "localhost/kserve-reranker:test-wrong-hash", str(context), check=False, timeout=900,
-    )
+        *tampered_build_command(built_image, context, "deps-cpu"), check=False, timeout=900)
     output = built.stdout + built.stderr
     assert built.returncode != 0, output[-3000:]
     assert "THESE PACKAGES DO NOT MATCH THE HASHES" in output, output[-3000:]
