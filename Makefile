@@ -45,7 +45,7 @@ VLLM_CPU_ENV := VLLM_CPU_KVCACHE_SPACE=$${VLLM_CPU_KVCACHE_SPACE:-1} \
 	VLLM_CPU_OMP_THREADS_BIND=$${VLLM_CPU_OMP_THREADS_BIND:-0-$$(( $$(nproc) - 1 ))}
 
 .DEFAULT_GOAL := help
-.PHONY: help setup serve lint test test-fast test-fake-amx test-vllm setup-vllm setup-clients test-clients lock audit validate bench gpu-wheels soak fuzz image test-image test-image-gpu container-tools monitoring-tools test-monitoring e2e docs clean
+.PHONY: help setup serve lint test test-fast test-fake-amx test-vllm setup-vllm setup-clients test-clients lock audit sbom validate bench gpu-wheels soak fuzz image test-image test-image-gpu container-tools monitoring-tools test-monitoring e2e docs clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -85,6 +85,11 @@ $(CLIENTS_VENV)/.installed: locks/clients.txt | $(VENV)/.installed
 
 lock: setup ## Rewrite locks/*.txt with uv from pyproject.toml's ranges and locks/*.in: hashes, no release after LOCK_DATE (TORCH_INDEX: where the torch CPU wheel comes from)
 	$(BIN)/python -m depslock compile --exclude-newer $(LOCK_DATE) --torch-index '$(TORCH_INDEX)'
+
+SBOM_LOCK ?= cpu-py3.12
+SBOM_FILE ?= sbom.cdx.json
+sbom: setup ## Write SBOM_FILE, a CycloneDX SBOM listing exactly the packages of an image's lock (SBOM_LOCK=gpu-py3.12, ...)
+	$(BIN)/python -m depslock sbom $(SBOM_LOCK) --output $(SBOM_FILE)
 
 # Exit 77: the vulnerability service cannot answer from here (one line says why), a pass except
 # under CI=true. AUDIT_SERVICE=osv asks OSV instead of PyPI.

@@ -1,5 +1,5 @@
-"""The GitHub Actions workflows: linted (schema and zizmor), running what .ci/run runs, and
-publishing what the bundle deploys."""
+"""The GitHub Actions workflows and the Dependabot configuration: linted (schema and zizmor),
+running what .ci/run runs, and publishing what the bundle deploys."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[2]
 WORKFLOWS = REPO / ".github" / "workflows"
+DEPENDABOT = REPO / ".github" / "dependabot.yml"
 CI_RUN = REPO / ".ci" / "run"
 # make targets that prepare a machine rather than test anything: a step in a job, not a job.
 SETUP_TARGETS = {"container-tools", "monitoring-tools"}
@@ -34,6 +35,15 @@ def lint(*paths: Path) -> subprocess.CompletedProcess:
     return subprocess.run(
         [str(bin_dir / "zizmor"), "--offline", "--no-progress", "--format", "plain",
          "--config", str(REPO / ".github" / "zizmor.yml"), *map(str, paths)],
+        cwd=REPO, capture_output=True, text=True, timeout=120,
+    )
+
+
+def dependabot_schema(path: Path) -> subprocess.CompletedProcess:
+    """The Dependabot configuration against its schema (check-jsonschema's copy of SchemaStore's)."""
+    bin_dir = Path(sys.executable).parent
+    return subprocess.run(
+        [str(bin_dir / "check-jsonschema"), "--builtin-schema", "vendor.dependabot", str(path)],
         cwd=REPO, capture_output=True, text=True, timeout=120,
     )
 
@@ -86,8 +96,8 @@ def test_ci_should_run_the_tests_the_manifests_and_the_image_suite_on_pushes_and
     commands = " ".join(s.get("run", "") for job in ci["jobs"].values() for s in steps(job))
     for target in ("make test ", "make validate ", "make test-image "):
         assert target in commands, target
-    # The CPU torch wheel, never the CUDA build a bare requirement pulls.
-    assert "--index-url https://download.pytorch.org/whl/cpu" in ci["env"]["TORCH_INSTALL"]
+    # Where the locks' CPU torch wheel comes from (PyPI does not carry it).
+    assert ci["env"]["TORCH_INDEX"] == "https://download.pytorch.org/whl/cpu"
 
 
 def make_targets(script: str) -> set[str]:
@@ -135,7 +145,7 @@ def target_mismatch(ci_run: str, workflow: dict) -> tuple[set[str], set[str]]:
     ("script", "targets"),
     [
         ("make test\nmake validate\n", {"test", "validate"}),
-        ('make validate TORCH_INSTALL="${TORCH_INSTALL}" VALIDATE_ARGS="--output junit"', {"validate"}),
+        ('make validate TORCH_INDEX="${TORCH_INDEX}" VALIDATE_ARGS="--output junit"', {"validate"}),
         ("command -v podman >/dev/null || sudo make container-tools", {"container-tools"}),
         ('mkdir -p logs\nmake e2e KEEP_CLUSTER=1 PYTEST_ARGS="-rA -x" 2>&1 | tee logs/e2e.log', {"e2e"}),
         ("make --no-print-directory test-image \\\n  PYTEST_ARGS=-rA", {"test-image"}),
@@ -152,7 +162,7 @@ def test_ci_run_and_the_ci_workflow_should_run_the_same_make_targets():
     assert not only_local and not only_github, (
         f"only in .ci/run: {sorted(only_local)}; only in ci.yml: {sorted(only_github)}"
     )
-    assert {"test", "validate", "e2e"} <= make_targets(CI_RUN.read_text())
+    assert {"test", "validate", "audit", "e2e"} <= make_targets(CI_RUN.read_text())
 
 
 @pytest.mark.parametrize("side", [".ci/run", "ci.yml"])
@@ -161,19 +171,19 @@ def test_the_comparison_should_catch_a_target_on_one_side_only(side):
     if side == ".ci/run":
         ci_run += "make new-suite\n"
     else:
-        workflow["jobs"]["new-suite"] = {"steps": [{"run": 'make new-suite TORCH_INSTALL="${TORCH_INSTALL}"'}]}
+        workflow["jobs"]["new-suite"] = {"steps": [{"run": 'make new-suite TORCH_INDEX="${TORCH_INDEX}"'}]}
     only_local, only_github = target_mismatch(ci_run, workflow)
     assert (only_local if side == ".ci/run" else only_github) == {"new-suite"}
     assert not (only_github if side == ".ci/run" else only_local)
 
 
-def test_every_ci_job_should_run_one_suite_with_the_cpu_torch_wheel():
+def test_every_ci_job_should_run_one_suite_with_the_locks_torch_index():
     ci = load("ci.yml")
     for name, targets in workflow_targets(ci).items():
         assert len(targets - SETUP_TARGETS) == 1, f"job {name} runs {sorted(targets)}: one suite a job"
         for step in steps(ci["jobs"][name]):
             if make_targets(step.get("run", "")) - SETUP_TARGETS:
-                assert 'TORCH_INSTALL="${TORCH_INSTALL}"' in step["run"], f"job {name}: the CPU torch wheel"
+                assert 'TORCH_INDEX="${TORCH_INDEX}"' in step["run"], f"job {name}: the locks' torch CPU wheel"
 
 
 def test_the_e2e_job_should_require_the_kind_suite_and_upload_its_logs_always():
@@ -217,7 +227,7 @@ def test_release_should_build_each_target_with_sbom_provenance_and_a_keyless_sig
     job = load("release.yml")["jobs"]["image"]
     build = uses(job, "docker/build-push-action")["with"]
     assert build["file"] == "serving/Dockerfile" and build["target"] == "${{ matrix.target }}"
-    assert build["push"] is True and build["sbom"] is True and build["provenance"] == "mode=max"
+    assert build["push"] is True and build["provenance"] == "mode=max"
     assert job["permissions"]["id-token"] == "write", "cosign keyless signing needs the OIDC token"
     assert job["permissions"]["packages"] == "write"
     sign = next(s for s in steps(job) if "cosign sign" in s.get("run", ""))
@@ -228,3 +238,49 @@ def test_release_should_build_each_target_with_sbom_provenance_and_a_keyless_sig
 @pytest.mark.parametrize("name", ["ci.yml", "release.yml"])
 def test_should_grant_only_read_access_by_default(name):
     assert load(name)["permissions"] == {"contents": "read"}
+
+
+def test_release_should_attach_an_sbom_of_exactly_the_images_lock():
+    job = load("release.yml")["jobs"]["image"]
+    # BuildKit's own SBOM would list the base image's Debian packages, not the lock.
+    assert uses(job, "docker/build-push-action")["with"]["sbom"] is False
+    made = next(s for s in steps(job) if "sbom" in make_targets(s.get("run", "")))
+    assert 'SBOM_LOCK="${TARGET}-py${IMAGE_PYTHON}"' in made["run"] and made["env"]["TARGET"] == "${{ matrix.target }}"
+    # The image's Python is the default base image's: serving/Dockerfile's upstream-python stage.
+    dockerfile = (REPO / "serving" / "Dockerfile").read_text()
+    assert f"FROM python:{made['env']['IMAGE_PYTHON']}-slim AS upstream-python" in dockerfile
+    names = [s.get("name", "") for s in steps(job)]
+    attest = next(s for s in steps(job) if "cosign attest" in s.get("run", ""))
+    assert "--predicate sbom.cdx.json" in attest["run"] and "@${DIGEST}" in attest["run"]
+    assert names.index(made["name"]) < names.index(attest["name"])
+
+
+def test_dependabot_configuration_should_pass_its_schema():
+    checked = dependabot_schema(DEPENDABOT)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+@pytest.mark.parametrize(
+    ("change", "finding"),
+    [
+        (("interval: weekly", "interval: fortnightly"), "'fortnightly' is not one of"),
+        (("versioning-strategy:", "versioning-stratgy:"), "'versioning-stratgy' was unexpected"),
+    ],
+)
+def test_should_report_a_broken_dependabot_configuration(tmp_path, change, finding):
+    broken = tmp_path / "dependabot.yml"
+    broken.write_text(DEPENDABOT.read_text().replace(*change))
+    checked = dependabot_schema(broken)
+    assert checked.returncode != 0 and finding in checked.stdout + checked.stderr
+
+
+def test_dependabot_should_update_pip_the_actions_and_the_base_image_grouped():
+    updates = yaml.safe_load(DEPENDABOT.read_text())["updates"]
+    by_ecosystem = {(u["package-ecosystem"], u["directory"]): u for u in updates}
+    assert {("pip", "/"), ("pip", "/tests/clients"), ("github-actions", "/"), ("docker", "/serving")} == set(by_ecosystem)
+    for update in updates:
+        # One pull request per ecosystem and directory: every dependency in one group.
+        assert [group["patterns"] for group in update["groups"].values()] == [["*"]], update["package-ecosystem"]
+    # A new Python minor needs its locks first: the bot moves the base image within its minor.
+    docker = by_ecosystem[("docker", "/serving")]
+    assert {"version-update:semver-minor", "version-update:semver-major"} <= set(docker["ignore"][0]["update-types"])
