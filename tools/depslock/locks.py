@@ -21,6 +21,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 LOCK_DIR = REPO / "locks"
 TORCH_WHEELS_DIR = REPO / ".lock-wheels"
+TORCH_CPU_INDEX = "https://download.pytorch.org/whl/cpu"
 X86_64 = "x86_64-manylinux_2_28"
 AARCH64 = "aarch64-manylinux_2_28"
 # The distributions of this repository: installed from the checkout, never from the lock.
@@ -102,7 +103,7 @@ class TorchWheels:
     """A directory holding exactly the CPU torch wheel of each Python the locks need it for."""
 
     directory: Path = TORCH_WHEELS_DIR
-    index_url: str = ""  # the PyTorch CPU index; empty: pip's own sources (a wheel directory)
+    index_url: str = ""  # an index holding the wheel; empty or auto: pip's sources, then the PyTorch CPU index
 
     def fill(self, pythons: set[str]) -> Path:
         self.directory.mkdir(exist_ok=True)
@@ -121,21 +122,31 @@ class TorchWheels:
         return f"torch-{torch_cpu_version()}-{tag}-{tag}-manylinux_2_28_x86_64.whl"
 
     def _download(self, python: str) -> None:
+        """From the given index, else pip's own sources, then the PyTorch CPU index."""
+        index = "" if self.index_url == "auto" else self.index_url
+        tries = [index] if index else ["", TORCH_CPU_INDEX]
+        problems = []
+        for where in tries:
+            problem = self._download_from(python, where)
+            if not problem:
+                return
+            problems.append(f"{where or 'pip sources'}: {problem}")
+        raise Unreachable(f"{self.filename(python)} not found ({'; '.join(problems)})")
+
+    def _download_from(self, python: str, index: str) -> str:
         tag = "cp" + python.replace(".", "")
         with tempfile.TemporaryDirectory() as scratch:
             argv = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary=:all:",
                     "--python-version", python, "--implementation", "cp", "--abi", tag,
                     "--platform", "manylinux_2_28_x86_64", "--dest", scratch, torch_cpu_requirement()]
-            if self.index_url:
-                argv += ["--extra-index-url", self.index_url]
+            if index:
+                argv += ["--extra-index-url", index]
             done = subprocess.run(argv, capture_output=True, text=True, timeout=1800)
             got = Path(scratch) / self.filename(python)
             if done.returncode != 0 or not got.is_file():
-                where = self.index_url or "pip's own sources"
-                last = (done.stderr.strip().splitlines() or ["no output"])[-1]
-                raise Unreachable(f"{self.filename(python)}: not found in {where} ({last}); "
-                                  "TORCH_INDEX=https://download.pytorch.org/whl/cpu fetches it")
+                return (done.stderr.strip().splitlines() or ["no output"])[-1][:300]
             shutil.move(str(got), self.directory / got.name)
+            return ""
 
 
 def uv_command(lock: Lock, output: Path, exclude_newer: str, platform: str, wheels: Path | None) -> list[str]:
