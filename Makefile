@@ -63,6 +63,7 @@ setup: $(VENV)/.installed ## Create .venv from locks/dev.txt: the server and its
 # Each environment ends checked against its locks (depslock verify): what pip freeze lists is
 # exactly the lock, name for name and version for version; anything else installed is removed.
 $(VENV)/.installed: locks/dev.txt locks/pykustomize.txt pyproject.toml tools/pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11) and "the locks of .venv, .venv-vllm and .venv-clients are for Python 3.11: make setup PYTHON=python3.11")'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/$(PIP_LOCKED) -r locks/dev.txt
 	# The checkout's two distributions, editable; the lock holds their dependencies and build backend.
