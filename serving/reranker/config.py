@@ -86,10 +86,25 @@ class Settings(BaseModel):
     max_batch_tokens: int | None = Field(
         None,
         ge=64,
-        description="Token budget of one model batch (padded length x pairs); pairs from "
-        "concurrent requests are packed up to it. Default: 16384 on CUDA (large batches fill a "
+        description="Token budget of one model batch (padded length x pairs, or the tokens of a "
+        "packed batch, see --packed_batches); pairs from "
+        "concurrent requests share batches up to it. Default: 16384 on CUDA (large batches fill a "
         "GPU), 2048 on CPU (small batches stay in the caches and let the next batch's tokenizing "
         "overlap the model; make bench measured it faster on 2 cores).",
+    )
+
+    packed_batches: Literal["auto", "on", "off"] = Field(
+        "auto",
+        description="Torch engine: lay a batch's pairs end to end without padding, so that documents "
+        "of varied length cost their own tokens only (BERT, RoBERTa and XLM-RoBERTa cross-encoders, "
+        "Qwen3/Qwen2/Llama rerankers; other models are padded). auto: on CPU; on CUDA, padded "
+        "batches (fewer, larger kernels). With packing, --max_batch_tokens counts real tokens.",
+    )
+    prefix_reuse: bool = Field(
+        True,
+        description="LLM rerankers: compute the prompt prefix a request's documents share (system "
+        "prompt, instruction, query) once per batch instead of once per document: the torch engine "
+        "in packed batches, vLLM through its prefix caching where vLLM supports it for the model.",
     )
 
     # --- vLLM engine -------------------------------------------------------------------------

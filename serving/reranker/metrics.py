@@ -41,7 +41,7 @@ class Metrics:
         )
         self.batch_tokens = Histogram(
             "reranker_batch_padded_tokens",
-            "Padded tokens per model batch (torch engine).",
+            "Tokens computed per model batch, padding included (torch engine; a packed batch has none).",
             buckets=tuple(b * 64 for b in _BATCH_BUCKETS),
             registry=self.registry,
         )

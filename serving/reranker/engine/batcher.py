@@ -3,8 +3,9 @@
 Requests put items (one per pair or text, each with its token length) on a shared queue and
 await their results. One worker drains the queue: it takes what is waiting (up to two
 budgets' worth, oldest first, so requests finish in arrival order), sorts it by
-length so a batch pads little, cuts it into batches whose padded size (pairs x longest pair)
-fits the budget, and runs each batch in a single compute thread so the event loop never blocks.
+length so a batch pads little, cuts it into batches whose size fits the budget (padded: pairs x
+longest pair; packed, laid end to end without padding: the sum of their lengths), and runs each
+batch in a single compute thread so the event loop never blocks.
 While the model computes, new requests queue up and form the next round: under load batches
 fill themselves; when idle, a lone request runs at once with no added wait.
 """
@@ -46,8 +47,9 @@ class _Pending(Generic[Payload]):
 BatchFn = Callable[[list[Any]], Sequence[Any]]
 
 
-def plan_batches(lengths: Sequence[int], max_batch_tokens: int) -> list[list[int]]:
-    """Indices of ``lengths`` grouped into batches: sorted by length, padded size within budget.
+def plan_batches(lengths: Sequence[int], max_batch_tokens: int, packed: bool = False) -> list[list[int]]:
+    """Indices of ``lengths`` grouped into batches: sorted by length, each batch's size within
+    budget (padded: items x longest; packed: the sum of the lengths).
 
     An item longer than the budget still gets a batch of its own (the model limit, not the
     budget, decides what fits).
@@ -55,15 +57,23 @@ def plan_batches(lengths: Sequence[int], max_batch_tokens: int) -> list[list[int
     order = sorted(range(len(lengths)), key=lambda i: lengths[i])
     batches: list[list[int]] = []
     current: list[int] = []
+    tokens = 0
     for index in order:
         # Sorted ascending, so this item is the longest in the batch it joins.
-        if current and (len(current) + 1) * lengths[index] > max_batch_tokens:
+        size = tokens + lengths[index] if packed else (len(current) + 1) * lengths[index]
+        if current and size > max_batch_tokens:
             batches.append(current)
-            current = []
+            current, tokens = [], 0
         current.append(index)
+        tokens += lengths[index]
     if current:
         batches.append(current)
     return batches
+
+
+def batch_tokens(lengths: Sequence[int], packed: bool) -> int:
+    """What a batch of items of ``lengths`` computes: padded, items x longest; packed, their sum."""
+    return sum(lengths) if packed else len(lengths) * max(lengths)
 
 
 class DynamicBatcher(Generic[Payload]):
@@ -72,9 +82,11 @@ class DynamicBatcher(Generic[Payload]):
         run_batch: BatchFn,
         max_batch_tokens: int,
         observe_batch: BatchObserver | None = None,
+        packed: bool = False,
     ):
         self._run_batch = run_batch
         self._max_batch_tokens = max_batch_tokens
+        self._packed = packed  # the model runs batches without padding
         self._observe = observe_batch
         self._queue: deque[_Pending[Payload]] = deque()
         self._wakeup = asyncio.Event()
@@ -116,7 +128,8 @@ class DynamicBatcher(Generic[Payload]):
             self._wakeup.clear()
             while self._queue:
                 round_items = self._take_round()
-                for batch_indices in plan_batches([p.length for p in round_items], self._max_batch_tokens):
+                lengths = [p.length for p in round_items]
+                for batch_indices in plan_batches(lengths, self._max_batch_tokens, self._packed):
                     batch = [round_items[i] for i in batch_indices]
                     await self._run(loop, batch)
 
@@ -136,7 +149,7 @@ class DynamicBatcher(Generic[Payload]):
         batch = [p for p in batch if not p.future.done()]
         if not batch:
             return
-        padded_tokens = len(batch) * max(p.length for p in batch)
+        padded_tokens = batch_tokens([p.length for p in batch], self._packed)
         if self._observe is not None:
             self._observe(len(batch), padded_tokens)
         try:

@@ -25,6 +25,15 @@ from .batcher import DynamicBatcher
 from .families import ScoreHead
 from .inputs import EncodedPair
 from .model_source import ResolvedModel
+from .packing import (
+    PACKED_ATTENTION,
+    Packing,
+    pack_decoder_pairs,
+    pack_encoder_pairs,
+    packing_for,
+    run_packed,
+    shared_prefix,
+)
 from .pair_engine import PairScoringEngine
 from .precision import dtype_name, pick_device, pick_dtype
 
@@ -80,6 +89,7 @@ class TorchEngine(PairScoringEngine):
         self._answer: torch.Tensor | None = None  # causal LM rerankers: lm_head row yes - row no
         self._batch_tokens: int | None = None  # resolved once the device is known
         self._dtype: str | None = None  # --dtype resolved (auto: by device and CPU)
+        self._packing: Packing | None = None  # set where batches run without padding
 
     @property
     def _started(self) -> bool:
@@ -99,7 +109,7 @@ class TorchEngine(PairScoringEngine):
     async def start(self) -> None:
         await asyncio.to_thread(self._load)
         assert self._batch_tokens is not None  # _load sets it
-        self._batcher = DynamicBatcher(self._run_batch, self._batch_tokens, self._observe)
+        self._batcher = DynamicBatcher(self._run_batch, self._batch_tokens, self._observe, self._packing is not None)
         self._batcher.start()
 
     async def stop(self) -> None:
@@ -145,10 +155,17 @@ class TorchEngine(PairScoringEngine):
             self._tokenizer = model.tokenizer
         self._model = model.to(device).eval()
         self._device = device
+        packed = self._settings.packed_batches == "on" or (
+            self._settings.packed_batches == "auto" and device.type == "cpu"
+        )
+        if packed and self._model_source.kind is ModelKind.CROSS_ENCODER:  # embedding models stay padded
+            self._packing = packing_for(self._model, self._answer)
+            if self._packing is not None:
+                self._model.set_attn_implementation(PACKED_ATTENTION)
         self._dtype = dtype_name(dtype)
         self._batch_tokens = batch_token_budget(self._settings.max_batch_tokens, device)
         log.info(
-            "torch engine: %s (%s) %s on %s (%s, %d threads), limit %d tokens, batches of up to %d tokens%s",
+            "torch engine: %s (%s) %s on %s (%s, %d threads), limit %d tokens, %s batches of up to %d tokens%s",
             self._model_source.family.name,
             self._model_source.family.form,
             path,
@@ -156,13 +173,29 @@ class TorchEngine(PairScoringEngine):
             self._dtype,
             torch.get_num_threads(),
             self._model_source.max_model_len,
+            self._batch_layout(),
             self._batch_tokens,
             "" if self._settings.max_batch_tokens is not None else f" (the {device.type} default)",
         )
 
+    def _batch_layout(self) -> str:
+        if self._packing is None:
+            return "padded"
+        if self._packing.causal and self._settings.prefix_reuse:
+            return "packed (shared prompt prefixes computed once)"
+        return "packed"
+
     async def _classify(self, encoded: list[EncodedPair]) -> list[float]:
         assert self._batcher is not None  # scoring starts after start()
-        return await self._batcher.submit(encoded, [len(e.input_ids) for e in encoded])
+        lengths = [len(e.input_ids) for e in encoded]
+        if self._packing is None or not self._packing.causal:
+            return await self._batcher.submit(encoded, lengths)
+        # A decoder's pairs carry how many leading tokens the request's pairs share; a batch lays
+        # those out once. Each pair's budget share counts its own tokens and its part of the prefix.
+        shared = shared_prefix([e.input_ids for e in encoded]) if self._settings.prefix_reuse else 0
+        prefix_share = -(-shared // len(encoded))
+        costs = [n - shared + prefix_share for n in lengths]
+        return await self._batcher.submit([(e, shared) for e in encoded], costs)
 
     async def _embed(self, token_ids: list[np.ndarray]) -> list[np.ndarray]:
         assert self._batcher is not None  # scoring starts after start()
@@ -170,6 +203,8 @@ class TorchEngine(PairScoringEngine):
 
     @torch.inference_mode()
     def _run_batch(self, items: list[Any]) -> list[Any]:
+        if self._packing is not None:
+            return self._run_packed(self._packing, items)
         if self._answer is not None:
             features = self._pad({"input_ids": [e.input_ids for e in items]})
             # The decoder's last hidden state at each pair's last real token, times the two answer
@@ -190,6 +225,20 @@ class TorchEngine(PairScoringEngine):
         embeddings = self._model(features)["sentence_embedding"].float()
         # Arrays, made here: the event loop then computes cosines without touching torch.
         return list(torch.nn.functional.normalize(embeddings, dim=-1).cpu().numpy())
+
+    def _run_packed(self, packing: Packing, items: list[Any]) -> list[float]:
+        if packing.causal:
+            batch = pack_decoder_pairs([e.input_ids for e, _ in items], [shared for _, shared in items])
+        else:
+            segments = items[0].token_type_ids is not None
+            batch = pack_encoder_pairs(
+                [e.input_ids for e in items],
+                [e.token_type_ids for e in items] if segments else None,
+                packing.first_position,
+            )
+        assert self._device is not None  # set by _load
+        scores = run_packed(self._model, packing, batch.to(self._device))
+        return scores.reshape(len(items), -1)[:, 0].float().cpu().tolist()
 
     def _pad(self, columns: dict[str, list[list[int]]]) -> dict[str, torch.Tensor]:
         padded = self._tokenizer.pad(columns, return_tensors="pt")

@@ -74,6 +74,9 @@ def engine_args(settings: Settings, model: ResolvedModel) -> AsyncEngineArgs:
         trust_remote_code=settings.trust_remote_code,
         # The server's /metrics reports requests; vLLM's periodic stats lines would only add noise.
         disable_log_stats=True,
+        # None: vLLM's choice, on where it supports prefix caching for the model (decoders read at
+        # their last token: LLM rerankers); --no-prefix_reuse turns it off.
+        enable_prefix_caching=None if settings.prefix_reuse else False,
     )
 
 

@@ -1,0 +1,236 @@
+"""Padding-free ("packed") model batches for the torch engine.
+
+A padded batch computes every pair at the length of its longest. On documents of varied length,
+which is what retrieval hands a reranker, much of that work is padding. A packed batch lays its
+pairs end to end as one sequence. The linear layers, which take most of the time, then see only
+real tokens. Attention runs per pair over the pair's own span, through transformers' attention
+interface. Each pair's score is read at its first token (encoder classifiers) or its last
+(decoders). This is the varlen layout of FlashAttention and vLLM, on any device.
+
+LLM rerankers put the same prompt prefix (system prompt, instruction, query) before every
+document of a request. Where pairs share such a prefix, it is laid out once in the batch, and
+each pair's remaining tokens attend to it and, causally, to themselves: the prefix is computed
+once per batch instead of once per document.
+
+Only architectures whose code is known to take explicit position ids and to route attention
+through the interface are packed (``packing_for``); the others keep padded batches.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch.nn.functional import scaled_dot_product_attention
+from transformers import AttentionInterface
+
+# The name the attention function is registered under (transformers' attention interface).
+PACKED_ATTENTION = "reranker_packed"
+
+
+@dataclass(frozen=True)
+class Span:
+    """Tokens ``[start, stop)`` of the packed sequence that attend to each other, and to a shared
+    prefix at ``[context_start, context_stop)`` when one precedes them (decoders)."""
+
+    start: int
+    stop: int
+    context_start: int = 0
+    context_stop: int = 0
+
+
+@dataclass
+class PackedBatch:
+    input_ids: torch.Tensor  # [1, T]
+    position_ids: torch.Tensor  # [1, T]
+    token_type_ids: torch.Tensor | None  # [1, T], encoders with segment embeddings
+    spans: list[Span]  # in order, covering every token once
+    read: torch.Tensor  # [pairs]: the token each pair's score is read at, in the pairs' order
+
+    def to(self, device: torch.device) -> PackedBatch:
+        move: Callable[[Any], Any] = lambda t: None if t is None else t.to(device)  # noqa: E731
+        return PackedBatch(
+            move(self.input_ids), move(self.position_ids), move(self.token_type_ids), self.spans, move(self.read)
+        )
+
+
+def pack_encoder_pairs(
+    input_ids: Sequence[np.ndarray], token_type_ids: Sequence[np.ndarray] | None, first_position: int
+) -> PackedBatch:
+    """Pairs end to end, each attending to itself only and read at its first token ([CLS])."""
+    lengths = [len(ids) for ids in input_ids]
+    starts = np.cumsum([0, *lengths[:-1]])
+    spans = [Span(int(s), int(s) + n) for s, n in zip(starts, lengths)]
+    positions = np.concatenate([np.arange(n) for n in lengths]) + first_position
+    types = None if token_type_ids is None else _row(np.concatenate(token_type_ids))
+    return PackedBatch(
+        _row(np.concatenate(input_ids)), _row(positions), types, spans, torch.as_tensor(starts, dtype=torch.long)
+    )
+
+
+def pack_decoder_pairs(input_ids: Sequence[np.ndarray], shared: Sequence[int]) -> PackedBatch:
+    """Decoder prompts, read at their last token. Pairs whose first ``shared[i]`` tokens are the
+    same are laid out after one copy of them: positions continue from the prefix, and attention
+    sees the prefix and, causally, the pair's own tokens. ``shared[i]`` is below the pair's length."""
+    pieces: list[np.ndarray] = []
+    positions: list[np.ndarray] = []
+    spans: list[Span] = []
+    read = [0] * len(input_ids)
+    prefixes: dict[bytes, tuple[int, int]] = {}  # prefix tokens -> where they were laid out
+    cursor = 0
+
+    def lay(tokens: np.ndarray, first_position: int, context: tuple[int, int] = (0, 0)) -> int:
+        nonlocal cursor
+        start, cursor = cursor, cursor + len(tokens)
+        pieces.append(tokens)
+        positions.append(np.arange(first_position, first_position + len(tokens)))
+        spans.append(Span(start, cursor, *context))
+        return start
+
+    for index, (ids, prefix_len) in enumerate(zip(input_ids, shared)):
+        if not 0 <= prefix_len < len(ids):
+            raise ValueError(f"a shared prefix of {prefix_len} tokens leaves nothing of a {len(ids)}-token pair")
+        context = (0, 0)
+        if prefix_len:
+            key = ids[:prefix_len].tobytes()
+            if key not in prefixes:
+                start = lay(ids[:prefix_len], 0)
+                prefixes[key] = (start, start + prefix_len)
+            context = prefixes[key]
+        start = lay(ids[prefix_len:], prefix_len, context)
+        read[index] = start + len(ids) - prefix_len - 1
+    return PackedBatch(
+        _row(np.concatenate(pieces)),
+        _row(np.concatenate(positions)),
+        None,
+        spans,
+        torch.as_tensor(read, dtype=torch.long),
+    )
+
+
+def shared_prefix(input_ids: Sequence[np.ndarray]) -> int:
+    """How many leading tokens all of a request's prompts share, leaving each at least one own
+    token (its last, where it is read). 0 for a single prompt: nothing to share."""
+    if len(input_ids) < 2:
+        return 0
+    shortest = min(len(ids) for ids in input_ids)
+    first = input_ids[0][:shortest]
+    same = np.ones(shortest, dtype=bool)
+    for ids in input_ids[1:]:
+        same &= ids[:shortest] == first
+    differs = np.flatnonzero(~same)
+    common = int(differs[0]) if differs.size else shortest
+    return min(common, shortest - 1)
+
+
+def packed_attention(
+    module: torch.nn.Module,
+    query: torch.Tensor,
+    key: torch.Tensor,
+    value: torch.Tensor,
+    attention_mask: torch.Tensor | None,
+    scaling: float | None = None,
+    dropout: float = 0.0,
+    packed_spans: Sequence[Span] | None = None,
+    **kwargs: Any,
+) -> tuple[torch.Tensor, None]:
+    """Attention over a packed batch: query, key and value are [1, heads, tokens, head size]."""
+    if packed_spans is None:
+        raise RuntimeError("packed attention called without the batch's spans")
+    groups = getattr(module, "num_key_value_groups", 1)
+    if groups > 1:  # grouped-query attention: each key/value head serves several query heads
+        key = key.repeat_interleave(groups, dim=1)
+        value = value.repeat_interleave(groups, dim=1)
+    causal = bool(getattr(module, "is_causal", False))
+    outputs = []
+    for span in packed_spans:
+        q = query[:, :, span.start : span.stop]
+        k = key[:, :, span.start : span.stop]
+        v = value[:, :, span.start : span.stop]
+        if span.context_stop > span.context_start:
+            k = torch.cat([key[:, :, span.context_start : span.context_stop], k], dim=2)
+            v = torch.cat([value[:, :, span.context_start : span.context_stop], v], dim=2)
+            mask = _prefixed_causal_mask(span.stop - span.start, span.context_stop - span.context_start, q.device)
+            outputs.append(scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=scaling))
+        else:
+            outputs.append(scaled_dot_product_attention(q, k, v, is_causal=causal, scale=scaling))
+    return torch.cat(outputs, dim=2).transpose(1, 2), None
+
+
+AttentionInterface.register(PACKED_ATTENTION, packed_attention)
+
+
+def _prefixed_causal_mask(length: int, prefix: int, device: torch.device) -> torch.Tensor:
+    """[length, prefix + length]: every token sees the prefix, and its own tokens up to itself."""
+    own = torch.ones(length, length, dtype=torch.bool, device=device).tril()
+    return torch.cat([torch.ones(length, prefix, dtype=torch.bool, device=device), own], dim=1)
+
+
+def _row(values: np.ndarray) -> torch.Tensor:
+    return torch.as_tensor(values.astype(np.int64, copy=False)).unsqueeze(0)
+
+
+# --- which models pack, and how their scores are read -------------------------------------------------
+
+Head = Callable[[torch.Tensor], torch.Tensor]  # the read tokens' hidden states [pairs, hidden] -> scores
+
+
+@dataclass(frozen=True)
+class Packing:
+    """How one architecture runs packed: its base model, where positions start, and its head."""
+
+    causal: bool  # a decoder: read at the last token, shared prefixes reused
+    first_position: int  # an encoder's first position id (RoBERTa's start after the padding id)
+    head: Head
+
+
+# Encoder classifiers, by model type: how the head turns [CLS] states into logits. These
+# architectures route attention through transformers' attention interface and take position ids.
+def _bert_head(model: Any) -> Head:
+    return lambda cls: model.classifier(model.bert.pooler(cls.unsqueeze(1)))
+
+
+def _roberta_head(model: Any) -> Head:
+    return lambda cls: model.classifier(cls.unsqueeze(1))  # the head reads features[:, 0]
+
+
+_ENCODERS: dict[str, Callable[[Any], Head]] = {
+    "bert": _bert_head,
+    "roberta": _roberta_head,
+    "xlm-roberta": _roberta_head,
+}
+# Decoders whose attention honours the interface and whose positions are the given position ids.
+_DECODERS = {"qwen3", "qwen2", "llama"}
+
+
+def packing_for(model: Any, answer: torch.Tensor | None) -> Packing | None:
+    """The packing of ``model`` (a sequence classifier, or a causal LM scored along ``answer``),
+    or None where its architecture is not known to pack correctly."""
+    config = model.config
+    model_type = getattr(config, "model_type", None)
+    if model_type in _ENCODERS and answer is None and not getattr(config, "is_decoder", False):
+        if getattr(config, "position_embedding_type", "absolute") not in (None, "absolute"):
+            return None  # relative position embeddings take no position ids
+        first = config.pad_token_id + 1 if model_type != "bert" else 0
+        return Packing(False, first, _ENCODERS[model_type](model))
+    if model_type in _DECODERS and not getattr(config, "use_sliding_window", False):
+        if answer is not None:
+            return Packing(True, 0, lambda states: states.float() @ answer)
+        score = getattr(model, "score", None)
+        if isinstance(score, torch.nn.Linear):
+            return Packing(True, 0, score)
+    return None
+
+
+def run_packed(model: Any, packing: Packing, batch: PackedBatch) -> torch.Tensor:
+    """Scores [pairs, labels] (or [pairs] for a causal LM's answer direction) of a packed batch."""
+    features: dict[str, Any] = {"input_ids": batch.input_ids, "position_ids": batch.position_ids}
+    if batch.token_type_ids is not None:
+        features["token_type_ids"] = batch.token_type_ids
+    if packing.causal:
+        features["use_cache"] = False
+    hidden = model.base_model(**features, packed_spans=batch.spans).last_hidden_state
+    return packing.head(hidden[0, batch.read])

@@ -1,0 +1,175 @@
+"""Packed (padding-free) batches and shared-prefix reuse in the torch engine: the same scores as
+padded batches, for every architecture that packs, with less work."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+
+from reranker.engine.base import ScoreOptions
+from reranker.engine.batcher import plan_batches
+from reranker.engine.packing import pack_decoder_pairs, pack_encoder_pairs, shared_prefix
+from tests.support.app import run_with_engine
+from tests.support.tiny_models import (
+    CORPUS,
+    build_tiny_cross_encoder,
+    build_tiny_modernbert_cross_encoder,
+    build_tiny_qwen3_reranker,
+    build_tiny_qwen3_seq_cls,
+    build_tiny_xlm_roberta_cross_encoder,
+)
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory):
+    root = tmp_path_factory.mktemp("packing")
+    qwen3 = build_tiny_qwen3_reranker(root / "qwen3")
+    return {
+        "bert": build_tiny_cross_encoder(root / "bert"),
+        "xlm-roberta": build_tiny_xlm_roberta_cross_encoder(root / "xlmr"),
+        "qwen3-causal": qwen3,
+        "qwen3-seq-cls": build_tiny_qwen3_seq_cls(root / "qwen3-seq-cls", qwen3),
+        "modernbert": build_tiny_modernbert_cross_encoder(root / "modernbert"),
+    }
+
+
+def varied_pairs(count: int = 12, seed: int = 0) -> list[tuple[str, str]]:
+    """One query and documents from 1 to 40 words: lengths that padding would waste work on."""
+    rng = random.Random(seed)
+    words = " ".join(CORPUS).split()
+    query = " ".join(rng.choices(words, k=5))
+    return [(query, " ".join(rng.choices(words, k=rng.randint(1, 40)))) for _ in range(count)]
+
+
+# The original Qwen3-Reranker is a plain causal LM: its files cannot say it is a reranker.
+FAMILY_FLAGS = {"qwen3-causal": {"model_family": "qwen3-reranker"}}
+
+
+def scores_and_batches(model_dir, pairs, options=None, **settings):
+    observed: list[tuple[int, int]] = []
+
+    async def scenario(engine):
+        engine.set_batch_observer(lambda items, tokens: observed.append((items, tokens)))
+        result = await engine.score(pairs, options or ScoreOptions(use_activation=False))
+        return result, engine._batch_layout()
+
+    (result, layout) = run_with_engine(model_dir, scenario, **settings)
+    return result, layout, observed
+
+
+@pytest.mark.parametrize("family", ["bert", "xlm-roberta", "qwen3-causal", "qwen3-seq-cls"])
+def test_should_score_packed_batches_as_padded_ones(models, family):
+    pairs, flags = varied_pairs(), FAMILY_FLAGS.get(family, {})
+    padded, padded_layout, padded_batches = scores_and_batches(models[family], pairs, packed_batches="off", **flags)
+    packed, packed_layout, packed_batches = scores_and_batches(models[family], pairs, packed_batches="on", **flags)
+
+    assert padded_layout == "padded"
+    assert packed_layout.startswith("packed")
+    assert packed.scores == pytest.approx(padded.scores, abs=1e-5)
+    assert packed.total_tokens == padded.total_tokens
+    # The same pairs, fewer tokens computed: a packed batch has no padding.
+    assert sum(tokens for _, tokens in packed_batches) < sum(tokens for _, tokens in padded_batches)
+
+
+@pytest.mark.parametrize("family", ["qwen3-causal", "qwen3-seq-cls"])
+def test_should_score_the_same_with_and_without_prefix_reuse(models, family):
+    pairs = varied_pairs(seed=1)
+    options = ScoreOptions(use_activation=False, instruction="Find the passage that names a capital city")
+    reused, layout, reused_batches = scores_and_batches(
+        models[family], pairs, options, packed_batches="on", **FAMILY_FLAGS.get(family, {})
+    )
+    plain, plain_layout, plain_batches = scores_and_batches(
+        models[family], pairs, options, packed_batches="on", prefix_reuse=False, **FAMILY_FLAGS.get(family, {})
+    )
+
+    assert "shared prompt prefixes" in layout and "shared" not in plain_layout
+    assert reused.scores == pytest.approx(plain.scores, abs=1e-5)
+    # The prompt, instruction and query are laid out once, not once per document.
+    assert sum(tokens for _, tokens in reused_batches) < sum(tokens for _, tokens in plain_batches)
+
+
+def test_should_reuse_prefixes_across_requests_batched_together(models):
+    """Concurrent requests with different queries share a batch; each keeps its own prefix."""
+    import asyncio
+
+    first, second = varied_pairs(6, seed=2), varied_pairs(6, seed=3)
+
+    async def together(engine):
+        return await asyncio.gather(
+            engine.score(first, ScoreOptions(use_activation=False)),
+            engine.score(second, ScoreOptions(use_activation=False)),
+        )
+
+    flags = FAMILY_FLAGS["qwen3-causal"]
+    reused = run_with_engine(models["qwen3-causal"], together, packed_batches="on", **flags)
+    padded = run_with_engine(models["qwen3-causal"], together, packed_batches="off", **flags)
+    for got, expected in zip(reused, padded):
+        assert got.scores == pytest.approx(expected.scores, abs=1e-5)
+
+
+def test_should_keep_padded_batches_where_the_architecture_is_not_known_to_pack(models):
+    _, layout, _ = scores_and_batches(models["modernbert"], varied_pairs(4), packed_batches="on")
+    assert layout == "padded"
+
+
+def test_should_pack_on_cpu_by_default(models):
+    _, layout, _ = scores_and_batches(models["bert"], varied_pairs(3))
+    assert layout == "packed"
+
+
+# --- the layout itself ------------------------------------------------------------------------------
+
+
+def ids(*values: int) -> np.ndarray:
+    return np.array(values, dtype=np.int32)
+
+
+def test_should_lay_encoder_pairs_end_to_end_and_read_their_first_tokens():
+    batch = pack_encoder_pairs([ids(1, 2, 3), ids(4, 5)], [ids(0, 0, 1), ids(0, 1)], first_position=2)
+
+    assert batch.input_ids.tolist() == [[1, 2, 3, 4, 5]]
+    assert batch.token_type_ids.tolist() == [[0, 0, 1, 0, 1]]
+    assert batch.position_ids.tolist() == [[2, 3, 4, 2, 3]]  # each pair's positions start again
+    assert [(s.start, s.stop) for s in batch.spans] == [(0, 3), (3, 5)]
+    assert batch.read.tolist() == [0, 3]
+
+
+def test_should_lay_a_shared_prefix_once_and_continue_positions_after_it():
+    prompts = [ids(7, 8, 9, 1), ids(7, 8, 9, 2, 3), ids(5, 6)]
+    batch = pack_decoder_pairs(prompts, [3, 3, 0])
+
+    assert batch.input_ids.tolist() == [[7, 8, 9, 1, 2, 3, 5, 6]]
+    assert batch.position_ids.tolist() == [[0, 1, 2, 3, 3, 4, 0, 1]]
+    spans = [(s.start, s.stop, s.context_start, s.context_stop) for s in batch.spans]
+    assert spans == [(0, 3, 0, 0), (3, 4, 0, 3), (4, 6, 0, 3), (6, 8, 0, 0)]
+    assert batch.read.tolist() == [3, 5, 7]  # each prompt's last token
+
+
+def test_should_refuse_a_prefix_that_leaves_a_prompt_nothing_of_its_own():
+    with pytest.raises(ValueError):
+        pack_decoder_pairs([ids(1, 2)], [2])
+
+
+@pytest.mark.parametrize(
+    ("prompts", "expected"),
+    [
+        ([ids(1, 2, 3)], 0),  # one prompt: nothing to share
+        ([ids(1, 2, 3, 4), ids(1, 2, 5)], 2),
+        ([ids(1, 2, 3), ids(1, 2, 3)], 2),  # identical prompts keep their last token
+        ([ids(1, 2), ids(1, 2, 3, 4)], 1),  # one is a prefix of the other
+        ([ids(9, 2), ids(1, 2)], 0),
+    ],
+)
+def test_should_find_the_prefix_a_requests_prompts_share(prompts, expected):
+    assert shared_prefix(prompts) == expected
+
+
+def test_should_budget_a_packed_batch_by_its_real_tokens():
+    lengths = [10, 90, 30, 60]
+    assert plan_batches(lengths, max_batch_tokens=100, packed=True) == [[0, 2, 3], [1]]
+    # Padded, the same budget holds fewer: pairs x the longest.
+    assert plan_batches(lengths, max_batch_tokens=100) == [[0, 2], [3], [1]]
+    assert plan_batches([10, 10, 10, 80], max_batch_tokens=120, packed=True) == [[0, 1, 2, 3]]
+    assert plan_batches([10, 10, 10, 80], max_batch_tokens=120) == [[0, 1, 2], [3]]
