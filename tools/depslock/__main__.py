@@ -49,9 +49,12 @@ def main(argv: list[str] | None = None) -> int:
             locks = by_name(args.names)
             with tempfile.TemporaryDirectory() as scratch:
                 for lock, fresh in zip(locks, compile_all(locks, Path(scratch), args.exclude_newer, args.torch_index)):
-                    shutil.copyfile(fresh, lock.path)
-                    print(f"lock: wrote {lock.path.relative_to(lock.path.parents[1])} ({', '.join(lock.platforms())}, "
-                          f"Python {lock.python})")
+                    # An unchanged lock keeps its file (and its time: the environments do not reinstall).
+                    same = lock.path.is_file() and filecmp.cmp(lock.path, fresh, shallow=False)
+                    if not same:
+                        shutil.copyfile(fresh, lock.path)
+                    print(f"lock: {'unchanged' if same else 'wrote'} {lock.path.relative_to(lock.path.parents[1])} "
+                          f"({', '.join(lock.platforms())}, Python {lock.python})")
             return 0
         if args.command == "check":
             stale = check(by_name(args.names), args.exclude_newer, args.torch_index)
