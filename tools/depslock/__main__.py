@@ -30,7 +30,8 @@ def main(argv: list[str] | None = None) -> int:
                        ("check", "fail when a committed lock differs from a fresh compile")):
         sub = commands.add_parser(name, help=text)
         sub.add_argument("--exclude-newer", required=True, help="no release uploaded after this time (RFC 3339)")
-        sub.add_argument("--torch-index", default="", help="where the torch CPU wheel comes from (default: pip's sources)")
+        sub.add_argument("--torch-index", default="",
+                         help="where the torch CPU wheel comes from (default: pip sources, then the PyTorch index)")
         sub.add_argument("names", nargs="*", help=f"locks (default all: {', '.join(lock.name for lock in LOCKS)})")
     sub = commands.add_parser("verify", help="compare an installed environment with its locks")
     sub.add_argument("--python", required=True, help="the environment's python")
