@@ -47,6 +47,12 @@ def varied_pairs(count: int = 12, seed: int = 0) -> list[tuple[str, str]]:
 FAMILY_FLAGS = {"qwen3-causal": {"model_family": "qwen3-reranker"}}
 
 
+def uniform_pairs(count: int = 8) -> list[tuple[str, str]]:
+    """Documents of one length: their pairs share attention calls (runs of equal length)."""
+    words = " ".join(CORPUS).split()
+    return [("capital of france", " ".join(words[i : i + 6])) for i in range(count)]
+
+
 def scores_and_batches(model_dir, pairs, options=None, **settings):
     observed: list[tuple[int, int]] = []
 
@@ -60,8 +66,9 @@ def scores_and_batches(model_dir, pairs, options=None, **settings):
 
 
 @pytest.mark.parametrize("family", ["bert", "xlm-roberta", "qwen3-causal", "qwen3-seq-cls"])
-def test_should_score_packed_batches_as_padded_ones(models, family):
-    pairs, flags = varied_pairs(), FAMILY_FLAGS.get(family, {})
+@pytest.mark.parametrize("lengths", ["varied", "uniform"])
+def test_should_score_packed_batches_as_padded_ones(models, family, lengths):
+    pairs, flags = (varied_pairs() if lengths == "varied" else uniform_pairs()), FAMILY_FLAGS.get(family, {})
     padded, padded_layout, padded_batches = scores_and_batches(models[family], pairs, packed_batches="off", **flags)
     packed, packed_layout, packed_batches = scores_and_batches(models[family], pairs, packed_batches="on", **flags)
 
@@ -69,13 +76,19 @@ def test_should_score_packed_batches_as_padded_ones(models, family):
     assert packed_layout.startswith("packed")
     assert packed.scores == pytest.approx(padded.scores, abs=1e-5)
     assert packed.total_tokens == padded.total_tokens
-    # The same pairs, fewer tokens computed: a packed batch has no padding.
-    assert sum(tokens for _, tokens in packed_batches) < sum(tokens for _, tokens in padded_batches)
+    # The same pairs, no more tokens computed: a packed batch has no padding (and a shared prefix once).
+    packed_tokens, padded_tokens = (sum(tokens for _, tokens in b) for b in (packed_batches, padded_batches))
+    assert (
+        packed_tokens < padded_tokens
+        if lengths == "varied" or family.startswith("qwen3")
+        else packed_tokens <= padded_tokens
+    )
 
 
 @pytest.mark.parametrize("family", ["qwen3-causal", "qwen3-seq-cls"])
-def test_should_score_the_same_with_and_without_prefix_reuse(models, family):
-    pairs = varied_pairs(seed=1)
+@pytest.mark.parametrize("lengths", ["varied", "uniform"])
+def test_should_score_the_same_with_and_without_prefix_reuse(models, family, lengths):
+    pairs = varied_pairs(seed=1) if lengths == "varied" else uniform_pairs()
     options = ScoreOptions(use_activation=False, instruction="Find the passage that names a capital city")
     reused, layout, reused_batches = scores_and_batches(
         models[family], pairs, options, packed_batches="on", **FAMILY_FLAGS.get(family, {})
@@ -145,6 +158,21 @@ def test_should_lay_a_shared_prefix_once_and_continue_positions_after_it():
     spans = [(s.start, s.stop, s.context_start, s.context_stop) for s in batch.spans]
     assert spans == [(0, 3, 0, 0), (3, 4, 0, 3), (4, 6, 0, 3), (6, 8, 0, 0)]
     assert batch.read.tolist() == [3, 5, 7]  # each prompt's last token
+
+
+def test_should_give_a_run_of_equal_length_pairs_one_attention_call():
+    batch = pack_encoder_pairs([ids(1, 2), ids(3, 4), ids(5, 6, 7), ids(8, 9, 10)], None, first_position=0)
+    assert [(s.start, s.stop, s.count) for s in batch.spans] == [(0, 4, 2), (4, 10, 2)]
+    assert batch.read.tolist() == [0, 2, 4, 7]
+
+    prompts = [ids(7, 8, 1), ids(7, 8, 2), ids(5, 6)]
+    spans = pack_decoder_pairs(prompts, [2, 2, 0]).spans
+    # The prefix, then both one-token remainders behind it in one call, then the lone prompt.
+    assert [(s.start, s.stop, s.context_start, s.context_stop, s.count) for s in spans] == [
+        (0, 2, 0, 0, 1),
+        (2, 4, 0, 2, 2),
+        (4, 6, 0, 0, 1),
+    ]
 
 
 def test_should_refuse_a_prefix_that_leaves_a_prompt_nothing_of_its_own():

@@ -33,13 +33,15 @@ PACKED_ATTENTION = "reranker_packed"
 
 @dataclass(frozen=True)
 class Span:
-    """Tokens ``[start, stop)`` of the packed sequence that attend to each other, and to a shared
-    prefix at ``[context_start, context_stop)`` when one precedes them (decoders)."""
+    """Tokens ``[start, stop)`` of the packed sequence: ``count`` pairs of equal length end to end
+    (one attention call serves them all), each attending to itself and to a shared prefix at
+    ``[context_start, context_stop)`` when one precedes it (decoders)."""
 
     start: int
     stop: int
     context_start: int = 0
     context_stop: int = 0
+    count: int = 1
 
 
 @dataclass
@@ -63,7 +65,7 @@ def pack_encoder_pairs(
     """Pairs end to end, each attending to itself only and read at its first token ([CLS])."""
     lengths = [len(ids) for ids in input_ids]
     starts = np.cumsum([0, *lengths[:-1]])
-    spans = [Span(int(s), int(s) + n) for s, n in zip(starts, lengths)]
+    spans = _runs_of_equal_length([Span(int(s), int(s) + n) for s, n in zip(starts, lengths)])
     positions = np.concatenate([np.arange(n) for n in lengths]) + first_position
     types = None if token_type_ids is None else _row(np.concatenate(token_type_ids))
     return PackedBatch(
@@ -106,9 +108,27 @@ def pack_decoder_pairs(input_ids: Sequence[np.ndarray], shared: Sequence[int]) -
         _row(np.concatenate(pieces)),
         _row(np.concatenate(positions)),
         None,
-        spans,
+        _runs_of_equal_length(spans),
         torch.as_tensor(read, dtype=torch.long),
     )
+
+
+def _runs_of_equal_length(spans: list[Span]) -> list[Span]:
+    """Consecutive spans of one length and context merged into one (batches are sorted by length,
+    so uniform pairs take one attention call per layer instead of one per pair)."""
+    merged: list[Span] = []
+    for span in spans:
+        last = merged[-1] if merged else None
+        if (
+            last is not None
+            and last.stop == span.start
+            and (last.stop - last.start) // last.count == span.stop - span.start
+            and (last.context_start, last.context_stop) == (span.context_start, span.context_stop)
+        ):
+            merged[-1] = Span(last.start, span.stop, last.context_start, last.context_stop, last.count + 1)
+        else:
+            merged.append(span)
+    return merged
 
 
 def shared_prefix(input_ids: Sequence[np.ndarray]) -> int:
@@ -147,17 +167,26 @@ def packed_attention(
     causal = bool(getattr(module, "is_causal", False))
     outputs = []
     for span in packed_spans:
-        q = query[:, :, span.start : span.stop]
-        k = key[:, :, span.start : span.stop]
-        v = value[:, :, span.start : span.stop]
+        length = (span.stop - span.start) // span.count
+        # [count, heads, length, head size]: the span's pairs side by side, as a batch
+        q, k, v = (_pairs(x[0, :, span.start : span.stop], span.count, length) for x in (query, key, value))
         if span.context_stop > span.context_start:
-            k = torch.cat([key[:, :, span.context_start : span.context_stop], k], dim=2)
-            v = torch.cat([value[:, :, span.context_start : span.context_stop], v], dim=2)
-            mask = _prefixed_causal_mask(span.stop - span.start, span.context_stop - span.context_start, q.device)
-            outputs.append(scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=scaling))
+            context = [
+                x[:, :, span.context_start : span.context_stop].expand(span.count, -1, -1, -1) for x in (key, value)
+            ]
+            k, v = torch.cat([context[0], k], dim=2), torch.cat([context[1], v], dim=2)
+            mask = _prefixed_causal_mask(length, span.context_stop - span.context_start, q.device)
+            out = scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=scaling)
         else:
-            outputs.append(scaled_dot_product_attention(q, k, v, is_causal=causal, scale=scaling))
-    return torch.cat(outputs, dim=2).transpose(1, 2), None
+            out = scaled_dot_product_attention(q, k, v, is_causal=causal, scale=scaling)
+        outputs.append(out.transpose(0, 1).reshape(out.shape[1], span.stop - span.start, out.shape[3]))
+    # [heads, tokens, head size] -> [1, tokens, heads, head size], as the interface returns it
+    return torch.cat(outputs, dim=1).transpose(0, 1).unsqueeze(0), None
+
+
+def _pairs(tokens: torch.Tensor, count: int, length: int) -> torch.Tensor:
+    """[heads, count x length, head size] -> [count, heads, length, head size]."""
+    return tokens.reshape(tokens.shape[0], count, length, tokens.shape[2]).transpose(0, 1)
 
 
 AttentionInterface.register(PACKED_ATTENTION, packed_attention)
