@@ -143,7 +143,7 @@ validate: setup ## Render overlays, components (each model on the overlays it cl
 	$(BIN)/python scripts/validate.py $(if $(KSERVE_CRD_DIR),--schema-dir $(KSERVE_CRD_DIR)) $(if $(CRD_SCHEMA_DIR),--crd-schema-dir $(CRD_SCHEMA_DIR)) --require-schemas $(VALIDATE_ARGS) $(OVERLAYS)
 
 BENCH_JSON ?= bench.json
-bench: setup ## Side by side on the same requests: in-process sentence-transformers, our server, vLLM where .venv-vllm is; prints a table, writes bench.json (BENCH_JSON=, BENCH_ARGS=)
+bench: setup ## Side by side on the same requests (uniform, varied-length and LLM-reranker workloads): in-process sentence-transformers, our server, vLLM where .venv-vllm is; prints a table, writes bench.json and its plot bench.png (BENCH_JSON=, BENCH_ARGS=)
 	$(BIN)/python -m benchmarks.bench --json $(BENCH_JSON) $(BENCH_ARGS)
 
 # The air-gapped GPU machine's Python, which sets the carried wheels' tags.

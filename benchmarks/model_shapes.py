@@ -41,6 +41,20 @@ SHAPES: dict[str, tuple[str, dict]] = {
                                          "max_position_embeddings": 514, "type_vocab_size": 1}),
 }
 
+# LLM rerankers in Qwen3-Reranker's shape (Qwen3ForCausalLM, scored by the yes/no logits). The
+# full 0.6B has 28 layers; on a CPU of a few cores the benchmark uses its width with 4 of them:
+# what prefix reuse saves is a share of every layer's work, the same at any depth.
+_QWEN3_06B = {"hidden_size": 1024, "intermediate_size": 3072, "num_attention_heads": 16, "num_key_value_heads": 8,
+              "head_dim": 128, "vocab_size": 151669, "max_position_embeddings": 40960, "rope_theta": 1000000.0,
+              "tie_word_embeddings": True, "rms_norm_eps": 1e-6}
+LLM_SHAPES: dict[str, dict] = {
+    "qwen3-reranker-0.6b": {**_QWEN3_06B, "num_hidden_layers": 28},
+    "qwen3-reranker-0.6b-4-layers": {**_QWEN3_06B, "num_hidden_layers": 4},
+    "tiny-qwen3": {"hidden_size": 64, "intermediate_size": 128, "num_attention_heads": 2, "num_key_value_heads": 1,
+                   "head_dim": 32, "vocab_size": 4000, "max_position_embeddings": 4096, "num_hidden_layers": 2,
+                   "tie_word_embeddings": True},
+}
+
 _SEED_TEXT = [SEED_REQUEST["query"], *SEED_REQUEST["documents"]]  # in the tokenizer's vocabulary too
 
 
@@ -62,6 +76,49 @@ def cross_encoder(shape: str, cache: Path = CACHE) -> Path:
     _random_model(architecture, values).save_pretrained(path)
     (path / ".complete").touch()
     return path
+
+
+def llm_reranker(shape: str, cache: Path = CACHE) -> Path:
+    """The model directory of a random-weight Qwen3-Reranker-shaped causal LM (built once, cached):
+    a byte-level BPE tokenizer with Qwen's chat tokens in which each benchmark word, each word of
+    the prompt template and instruction, and "yes" and "no" are one token."""
+    values = LLM_SHAPES[shape]
+    key = json.dumps(["qwen3", values, 1], sort_keys=True)
+    path = cache / f"{shape}-{hashlib.sha256(key.encode()).hexdigest()[:12]}"
+    if (path / ".complete").exists():
+        return path
+    import torch
+    from transformers import Qwen3Config, Qwen3ForCausalLM
+
+    path.mkdir(parents=True, exist_ok=True)
+    tokenizer = _qwen_tokenizer()
+    tokenizer.save_pretrained(path)
+    torch.manual_seed(0)
+    config = Qwen3Config(pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id, **values)
+    Qwen3ForCausalLM(config).eval().save_pretrained(path)
+    (path / ".complete").touch()
+    return path
+
+
+def _qwen_tokenizer():
+    from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    from benchmarks.workloads import INSTRUCTION
+
+    template = ("Judge whether the Document meets the requirements based on the Query and the Instruct provided. "
+                'Note that the answer can only be "yes" or "no". <Instruct>: <Query>: <Document>: '
+                "system user assistant Given a web search query, retrieve relevant passages that answer the query")
+    corpus = [" ".join(VOCABULARY), " ".join(WORDS), INSTRUCTION, template, *_SEED_TEXT, "yes no"]
+    bpe = Tokenizer(models.BPE())
+    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    bpe.decoder = decoders.ByteLevel()
+    specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
+    bpe.train_from_iterator(corpus * 8, trainers.BpeTrainer(
+        vocab_size=4000, special_tokens=specials, initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    bpe.add_tokens([AddedToken(t, special=False, normalized=False) for t in ("<think>", "</think>")])
+    return PreTrainedTokenizerFast(tokenizer_object=bpe, eos_token="<|im_end|>", pad_token="<|endoftext|>",
+                                   model_max_length=4096, model_input_names=["input_ids", "attention_mask"])
 
 
 def embedding_model() -> Path:

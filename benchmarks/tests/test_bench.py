@@ -294,3 +294,93 @@ def test_gpu_memory_is_the_peak_growth_over_the_baseline_read_from_nvidia_smi(tm
         time.sleep(0.6)
     assert gpu.growth_mib() == 800  # the peak, not the last reading
     assert bench.GpuMemory(enabled=False).growth_mib() is None
+
+
+# --- the varied and LLM workloads, the comparisons and the plot -----------------------------------
+
+
+def test_varied_bodies_draw_log_uniform_lengths_between_the_bounds_and_are_reproducible():
+    from benchmarks import workloads
+
+    bodies = [workloads.varied_rerank_body(20, seed) for seed in range(200)]
+    lengths = sorted(len(d.split()) for body in bodies for d in body["documents"])
+    shortest, longest = workloads.VARIED_WORDS
+    assert lengths[0] >= shortest and lengths[-1] <= longest
+    # Log-uniform in 8-300: the median near the geometric mean (49), the mean near 81.
+    assert 40 <= statistics.median(lengths) <= 60 and 70 <= statistics.mean(lengths) <= 92
+    assert bodies[3] == workloads.varied_rerank_body(20, 3)
+    instructed = workloads.instructed_rerank_body(20, 3)
+    assert instructed["documents"] == bodies[3]["documents"] and 90 <= len(instructed["instruction"].split()) <= 120
+
+
+def test_the_llm_stand_in_is_a_qwen3_reranker_whose_words_are_one_token_each(tmp_path):
+    from transformers import AutoConfig, AutoTokenizer
+
+    from benchmarks import workloads
+
+    path = bench_models.llm_reranker("tiny-qwen3", cache=tmp_path)
+    config = AutoConfig.from_pretrained(path)
+    assert config.model_type == "qwen3" and config.architectures == ["Qwen3ForCausalLM"]
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    document = " ".join(loadgen.VOCABULARY[:50])
+    assert len(tokenizer(" " + document)["input_ids"]) == 50
+    assert all(tokenizer.convert_tokens_to_ids(t) != tokenizer.unk_token_id for t in ("yes", "no", "<|im_start|>"))
+    assert len(tokenizer(workloads.INSTRUCTION)["input_ids"]) < 1.25 * len(workloads.INSTRUCTION.split())
+    full = bench_models.LLM_SHAPES["qwen3-reranker-0.6b"]
+    assert (full["num_hidden_layers"], full["hidden_size"], full["num_attention_heads"], full["num_key_value_heads"],
+            full["intermediate_size"], full["vocab_size"]) == (28, 1024, 16, 8, 3072, 151669)
+
+
+def test_paired_ratios_compare_each_round_with_the_same_round_of_the_base():
+    point = {"workload": "varied", "dtype": "bfloat16", "concurrency": 16}
+    rows = [
+        {**point, "system": "server", "runs": _runs(150.0, 160.0, 120.0)},
+        {**point, "system": "vllm", "runs": _runs(100.0, 200.0, 100.0)},  # 1.5, 0.8, 1.2
+        {**point, "workload": "llm", "system": "server", "runs": _runs(30.0)},
+        {**point, "workload": "llm", "system": "server-no-prefix-reuse", "runs": _runs(20.0)},
+        {**point, "workload": "embedding", "system": "server", "runs": _runs(10.0)},  # not compared
+    ]
+    found = {(c["system"], c["base"], c["workload"]): c for c in bench.paired_ratios(rows)}
+    assert set(found) == {("server", "vllm", "varied"), ("server", "server-no-prefix-reuse", "llm")}
+    assert found[("server", "vllm", "varied")]["ratio"] == 1.2
+    assert found[("server", "vllm", "varied")]["range"] == [0.8, 1.5]
+    assert found[("server", "server-no-prefix-reuse", "llm")]["ratio"] == 1.5
+
+
+def test_the_plot_has_a_panel_per_workload_and_precision(tmp_path):
+    pytest.importorskip("matplotlib")
+    from PIL import Image
+
+    from benchmarks import plot
+
+    rows = [{"system": s, "workload": w, "dtype": "bfloat16", "concurrency": c, "docs_per_s": 10.0 * c}
+            for s in ("in-process", "server") for w in ("cross-encoder", "varied") for c in (1, 16)]
+    path = plot.write_plot(rows, tmp_path / "bench.png", {"cpu": "test CPU", "cpus_visible": 2, "device": "cpu"})
+    with Image.open(path) as image:
+        width, height = image.size
+    assert image.format == "PNG" and width > 1.5 * height  # two panels side by side
+
+
+@pytest.mark.slow
+def test_bench_runs_the_varied_and_llm_workloads_and_plots_them(tmp_path):
+    report_path = tmp_path / "bench.json"
+    result = subprocess.run(
+        [sys.executable, "-m", "benchmarks.bench", "--systems", "server", "server-no-prefix-reuse",
+         "--workloads", "varied", "llm", "--shape", "tiny", "--llm-shape", "tiny-qwen3", "--dtype", "float32",
+         "--concurrency", "2", "--llm-concurrency", "1", "--documents", "4", "--seconds", "1", "--repeat", "1",
+         "--warmup", "0.2", "--log-dir", str(tmp_path / "logs"), "--json", str(report_path)],
+        capture_output=True, text=True, timeout=400, cwd=ROOT,
+        env={**_env(), "BENCH_MODEL_CACHE": str(tmp_path / "models")},
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    report = json.loads(report_path.read_text())
+    # The no-reuse variant runs the LLM workload only; the cross-encoder model is served once.
+    assert {(r["system"], r["workload"]) for r in report["rows"]} == {
+        ("server", "varied"), ("server", "llm"), ("server-no-prefix-reuse", "llm")}
+    [comparison] = report["comparisons"]
+    assert (comparison["system"], comparison["base"], comparison["workload"]) == (
+        "server", "server-no-prefix-reuse", "llm")
+    assert comparison["ratio"] > 0
+    assert report["settings"]["varied_words"] == [8, 300] and report["settings"]["llm_shape"] == "tiny-qwen3"
+    assert (tmp_path / "bench.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "no prefix reuse, llm" in result.stdout
