@@ -115,6 +115,13 @@ def test_engine_args_convert_an_original_qwen3_reranker_as_vllm_documents_it(tmp
     assert hf_overrides(_resolved(build_tiny_qwen3_seq_cls(tmp_path / "seq-cls", causal))[1]) is None
 
 
+def test_engine_args_leave_prefix_caching_to_vllm_unless_prefix_reuse_is_off(tmp_path):
+    causal = build_tiny_qwen3_reranker(tmp_path / "causal")
+    assert engine_args(*_resolved(causal, model_family="qwen3-reranker")).enable_prefix_caching is None
+    off = engine_args(*_resolved(causal, model_family="qwen3-reranker", prefix_reuse=False))
+    assert off.enable_prefix_caching is False
+
+
 def _resolved(model_dir, **values):
     settings = Settings(model_id=str(model_dir), **values)
     return settings, resolve_model(settings)
@@ -279,6 +286,13 @@ class TestModelFamilies:
             ours = vllm.run(vllm.engine.score(PAIRS, ScoreOptions(instruction=instruction)))
             assert ours.scores == pytest.approx(expected, abs=1e-4)
             assert ours.total_tokens == sum(lengths)
+
+    def test_should_cache_llm_rerankers_prompt_prefixes_and_not_encoders(self, family_engines):
+        # vLLM caches prefixes for pooling models read at their last token (decoders); an
+        # encoder's tokens all see each other, so no prefix of it can be reused.
+        name, _, vllm, _ = family_engines
+        cached = vllm.engine._resolved("cache_config", "enable_prefix_caching")
+        assert cached is name.startswith("qwen3")
 
     def test_should_truncate_and_chunk_long_documents_as_the_torch_engine(self, family_engines):
         _, _, vllm, torch = family_engines
