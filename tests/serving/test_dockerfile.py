@@ -163,19 +163,23 @@ def test_should_install_dependencies_before_copying_the_code(target):
 def test_should_install_vllm_in_the_gpu_image_and_cpu_torch_in_the_cpu_image():
     gpu_runs = " ".join(c.value[0] for s in chain(venv_builder("gpu")) for c in s.commands if c.cmd == "RUN")
     cpu_runs = " ".join(c.value[0] for s in chain(venv_builder("cpu")) for c in s.commands if c.cmd == "RUN")
-    # The requirement lists are written from pyproject.toml: its vllm extra and its core list.
-    assert "['optional-dependencies']['vllm']" in gpu_runs and "-r requirements-vllm.txt" in gpu_runs
+    # Each target installs its own lock, hash-checked (locks/<target>-py<Python>.txt: the GPU's
+    # holds pyproject.toml's vllm extra, the CPU's torch's CPU build).
+    assert 'lock="locks/gpu-py' in gpu_runs and 'lock="locks/cpu-py' in cpu_runs
+    for runs in (gpu_runs, cpu_runs):
+        assert '--require-hashes --no-deps -r "$lock"' in runs
     assert "vllm" in pyproject()["project"]["optional-dependencies"]
-    assert "-r requirements-vllm.txt" not in cpu_runs
+    assert "locks/gpu-py" not in cpu_runs
     torch_index = [c.value[0] for c in instructions(venv_builder("cpu"), "ARG") if c.value[0].startswith("TORCH_INDEX_URL=")]
     assert torch_index == ["TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu"]
     assert '--index-url "${TORCH_INDEX_URL}"' in cpu_runs
 
 
 def test_cpu_image_should_pin_the_torch_that_make_setup_installs():
-    pinned = makefile_variable("TORCH_INSTALL").removeprefix("torch==")
+    # make setup installs locks/dev.txt: torch's CPU build, which TORCH_VERSION names for the image.
+    pinned = re.search(r"^torch==(\S+) ", (ROOT / "locks" / "dev.txt").read_text(), re.MULTILINE).group(1)
     args = [c.value[0] for c in instructions(venv_builder("cpu"), "ARG")]
-    assert f"TORCH_VERSION={pinned}" in args
+    assert f"TORCH_VERSION={pinned.removesuffix('+cpu')}" in args
 
 
 @pytest.mark.parametrize("target", TARGETS)
