@@ -127,6 +127,19 @@ def test_should_keep_padded_batches_where_the_architecture_is_not_known_to_pack(
     assert layout == "padded"
 
 
+def test_should_not_pack_model_code_from_outside_transformers(models):
+    """A model's own code (trust_remote_code) may call itself "bert" and still ignore the spans."""
+    from transformers import AutoModelForSequenceClassification
+
+    from reranker.engine.packing import packing_for
+
+    model = AutoModelForSequenceClassification.from_pretrained(models["bert"])
+    assert packing_for(model, None) is not None
+    remote = type("BertForSequenceClassification", (type(model),), {"__module__": "transformers_modules.acme.model"})
+    model.__class__ = remote
+    assert packing_for(model, None) is None
+
+
 def test_should_pack_on_cpu_by_default(models):
     _, layout, _ = scores_and_batches(models["bert"], varied_pairs(3))
     assert layout == "packed"

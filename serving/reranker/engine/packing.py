@@ -238,6 +238,8 @@ _DECODERS = {"qwen3", "qwen2", "llama"}
 def packing_for(model: Any, answer: torch.Tensor | None) -> Packing | None:
     """The packing of ``model`` (a sequence classifier, or a causal LM scored along ``answer``),
     or None where its architecture is not known to pack correctly."""
+    if not type(model).__module__.startswith("transformers."):
+        return None  # remote code: its attention need not honour the spans, whatever its model type
     config = model.config
     model_type = getattr(config, "model_type", None)
     if model_type in _ENCODERS and answer is None and not getattr(config, "is_decoder", False):
