@@ -89,8 +89,9 @@ class Settings(BaseModel):
         description="Token budget of one model batch (padded length x pairs, or the tokens of a "
         "packed batch, see --packed_batches); pairs from "
         "concurrent requests share batches up to it. Default: 16384 on CUDA (large batches fill a "
-        "GPU), 2048 on CPU (small batches stay in the caches and let the next batch's tokenizing "
-        "overlap the model; make bench measured it faster on 2 cores).",
+        "GPU); on CPU 8192 for packed batches and 2048 for padded ones (small padded batches stay "
+        "in the caches and let the next batch's tokenizing overlap the model; make bench measured "
+        "both faster on 2 cores).",
     )
 
     packed_batches: Literal["auto", "on", "off"] = Field(
@@ -99,6 +100,13 @@ class Settings(BaseModel):
         "of varied length cost their own tokens only (BERT, RoBERTa and XLM-RoBERTa cross-encoders, "
         "Qwen3/Qwen2/Llama rerankers; other models are padded). auto: on CPU; on CUDA, padded "
         "batches (fewer, larger kernels). With packing, --max_batch_tokens counts real tokens.",
+    )
+    prepacked_weights: Literal["auto", "off"] = Field(
+        "auto",
+        description="Torch engine on CPU: reorder the linear layers' weights once at load into "
+        "oneDNN's blocked layout, instead of on every batch (as vLLM's CPU backend does); the same "
+        "memory. auto: on CPU where torch's oneDNN supports the precision, for model code from "
+        "transformers, checked at load against a forward pass with the plain weights.",
     )
     prefix_reuse: bool = Field(
         True,

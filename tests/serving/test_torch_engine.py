@@ -80,7 +80,11 @@ def test_should_answer_concurrent_requests_each_with_its_own_scores(tiny_cross_e
 
 
 def test_should_batch_by_the_devices_default_budget_unless_the_flag_sets_one(tiny_cross_encoder_dir):
-    from reranker.engine.torch_engine import DEFAULT_BATCH_TOKENS, batch_token_budget
+    from reranker.engine.torch_engine import (
+        DEFAULT_BATCH_TOKENS,
+        DEFAULT_PACKED_CPU_BATCH_TOKENS,
+        batch_token_budget,
+    )
 
     long_docs = [" ".join(["paris tower city"] * 40 + [str(i)]) for i in range(24)]  # ~125 tokens each
 
@@ -94,11 +98,17 @@ def test_should_batch_by_the_devices_default_budget_unless_the_flag_sets_one(tin
 
         return run_with_engine(tiny_cross_encoder_dir, scenario, **flags), batches
 
-    budget, batches = padded_batches()
+    budget, batches = padded_batches(packed_batches="off")
     assert budget == DEFAULT_BATCH_TOKENS["cpu"] == 2048
     assert max(batches) <= 2048 < sum(batches)
-    budget, batches = padded_batches(max_batch_tokens=8192)
+    budget, batches = padded_batches(packed_batches="off", max_batch_tokens=8192)
     assert budget == 8192 and 2048 < max(batches) <= 8192
+    # Packed batches pay for no padding: on CPU they default to a larger budget.
+    budget, batches = padded_batches()
+    assert budget == DEFAULT_PACKED_CPU_BATCH_TOKENS == 8192
+    assert 2048 < max(batches) <= 8192
+    budget, batches = padded_batches(max_batch_tokens=1024)
+    assert budget == 1024 and max(batches) <= 1024
     assert batch_token_budget(None, torch.device("cuda")) == DEFAULT_BATCH_TOKENS["cuda"] == 16384
     assert batch_token_budget(512, torch.device("cuda")) == 512
 
