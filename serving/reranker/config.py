@@ -94,6 +94,15 @@ class Settings(BaseModel):
         "both faster on 2 cores).",
     )
 
+    model_workers: int | None = Field(
+        None,
+        ge=1,
+        description="Torch engine: model batches run at once, each on its share of the CPU threads "
+        "(a small request's pairs are split between them). Default: 2 on CPU with 2 threads or "
+        "more (two batches on one thread each kept both cores busy where one batch on two threads "
+        "left them idle between operations), 1 on CUDA. Each runs batches of up to "
+        "--max_batch_tokens.",
+    )
     packed_batches: Literal["auto", "on", "off"] = Field(
         "auto",
         description="Torch engine: lay a batch's pairs end to end without padding, so that documents "

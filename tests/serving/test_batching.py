@@ -47,7 +47,9 @@ def test_should_batch_concurrent_requests_together_and_answer_each_its_own():
         batcher.start()
         blocker = asyncio.create_task(batcher.submit([0], [1]))
         await asyncio.sleep(0.05)  # the model is now busy with the first request
-        requests = [asyncio.create_task(batcher.submit([k * 100 + i for i in range(3)], [5, 6, 7])) for k in range(1, 6)]
+        requests = [
+            asyncio.create_task(batcher.submit([k * 100 + i for i in range(3)], [5, 6, 7])) for k in range(1, 6)
+        ]
         await asyncio.sleep(0.05)
         model.release.set()
         results = await asyncio.gather(blocker, *requests)
@@ -116,3 +118,83 @@ def test_should_refuse_work_before_start():
 
     with pytest.raises(RuntimeError, match="not started"):
         asyncio.run(scenario())
+
+
+# --- several model workers (CPU) ------------------------------------------------------------------
+
+
+def test_should_split_a_round_into_batches_of_near_equal_tokens():
+    from reranker.engine.batcher import balanced_batches
+
+    lengths = [300, 20, 45, 180, 90, 12, 75, 160]
+    groups = balanced_batches(lengths, 2)
+    assert sorted(i for g in groups for i in g) == list(range(len(lengths)))
+    totals = [sum(lengths[i] for i in g) for g in groups]
+    assert max(totals) - min(totals) <= max(lengths)  # balanced up to one item
+    assert abs(totals[0] - totals[1]) < 100
+    for group in groups:  # each sorted by length: equal lengths sit side by side
+        assert [lengths[i] for i in group] == sorted(lengths[i] for i in group)
+    assert balanced_batches([5], 2) == [[0]]  # no empty batch
+
+
+def test_should_run_batches_on_every_worker_at_once_and_split_a_lone_request_between_them():
+    both_running = threading.Barrier(2, timeout=5)  # each batch waits until the other runs too
+    threads: set[str] = set()
+
+    def model(payloads):
+        threads.add(threading.current_thread().name)
+        both_running.wait()
+        return [p * 2 for p in payloads]
+
+    async def scenario():
+        batcher = DynamicBatcher(model, max_batch_tokens=10_000, packed=True, workers=2)
+        batcher.start()
+        # One request, well within one batch's budget: split so that both workers take part.
+        result = await batcher.submit(list(range(6)), [10, 40, 20, 30, 25, 35])
+        await batcher.stop()
+        return result
+
+    assert asyncio.run(scenario()) == [0, 2, 4, 6, 8, 10]
+    assert len(threads) == 2
+
+
+@pytest.mark.parametrize("workers", [2, 3, 4])
+def test_should_keep_every_planned_batch_within_the_budget(workers):
+    import random
+
+    rng = random.Random(workers)
+    batcher = DynamicBatcher(lambda p: p, max_batch_tokens=100, packed=True, workers=workers)
+    for _ in range(500):
+        lengths = [rng.randint(1, 100) for _ in range(rng.randint(1, 8))]
+        batches = batcher._plan(lengths)
+        assert sorted(i for b in batches for i in b) == list(range(len(lengths)))
+        assert all(sum(lengths[i] for i in b) <= 100 for b in batches)
+        if sum(lengths) <= 100 and len(lengths) >= workers:
+            assert len(batches) == workers  # a small round still reaches every worker
+
+
+def test_should_give_each_worker_thread_its_share_of_the_torch_threads():
+    import torch
+
+    from reranker.engine.torch_engine import model_workers, worker_threads
+
+    init = worker_threads(3, 2)
+    shares: list[int] = []
+
+    def worker():
+        init()
+        shares.append(torch.get_num_threads())
+
+    before = torch.get_num_threads()
+    for thread in [threading.Thread(target=worker) for _ in range(2)]:
+        thread.start()
+        thread.join()
+    assert sorted(shares) == [1, 2]
+    assert torch.get_num_threads() == before  # the setting is each thread's own
+
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    assert model_workers(None, cpu, 2) == 2
+    assert model_workers(None, cpu, 1) == 1
+    assert model_workers(None, cuda, 0) == 1
+    assert model_workers(3, cpu, 2) == 3
+    assert model_workers(3, cuda, 0) == 1

@@ -198,3 +198,23 @@ def test_should_serve_an_embedding_model_from_reordered_weights(minilm_dir):
 
     assert layers > 0
     assert prepacked == pytest.approx(plain, abs=1e-5)
+
+
+@pytest.mark.parametrize("packed_batches", ["on", "off"])
+def test_should_score_the_same_on_two_model_workers_as_on_one(models, packed_batches):
+    """Concurrent requests whose batches run at once on two workers get their own scores."""
+    import asyncio
+
+    requests = [varied_pairs(10, seed=seed) for seed in range(4)]
+
+    async def together(engine):
+        results = await asyncio.gather(*(engine.score(pairs, ScoreOptions(use_activation=False)) for pairs in requests))
+        return [r.scores for r in results], engine._workers
+
+    flags = {"packed_batches": packed_batches, "max_batch_tokens": 256}
+    one, one_workers = run_with_engine(models["bert"], together, model_workers=1, **flags)
+    two, two_workers = run_with_engine(models["bert"], together, model_workers=2, **flags)
+
+    assert (one_workers, two_workers) == (1, 2)
+    for got, expected in zip(two, one):
+        assert got == pytest.approx(expected, abs=1e-5)

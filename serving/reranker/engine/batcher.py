@@ -4,8 +4,10 @@ Requests put items (one per pair or text, each with its token length) on a share
 await their results. One worker drains the queue: it takes what is waiting (up to two
 budgets' worth, oldest first, so requests finish in arrival order), sorts it by
 length so a batch pads little, cuts it into batches whose size fits the budget (padded: pairs x
-longest pair; packed, laid end to end without padding: the sum of their lengths), and runs each
-batch in a single compute thread so the event loop never blocks.
+longest pair; packed, laid end to end without padding: the sum of their lengths), and runs the
+batches in compute threads so the event loop never blocks. With several model workers (CPU), each
+runs one batch at a time on its own share of the cores, and a round too small to give each worker
+a batch is split into balanced ones: a lone request still uses every core.
 While the model computes, new requests queue up and form the next round: under load batches
 fill themselves; when idle, a lone request runs at once with no added wait.
 """
@@ -71,6 +73,19 @@ def plan_batches(lengths: Sequence[int], max_batch_tokens: int, packed: bool = F
     return batches
 
 
+def balanced_batches(lengths: Sequence[int], parts: int) -> list[list[int]]:
+    """Indices of ``lengths`` in ``parts`` groups of near-equal total length (longest first, each to
+    the lightest group), each sorted by length; no empty group. For packed batches, whose cost
+    is their total length, so that parallel workers finish together."""
+    groups: list[list[int]] = [[] for _ in range(min(parts, len(lengths)))]
+    totals = [0] * len(groups)
+    for index in sorted(range(len(lengths)), key=lambda i: -lengths[i]):
+        lightest = totals.index(min(totals))
+        groups[lightest].append(index)
+        totals[lightest] += lengths[index]
+    return [sorted(group, key=lambda i: lengths[i]) for group in groups]
+
+
 def batch_tokens(lengths: Sequence[int], packed: bool) -> int:
     """What a batch of items of ``lengths`` computes: padded, items x longest; packed, their sum."""
     return sum(lengths) if packed else len(lengths) * max(lengths)
@@ -83,6 +98,8 @@ class DynamicBatcher(Generic[Payload]):
         max_batch_tokens: int,
         observe_batch: BatchObserver | None = None,
         packed: bool = False,
+        workers: int = 1,
+        init_worker: Callable[[], None] | None = None,
     ):
         self._run_batch = run_batch
         self._max_batch_tokens = max_batch_tokens
@@ -90,12 +107,17 @@ class DynamicBatcher(Generic[Payload]):
         self._observe = observe_batch
         self._queue: deque[_Pending[Payload]] = deque()
         self._wakeup = asyncio.Event()
-        # One thread: the model is one resource; torch parallelises inside each batch.
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="model")
+        # One thread per model worker; torch parallelises inside each batch on the worker's share
+        # of the cores (init_worker sets it up in each thread).
+        self._workers = workers
+        self._free_workers: asyncio.Semaphore | None = None  # made on the loop, by start()
+        self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="model", initializer=init_worker)
         self._worker: asyncio.Task | None = None
+        self._running: set[asyncio.Task] = set()
 
     def start(self) -> None:
         if self._worker is None:
+            self._free_workers = asyncio.Semaphore(self._workers)
             self._worker = asyncio.get_running_loop().create_task(self._work(), name="batcher")
 
     async def stop(self) -> None:
@@ -104,6 +126,8 @@ class DynamicBatcher(Generic[Payload]):
             with contextlib.suppress(asyncio.CancelledError):
                 await self._worker
             self._worker = None
+        for task in list(self._running):
+            task.cancel()
         for pending in self._queue:
             if not pending.future.done():
                 pending.future.set_exception(RuntimeError("server is shutting down"))
@@ -123,15 +147,31 @@ class DynamicBatcher(Generic[Payload]):
 
     async def _work(self) -> None:
         loop = asyncio.get_running_loop()
+        assert self._free_workers is not None  # made by start()
         while True:
             await self._wakeup.wait()
             self._wakeup.clear()
             while self._queue:
                 round_items = self._take_round()
-                lengths = [p.length for p in round_items]
-                for batch_indices in plan_batches(lengths, self._max_batch_tokens, self._packed):
+                for batch_indices in self._plan([p.length for p in round_items]):
                     batch = [round_items[i] for i in batch_indices]
-                    await self._run(loop, batch)
+                    await self._free_workers.acquire()  # a worker is free: this batch is its next
+                    task = loop.create_task(self._run(loop, batch))
+                    self._running.add(task)
+                    task.add_done_callback(self._worker_done)
+
+    def _worker_done(self, task: asyncio.Task) -> None:
+        self._running.discard(task)
+        assert self._free_workers is not None
+        self._free_workers.release()
+
+    def _plan(self, lengths: list[int]) -> list[list[int]]:
+        batches = plan_batches(lengths, self._max_batch_tokens, self._packed)
+        if self._packed and len(batches) < self._workers and len(lengths) > 1:
+            balanced = balanced_batches(lengths, self._workers)  # every worker gets a share
+            if all(sum(lengths[i] for i in group) <= self._max_batch_tokens for group in balanced):
+                return balanced
+        return batches
 
     def _take_round(self) -> list[_Pending[Payload]]:
         taken: list[_Pending[Payload]] = []

@@ -145,7 +145,7 @@ def _prepack(layer: torch.nn.Linear, post_op: PostOp | None) -> None:
         y = torch.ops.mkldnn._linear_pointwise(rows, packed, bias, attribute, [], algorithm)
         return y.reshape(*x.shape[:-1], out_features)
 
-    layer.forward = forward  # type: ignore[method-assign]
+    layer.forward = forward  # type: ignore[method-assign,assignment]
     # The plain weight's values go: the reordered copy holds them. Its dtype and device stay.
     layer.weight = torch.nn.Parameter(weight.new_empty(0), requires_grad=False)
 

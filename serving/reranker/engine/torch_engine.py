@@ -14,6 +14,8 @@ import inspect
 import logging
 import math
 import os
+import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -86,6 +88,32 @@ def batch_token_budget(requested: int | None, device: torch.device, packed: bool
     return DEFAULT_BATCH_TOKENS.get(device.type, DEFAULT_BATCH_TOKENS["cuda"])
 
 
+def model_workers(requested: int | None, device: torch.device, threads: int) -> int:
+    """Model batches run at once: --model_workers, or 2 on a CPU with 2 threads or more.
+
+    Within one batch torch parallelises each operation, and between operations (Python, small
+    attention calls) its other threads wait: on 2 cores one batch kept them about 85% busy. Two
+    batches at once, each on its own thread, fill those gaps; make bench measured it about 10%
+    faster on 2 cores. A GPU runs one batch at a time.
+    """
+    if requested is not None:
+        return requested if device.type == "cpu" else 1
+    return 2 if device.type == "cpu" and threads >= 2 else 1
+
+
+def worker_threads(threads: int, workers: int) -> Callable[[], None]:
+    """Sets each model worker's torch threads (per thread in OpenMP): the threads shared out."""
+    shares = [max(1, threads // workers + (1 if i < threads % workers else 0)) for i in range(workers)]
+    lock = threading.Lock()
+
+    def init() -> None:
+        with lock:
+            share = shares.pop() if shares else 1
+        torch.set_num_threads(share)
+
+    return init
+
+
 class TorchEngine(PairScoringEngine):
     def __init__(self, settings: Settings, model: ResolvedModel):
         super().__init__(settings, model, "torch")
@@ -98,6 +126,8 @@ class TorchEngine(PairScoringEngine):
         self._dtype: str | None = None  # --dtype resolved (auto: by device and CPU)
         self._packing: Packing | None = None  # set where batches run without padding
         self._prepacked = 0  # linear layers running from oneDNN-reordered weights
+        self._threads = 0  # CPU: torch threads in all (the pod's CPU limit)
+        self._workers = 1  # model batches run at once
 
     @property
     def _started(self) -> bool:
@@ -117,7 +147,14 @@ class TorchEngine(PairScoringEngine):
     async def start(self) -> None:
         await asyncio.to_thread(self._load)
         assert self._batch_tokens is not None  # _load sets it
-        self._batcher = DynamicBatcher(self._run_batch, self._batch_tokens, self._observe, self._packing is not None)
+        self._batcher = DynamicBatcher(
+            self._run_batch,
+            self._batch_tokens,
+            self._observe,
+            self._packing is not None,
+            self._workers,
+            worker_threads(self._threads, self._workers) if self._threads else None,
+        )
         self._batcher.start()
 
     async def stop(self) -> None:
@@ -131,7 +168,9 @@ class TorchEngine(PairScoringEngine):
     def _load(self) -> None:
         device = pick_device(self._settings.device)
         if device.type == "cpu":
-            torch.set_num_threads(compute_threads(cpu_quota()))
+            self._threads = compute_threads(cpu_quota())
+            torch.set_num_threads(self._threads)
+        self._workers = model_workers(self._settings.model_workers, device, self._threads)
         dtype = pick_dtype(self._settings.dtype, device, self._model_source.config)
         path = self._model_source.path
         remote = self._settings.trust_remote_code
@@ -175,7 +214,8 @@ class TorchEngine(PairScoringEngine):
         self._dtype = dtype_name(dtype)
         self._batch_tokens = batch_token_budget(self._settings.max_batch_tokens, device, self._packing is not None)
         log.info(
-            "torch engine: %s (%s) %s on %s (%s, %d threads%s), limit %d tokens, %s batches of up to %d tokens%s",
+            "torch engine: %s (%s) %s on %s (%s, %d threads%s), limit %d tokens, %s batches of up to %d tokens%s, "
+            "%d at once",
             self._model_source.family.name,
             self._model_source.family.form,
             path,
@@ -187,6 +227,7 @@ class TorchEngine(PairScoringEngine):
             self._batch_layout(),
             self._batch_tokens,
             "" if self._settings.max_batch_tokens is not None else f" (the {device.type} default)",
+            self._workers,
         )
 
     def _batch_layout(self) -> str:
