@@ -123,21 +123,26 @@ def test_should_refuse_work_before_start():
 # --- several model workers (CPU) ------------------------------------------------------------------
 
 
-def test_should_split_a_round_into_batches_of_near_equal_tokens():
-    from reranker.engine.batcher import balanced_batches
+@pytest.mark.parametrize("packed", [True, False])
+def test_should_split_a_round_into_batches_of_near_equal_size(packed):
+    from reranker.engine.batcher import balanced_batches, batch_tokens
 
-    lengths = [300, 20, 45, 180, 90, 12, 75, 160]
-    groups = balanced_batches(lengths, 2)
+    lengths = [300, 20, 45, 180, 90, 12, 75, 160, 30, 33]
+    groups = balanced_batches(lengths, 2, 10_000, packed)
+    assert len(groups) == 2
     assert sorted(i for g in groups for i in g) == list(range(len(lengths)))
-    totals = [sum(lengths[i] for i in g) for g in groups]
-    assert max(totals) - min(totals) <= max(lengths)  # balanced up to one item
-    assert abs(totals[0] - totals[1]) < 100
-    for group in groups:  # each sorted by length: equal lengths sit side by side
-        assert [lengths[i] for i in group] == sorted(lengths[i] for i in group)
-    assert balanced_batches([5], 2) == [[0]]  # no empty batch
+    sizes = [batch_tokens([lengths[i] for i in g], packed) for g in groups]
+    # No cut of the sorted lengths into two runs has a smaller largest batch.
+    ordered = sorted(lengths)
+    best = min(
+        max(batch_tokens(ordered[:k], packed), batch_tokens(ordered[k:], packed)) for k in range(1, len(ordered))
+    )
+    assert max(sizes) == best
+    assert balanced_batches([5], 2, 100, packed) == [[0]]  # no empty batch
 
 
-def test_should_run_batches_on_every_worker_at_once_and_split_a_lone_request_between_them():
+@pytest.mark.parametrize("packed", [True, False])
+def test_should_run_batches_on_every_worker_at_once_and_split_a_lone_request_between_them(packed):
     both_running = threading.Barrier(2, timeout=5)  # each batch waits until the other runs too
     threads: set[str] = set()
 
@@ -147,7 +152,7 @@ def test_should_run_batches_on_every_worker_at_once_and_split_a_lone_request_bet
         return [p * 2 for p in payloads]
 
     async def scenario():
-        batcher = DynamicBatcher(model, max_batch_tokens=10_000, packed=True, workers=2)
+        batcher = DynamicBatcher(model, max_batch_tokens=10_000, packed=packed, workers=2)
         batcher.start()
         # One request, well within one batch's budget: split so that both workers take part.
         result = await batcher.submit(list(range(6)), [10, 40, 20, 30, 25, 35])
@@ -159,18 +164,24 @@ def test_should_run_batches_on_every_worker_at_once_and_split_a_lone_request_bet
 
 
 @pytest.mark.parametrize("workers", [2, 3, 4])
-def test_should_keep_every_planned_batch_within_the_budget(workers):
+@pytest.mark.parametrize("packed", [True, False])
+def test_should_keep_every_planned_batch_within_the_budget(workers, packed):
     import random
 
+    from reranker.engine.batcher import batch_tokens
+
     rng = random.Random(workers)
-    batcher = DynamicBatcher(lambda p: p, max_batch_tokens=100, packed=True, workers=workers)
+    batcher = DynamicBatcher(lambda p: p, max_batch_tokens=100, packed=packed, workers=workers)
     for _ in range(500):
         lengths = [rng.randint(1, 100) for _ in range(rng.randint(1, 8))]
         batches = batcher._plan(lengths)
         assert sorted(i for b in batches for i in b) == list(range(len(lengths)))
-        assert all(sum(lengths[i] for i in b) <= 100 for b in batches)
-        if sum(lengths) <= 100 and len(lengths) >= workers:
-            assert len(batches) == workers  # a small round still reaches every worker
+        assert all(batch_tokens([lengths[i] for i in b], packed) <= 100 for b in batches)
+        sizes = [batch_tokens([lengths[i] for i in b], packed) for b in batches]
+        if len(lengths) >= workers:
+            # A small round still reaches every worker, unless its longest item alone is what
+            # the largest batch costs (more batches would not finish sooner).
+            assert len(batches) >= workers or max(sizes) == max(lengths)
 
 
 def test_should_give_each_worker_thread_its_share_of_the_torch_threads():

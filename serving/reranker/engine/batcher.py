@@ -7,7 +7,7 @@ length so a batch pads little, cuts it into batches whose size fits the budget (
 longest pair; packed, laid end to end without padding: the sum of their lengths), and runs the
 batches in compute threads so the event loop never blocks. With several model workers (CPU), each
 runs one batch at a time on its own share of the cores, and a round too small to give each worker
-a batch is split into balanced ones: a lone request still uses every core.
+a batch is cut into smaller, balanced ones: a lone request still uses every core.
 While the model computes, new requests queue up and form the next round: under load batches
 fill themselves; when idle, a lone request runs at once with no added wait.
 """
@@ -73,17 +73,23 @@ def plan_batches(lengths: Sequence[int], max_batch_tokens: int, packed: bool = F
     return batches
 
 
-def balanced_batches(lengths: Sequence[int], parts: int) -> list[list[int]]:
-    """Indices of ``lengths`` in ``parts`` groups of near-equal total length (longest first, each to
-    the lightest group), each sorted by length; no empty group. For packed batches, whose cost
-    is their total length, so that parallel workers finish together."""
-    groups: list[list[int]] = [[] for _ in range(min(parts, len(lengths)))]
-    totals = [0] * len(groups)
-    for index in sorted(range(len(lengths)), key=lambda i: -lengths[i]):
-        lightest = totals.index(min(totals))
-        groups[lightest].append(index)
-        totals[lightest] += lengths[index]
-    return [sorted(group, key=lambda i: lengths[i]) for group in groups]
+def balanced_batches(
+    lengths: Sequence[int], parts: int, max_batch_tokens: int, packed: bool = False
+) -> list[list[int]]:
+    """Indices of ``lengths`` in at most ``parts`` batches of near-equal size, each within budget.
+
+    ``plan_batches`` under the smallest budget that still needs no more than ``parts`` batches: the
+    batches stay runs of similar length (little padding, equal lengths side by side), and parallel
+    workers finish together.
+    """
+    low, high = max(lengths), max(max_batch_tokens, max(lengths))
+    while low < high:  # the smallest budget that fits the items in ``parts`` batches
+        middle = (low + high) // 2
+        if len(plan_batches(lengths, middle, packed)) <= parts:
+            high = middle
+        else:
+            low = middle + 1
+    return plan_batches(lengths, low, packed)
 
 
 def batch_tokens(lengths: Sequence[int], packed: bool) -> int:
@@ -167,10 +173,8 @@ class DynamicBatcher(Generic[Payload]):
 
     def _plan(self, lengths: list[int]) -> list[list[int]]:
         batches = plan_batches(lengths, self._max_batch_tokens, self._packed)
-        if self._packed and len(batches) < self._workers and len(lengths) > 1:
-            balanced = balanced_batches(lengths, self._workers)  # every worker gets a share
-            if all(sum(lengths[i] for i in group) <= self._max_batch_tokens for group in balanced):
-                return balanced
+        if len(batches) < self._workers and len(lengths) > 1:  # every worker gets a share
+            return balanced_batches(lengths, self._workers, self._max_batch_tokens, self._packed)
         return batches
 
     def _take_round(self) -> list[_Pending[Payload]]:
