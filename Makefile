@@ -12,8 +12,9 @@ CLIENTS_VENV ?= .venv-clients
 # directory in pip.conf); auto: empty where pip's wheel directories hold it, else the PyTorch CPU index.
 TORCH_INDEX ?= auto
 TORCH_CPU_INDEX := https://download.pytorch.org/whl/cpu
-# make lock: no release uploaded after this time is considered, so on an unchanged pyproject.toml
-# make lock rewrites the same locks byte for byte. Move it forward to take newer releases.
+# make lock: no release uploaded after this time is considered (an index mirror may still add
+# older-dated ones later: the lock check keeps committed pins that fit). Move it forward to take
+# newer releases.
 LOCK_DATE ?= 2026-12-02T00:00:00Z
 BACKEND ?= torch
 PORT ?= 8080

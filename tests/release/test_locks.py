@@ -49,8 +49,8 @@ def requirement(name: str) -> Requirement:
 
 @pytest.mark.slow
 def test_every_lock_should_be_what_make_lock_writes_now():
-    """make lock on an unchanged pyproject.toml and LOCK_DATE rewrites the same bytes (uv from
-    PyPI; the torch CPU wheel from pip's sources or TORCH_INDEX)."""
+    """Every committed lock fits pyproject.toml and locks/*.in: compiled again from its own pins
+    (uv from PyPI; the torch CPU wheel from pip's sources or TORCH_INDEX), it stays the same."""
     try:
         stale = check(list(LOCKS), makefile_variable("LOCK_DATE"), os.environ.get("TORCH_INDEX", ""))
     except Unreachable as error:

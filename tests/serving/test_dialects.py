@@ -167,7 +167,8 @@ def test_should_describe_the_model_on_teis_info_route(tiny_client, minilm_client
     assert {k: type(info[k]) for k in required} == required
     assert info["model_id"] == "reranker" and "reranker" in info["model_type"]
     assert info["max_input_length"] > 0 and info["max_client_batch_size"] == 1000
-    assert info["max_batch_tokens"] == 2048  # the engine's effective budget: the CPU default
+    # The engine's effective budget: the CPU default for packed batches (the tiny model is a BERT).
+    assert info["max_batch_tokens"] == 8192
     from reranker.engine.precision import cpu_bf16_support
 
     # --dtype auto as the engine resolved it on this CPU, not the flag's "auto".

@@ -16,9 +16,10 @@ from .locks import LOCKS, LockError, Unreachable, by_name, compile_all
 
 
 def check(locks, exclude_newer: str, torch_index: str) -> list[str]:
-    """The committed locks that a fresh compile would change (empty: all current)."""
+    """The committed locks that no longer fit their inputs (empty: all current): compiled again,
+    keeping their pins where those still satisfy pyproject.toml and locks/*.in, they change."""
     with tempfile.TemporaryDirectory() as scratch:
-        fresh = compile_all(locks, Path(scratch), exclude_newer, torch_index)
+        fresh = compile_all(locks, Path(scratch), exclude_newer, torch_index, seeded=True)
         return [lock.name for lock, new in zip(locks, fresh)
                 if not lock.path.is_file() or not filecmp.cmp(lock.path, new, shallow=False)]
 

@@ -167,13 +167,20 @@ def uv_command(lock: Lock, output: Path, exclude_newer: str, platform: str, whee
     return [*argv, *lock.inputs]
 
 
-def compile_lock(lock: Lock, output: Path, exclude_newer: str, wheels: Path | None) -> None:
-    """Write ``lock`` to ``output`` from scratch (never seeded by the committed file), then check
-    that each platform of ``lock.also`` resolves to the same pins."""
+def compile_lock(lock: Lock, output: Path, exclude_newer: str, wheels: Path | None, seed: Path | None = None) -> None:
+    """Write ``lock`` to ``output``, then check that each platform of ``lock.also`` resolves to the
+    same pins. From scratch (make lock: the newest releases up to ``exclude_newer``), or, with
+    ``seed``, keeping that file's pins wherever they still satisfy the inputs (uv prefers the pins
+    of an existing output file): the check, which must not turn red because the index gained
+    releases dated before ``exclude_newer`` (mirrors fill in late), only because an input changed."""
+    if seed is not None and seed.is_file():
+        shutil.copyfile(seed, output)
     _run(uv_command(lock, output, exclude_newer, lock.platform, wheels), lock)
     for platform in lock.also:
         with tempfile.TemporaryDirectory() as scratch:
             other = Path(scratch) / "other.txt"
+            if seed is not None and seed.is_file():
+                shutil.copyfile(seed, other)
             _run(uv_command(lock, other, exclude_newer, platform, wheels), lock)
             if pins(other) != pins(output):
                 differ = sorted(set(pins(other).items()) ^ set(pins(output).items()))
@@ -181,14 +188,17 @@ def compile_lock(lock: Lock, output: Path, exclude_newer: str, wheels: Path | No
                                 f"{_platform_name(lock.platform)}: {differ}")
 
 
-def compile_all(locks: list[Lock], into: Path, exclude_newer: str, torch_index: str = "") -> list[Path]:
-    """Compile ``locks`` into the directory ``into``; the paths written."""
+def compile_all(
+    locks: list[Lock], into: Path, exclude_newer: str, torch_index: str = "", seeded: bool = False
+) -> list[Path]:
+    """Compile ``locks`` into the directory ``into`` (``seeded``: keeping the committed pins that
+    still fit, see compile_lock); the paths written."""
     need_torch = {lock.python for lock in locks if lock.torch_cpu}
     wheels = TorchWheels(index_url=torch_index).fill(need_torch) if need_torch else None
     written = []
     for lock in locks:
         fresh = into / f"{lock.name}.txt"
-        compile_lock(lock, fresh, exclude_newer, wheels)
+        compile_lock(lock, fresh, exclude_newer, wheels, lock.path if seeded else None)
         written.append(fresh)
     return written
 
