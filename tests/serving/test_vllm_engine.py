@@ -167,7 +167,7 @@ class TestCrossEncoder:
         assert vllm.engine.count_tokens(QUERY) == torch.engine.count_tokens(QUERY)
         # No --max_num_batched_tokens given: vLLM's own choice is reported (TEI's /info shows it).
         assert isinstance(vllm.engine.batch_tokens, int) and vllm.engine.batch_tokens >= 128
-        assert torch.engine.batch_tokens == 2048  # the torch engine's CPU default
+        assert torch.engine.batch_tokens == 8192  # the torch engine's CPU default for packed batches
         assert vllm.engine.dtype == torch.engine.dtype == "float32"  # EXACT's --dtype, as loaded
 
     def test_should_match_the_torch_engine_with_sigmoid_and_raw_logits(self, engines):
