@@ -9,30 +9,10 @@ import torch
 
 from reranker.engine.base import ScoreOptions
 from reranker.engine.prepacked_linear import is_prepacked, prepack_linear_layers, prepack_supported
-from tests.serving.test_packing import FAMILY_FLAGS, varied_pairs
+from tests.serving.test_packing import FAMILY_FLAGS, models, varied_pairs  # noqa: F401 (models: a fixture)
 from tests.support.app import run_with_engine
-from tests.support.tiny_models import (
-    build_tiny_cross_encoder,
-    build_tiny_modernbert_cross_encoder,
-    build_tiny_qwen3_reranker,
-    build_tiny_qwen3_seq_cls,
-    build_tiny_xlm_roberta_cross_encoder,
-)
 
 pytestmark = pytest.mark.skipif(not prepack_supported(torch.float32), reason="this torch has no oneDNN")
-
-
-@pytest.fixture(scope="module")
-def models(tmp_path_factory):
-    root = tmp_path_factory.mktemp("prepacked")
-    qwen3 = build_tiny_qwen3_reranker(root / "qwen3")
-    return {
-        "bert": build_tiny_cross_encoder(root / "bert"),
-        "xlm-roberta": build_tiny_xlm_roberta_cross_encoder(root / "xlmr"),
-        "qwen3-causal": qwen3,
-        "qwen3-seq-cls": build_tiny_qwen3_seq_cls(root / "qwen3-seq-cls", qwen3),
-        "modernbert": build_tiny_modernbert_cross_encoder(root / "modernbert"),
-    }
 
 
 def score(model_dir, pairs, **settings):
