@@ -219,7 +219,16 @@ class Settings(BaseModel):
         "included); slower connections are closed.",
     )
     body_timeout: float = Field(30, gt=0, description="Seconds to wait for each part of a request body (408 past it).")
-    keep_alive_timeout: float = Field(5, gt=0, description="Seconds an idle keep-alive connection is held open.")
+    # Above the idle timeout of the proxies in front (60 s is common to load balancers and
+    # gateways): the proxy must close an idle upstream connection first, or a request it sends as
+    # the server closes comes back as a 503 (KServe's own server: 65 s, kserve#5448).
+    keep_alive_timeout: float = Field(
+        75,
+        gt=0,
+        description="Seconds an idle keep-alive connection is held open. Keep it above the idle "
+        "timeout of the proxy or gateway in front (60 s is common), so that the proxy, not the "
+        "server, closes idle connections.",
+    )
 
     # --- security ----------------------------------------------------------------------------
     api_key: str | None = Field(

@@ -536,7 +536,7 @@ def test_monitoring_component_carries_the_labels_the_keda_query_selects(bundle: 
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
-def test_network_policy_admits_only_the_gateway_and_monitoring_namespaces_on_the_serving_port(
+def test_network_policy_admits_only_the_gateways_and_monitoring_on_the_serving_port(
     bundle: Path, overlay: str
 ) -> None:
     objects = rendered(bundle, combo(overlay, "network-policy"))
@@ -544,13 +544,24 @@ def test_network_policy_admits_only_the_gateway_and_monitoring_namespaces_on_the
     assert policy["podSelector"] == {"matchLabels": PREDICTOR_SELECTOR}
     assert policy["policyTypes"] == ["Ingress"]
     (port,) = server_container(objects)["ports"]
-    sources = set()
+    sources = {}
     for rule in policy["ingress"]:
         assert rule["ports"] == [{"port": port["name"], "protocol": "TCP"}]
         for peer in rule["from"]:
-            assert set(peer) == {"namespaceSelector"}  # whole namespaces, nothing wider
-            sources.add(peer["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"])
-    assert sources == {"istio-system", "monitoring"}
+            # A namespace, or pods within one: never an ipBlock, never every namespace.
+            assert set(peer) <= {"namespaceSelector", "podSelector"} and "namespaceSelector" in peer
+            namespace = peer["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"]
+            sources[namespace] = peer.get("podSelector", {}).get("matchLabels")
+    assert sources == {
+        "istio-system": None,  # Istio's ingress gateway (KServe's Ingress)
+        "kserve": None,  # KServe's Gateway API gateway, where its proxy runs in the Gateway's namespace
+        # Envoy Gateway's proxy for that same Gateway, in Envoy Gateway's namespace: those pods only.
+        "envoy-gateway-system": {
+            "gateway.envoyproxy.io/owning-gateway-name": "kserve-ingress-gateway",
+            "gateway.envoyproxy.io/owning-gateway-namespace": "kserve",
+        },
+        "monitoring": None,  # Prometheus
+    }
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)

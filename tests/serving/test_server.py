@@ -104,6 +104,39 @@ def test_should_keep_serving_a_kept_alive_connection_within_its_timeout(server):
             time.sleep(0.3)  # under keep_alive_timeout and under header_timeout
 
 
+UVICORN_KEEP_ALIVE_S = 5  # uvicorn's default, this server's before it outlasted the proxies' 60 s
+
+
+def _read_response(sock: socket.socket) -> bytes:
+    """One whole response (headers and a Content-Length body) from a kept-alive connection."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        assert chunk, f"the server closed the connection mid-response: {data!r}"
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = int(re.search(rb"\r\ncontent-length: (\d+)", head.lower()).group(1))
+    while len(body) < length:
+        body += sock.recv(65536)
+    return head
+
+
+def test_the_default_keep_alive_should_outlast_the_proxies_idle_timeout():
+    """A proxy reuses an upstream connection it has held idle for up to its own idle timeout (60 s
+    is common): the server must not close it first, or the proxy's next request on it fails."""
+    assert Settings().keep_alive_timeout > 60
+
+
+def test_should_serve_the_next_request_on_a_connection_idle_past_uvicorns_default():
+    request = b"GET /v2/health/live HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+    with _Running() as running, socket.create_connection(("127.0.0.1", running.port), timeout=10) as sock:
+        sock.sendall(request)
+        assert _read_response(sock).startswith(b"HTTP/1.1 200")
+        time.sleep(UVICORN_KEEP_ALIVE_S + 1.5)  # idle, as a proxy's pooled connection is
+        sock.sendall(request)
+        assert _read_response(sock).startswith(b"HTTP/1.1 200")
+
+
 def test_should_drain_on_sigterm_then_exit():
     with _Running(drain_seconds=1.0) as running:
         with httpx.Client(base_url=running.url) as client:
