@@ -184,23 +184,32 @@ def test_should_keep_every_planned_batch_within_the_budget(workers, packed):
             assert len(batches) >= workers or max(sizes) == max(lengths)
 
 
-def test_should_give_each_worker_thread_its_share_of_the_torch_threads():
+@pytest.mark.parametrize(("threads", "expected"), [(3, [1, 2]), (2, [1, 1]), (5, [2, 3])])
+def test_should_give_each_worker_thread_its_share_of_the_torch_threads(threads, expected):
     import torch
 
     from reranker.engine.torch_engine import model_workers, worker_threads
 
-    init = worker_threads(3, 2)
+    init = worker_threads(threads, 2)
     shares: list[int] = []
+    both_set = threading.Barrier(2, timeout=10)
 
     def worker():
         init()
+        # Both workers have set their shares before either runs an operation: each thread's
+        # first torch operation must not reset its share to the other's (the process-wide value).
+        both_set.wait()
+        x = torch.ones(64, 64)
+        (x @ x).sum()
         shares.append(torch.get_num_threads())
 
     before = torch.get_num_threads()
-    for thread in [threading.Thread(target=worker) for _ in range(2)]:
+    running = [threading.Thread(target=worker) for _ in range(2)]
+    for thread in running:
         thread.start()
-        thread.join()
-    assert sorted(shares) == [1, 2]
+    for thread in running:
+        thread.join(timeout=30)
+    assert sorted(shares) == expected
     assert torch.get_num_threads() == before  # the setting is each thread's own
 
     cpu, cuda = torch.device("cpu"), torch.device("cuda")
@@ -209,3 +218,46 @@ def test_should_give_each_worker_thread_its_share_of_the_torch_threads():
     assert model_workers(None, cuda, 0) == 1
     assert model_workers(3, cpu, 2) == 3
     assert model_workers(3, cuda, 0) == 1
+
+
+def test_a_model_whose_forward_rewrites_its_state_should_run_on_one_worker(tiny_cross_encoder_dir, tmp_path):
+    """Dynamic RoPE recomputes inv_freq per batch length: two workers at once would let a batch
+    score with the frequencies of the other's length. One worker, and the scores of concurrent
+    batches of different lengths equal those of the same batches run one after the other."""
+    import asyncio
+
+    from reranker.config import Settings
+    from reranker.engine.base import ScoreOptions
+    from reranker.engine.model_source import resolve_model
+    from reranker.engine.torch_engine import TorchEngine, state_changed_by_forward
+    from tests.support.tiny_models import build_tiny_dynamic_rope_llama
+
+    model_dir = build_tiny_dynamic_rope_llama(tmp_path / "dynamic-rope", tiny_cross_encoder_dir)
+    short = [("capital", "paris"), ("river", "berlin")]  # within max_position_embeddings
+    long = [("capital of france", " ".join(["paris is the capital city of france"] * 6))] * 3  # beyond
+
+    async def scores(concurrent: bool):
+        settings = Settings(backend="torch", model_id=str(model_dir), model_family="cross-encoder", model_workers=2)
+        engine = TorchEngine(settings, resolve_model(settings))
+        await engine.start()
+        try:
+            assert state_changed_by_forward(engine._model) is not None
+            assert engine._workers == 1
+            if concurrent:
+                runs = [asyncio.gather(*(engine.score(pairs, ScoreOptions()) for pairs in (short, long) * 4))]
+                (results,) = await asyncio.gather(*runs)
+            else:
+                results = [await engine.score(pairs, ScoreOptions()) for pairs in (short, long) * 4]
+            return [score for r in results for score in r.scores]
+        finally:
+            await engine.stop()
+
+    assert asyncio.run(scores(concurrent=True)) == pytest.approx(asyncio.run(scores(concurrent=False)), abs=1e-6)
+
+
+def test_should_find_no_forward_state_in_models_with_fixed_rope(tiny_cross_encoder_dir):
+    from transformers import AutoModelForSequenceClassification
+
+    from reranker.engine.torch_engine import state_changed_by_forward
+
+    assert state_changed_by_forward(AutoModelForSequenceClassification.from_pretrained(tiny_cross_encoder_dir)) is None

@@ -283,3 +283,28 @@ def build_tiny_xlm_roberta_cross_encoder(
     model = XLMRobertaForSequenceClassification(config).eval()
     model.save_pretrained(path)
     return path
+
+
+def build_tiny_dynamic_rope_llama(path: Path, tokenizer_dir: Path, seed: int = 0) -> Path:
+    """A Llama sequence classifier whose rotary embedding is of rope type "dynamic": its forward
+    pass rewrites ``inv_freq`` for each batch longer than ``max_position_embeddings`` (16 here),
+    so batches of different lengths change the state the other reads. The tokenizer is the tiny
+    cross-encoder's (``tokenizer_dir``)."""
+    import torch
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForSequenceClassification
+
+    path.mkdir(parents=True, exist_ok=True)
+    tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
+    tokenizer.save_pretrained(path)
+    torch.manual_seed(seed)
+    config = LlamaConfig(
+        vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+        num_attention_heads=2, num_key_value_heads=1, head_dim=32, max_position_embeddings=16,
+        rope_parameters={"rope_type": "dynamic", "factor": 2.0, "rope_theta": 10000.0},
+        num_labels=1, pad_token_id=tokenizer.pad_token_id,
+    )
+    model = LlamaForSequenceClassification(config).eval()
+    with torch.no_grad():
+        model.score.weight.mul_(20)
+    model.save_pretrained(path)
+    return path

@@ -101,6 +101,23 @@ def model_workers(requested: int | None, device: torch.device, threads: int) -> 
     return 2 if device.type == "cpu" and threads >= 2 else 1
 
 
+def state_changed_by_forward(model: torch.nn.Module) -> str | None:
+    """What in ``model`` its forward pass rewrites, as one phrase, or None.
+
+    Two model workers run forward passes at once on the same modules: a module that updates its
+    own buffers in forward would have one batch score with the other's values. transformers'
+    rotary embeddings of rope type "dynamic" and "longrope" recompute ``inv_freq`` for each
+    batch's length (modeling_rope_utils.dynamic_rope_update).
+    """
+    for name, module in model.named_modules():
+        rope_type = getattr(module, "rope_type", None)
+        types = rope_type.values() if isinstance(rope_type, dict) else [rope_type]  # per layer type
+        for kind in types:
+            if isinstance(kind, str) and ("dynamic" in kind or kind == "longrope"):
+                return f"{name or 'the model'}: {kind} RoPE recomputes its frequencies in each forward pass"
+    return None
+
+
 def worker_threads(threads: int, workers: int) -> Callable[[], None]:
     """Sets each model worker's torch threads (per thread in OpenMP): the threads shared out."""
     shares = [max(1, threads // workers + (1 if i < threads % workers else 0)) for i in range(workers)]
@@ -109,6 +126,10 @@ def worker_threads(threads: int, workers: int) -> Callable[[], None]:
     def init() -> None:
         with lock:
             share = shares.pop() if shares else 1
+        # ATen sets a thread's OpenMP count from the process-wide value at that thread's first
+        # torch operation, which would undo a share set before it (by then another worker has
+        # set the process-wide value to its own share): take that first operation now.
+        torch.get_num_threads()
         torch.set_num_threads(share)
 
     return init
@@ -202,6 +223,9 @@ class TorchEngine(PairScoringEngine):
             self._tokenizer = model.tokenizer
         self._model = model.to(device).eval()
         self._device = device
+        if self._workers > 1 and (shared_state := state_changed_by_forward(self._model)):
+            log.warning("one model worker instead of %d: %s", self._workers, shared_state)
+            self._workers = 1
         if device.type == "cpu" and self._settings.prepacked_weights == "auto":
             self._prepacked = _prepack(model)
         packed = self._settings.packed_batches == "on" or (
