@@ -2,7 +2,8 @@
 
 Podman runs without a daemon, so it works where Docker's engine is not available (CI VMs,
 unprivileged machines). On such hosts two of its defaults fail, and ``podman_host_config``
-replaces them in a containers.conf of our own (only when the user has not set CONTAINERS_CONF):
+changes them in a containers.conf of our own, added to the host's (unless the user has set
+CONTAINERS_CONF or CONTAINERS_CONF_OVERRIDE: theirs wins):
 
 - containers get ``nofile=1048576`` by default; a process without CAP_SYS_RESOURCE cannot raise
   its hard limit above its own, so every start fails with ``setrlimit RLIMIT_NOFILE``; the
@@ -14,11 +15,15 @@ replaces them in a containers.conf of our own (only when the user has not set CO
 from __future__ import annotations
 
 import os
+import re
 import resource
 import shutil
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
+from . import containers_conf
 
 ENGINES = ("podman", "docker")
 PODMAN_DEFAULT_NOFILE = 1048576
@@ -30,6 +35,9 @@ PODMAN_OWN_NPROC = 32768  # podman lowers its own RLIMIT_NPROC to this; containe
 PODMAN_HELPER_DIRS = ("/usr/local/libexec/podman", "/usr/local/lib/podman", "/usr/libexec/podman", "/usr/lib/podman")
 SYSTEM_DIRS = ("/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin")
 PAUSE_BINARY = "catatonit"
+# containers/common 0.52, first in podman 4.5, loads CONTAINERS_CONF_OVERRIDE after the host's
+# containers.conf files; older podman (Debian 12's 4.3) ignores it.
+OVERRIDE_SINCE = (4, 5)
 
 
 class EngineError(RuntimeError):
@@ -43,7 +51,11 @@ class Engine:
 
     def command(self, *args: str, check: bool = True, timeout: float = 600, stdin: str | None = None):
         completed = subprocess.run(
-            [self.name, *args], capture_output=True, text=True, timeout=timeout, input=stdin,
+            [self.name, *args],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            input=stdin,
             env={**os.environ, **self.env},
         )
         if check and completed.returncode != 0:
@@ -68,7 +80,7 @@ def find_engine(preferred: str | None = None) -> tuple[Engine | None, str]:
         if shutil.which(name) is None:
             problems.append(f"`{name}` is not on PATH")
             continue
-        engine = Engine(name, podman_host_config() if name == "podman" else {})
+        engine = Engine(name, podman_host_config(podman_version()) if name == "podman" else {})
         info = engine.command("info", check=False, timeout=60)
         if info.returncode != 0:
             last = (info.stderr.strip().splitlines() or ["no output"])[-1]
@@ -103,31 +115,54 @@ def _podman_finds(name: str, dirs: tuple[str, ...] = ()) -> str | None:
     return shutil.which(name, path=os.pathsep.join([*dirs, os.environ.get("PATH", "")]))
 
 
-def podman_host_config(cache: Path | None = None) -> dict[str, str]:
-    """CONTAINERS_CONF for this host when podman's defaults cannot start containers here, else {}."""
-    if os.environ.get("CONTAINERS_CONF"):
+def podman_version(podman: str = "podman") -> tuple[int, int] | None:
+    """(major, minor) of ``podman --version``, or None where it says none."""
+    try:
+        said = subprocess.run([podman, "--version"], capture_output=True, text=True, timeout=60).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    found = re.search(r"(\d+)\.(\d+)", said)
+    return (int(found[1]), int(found[2])) if found else None
+
+
+def podman_host_config(version: tuple[int, int] | None, cache: Path | None = None) -> dict[str, str]:
+    """The environment that adds this host's settings to podman ``version``'s containers.conf
+    files, when podman's defaults cannot start containers here, else {}."""
+    if os.environ.get("CONTAINERS_CONF") or os.environ.get("CONTAINERS_CONF_OVERRIDE"):
         return {}  # the user's own configuration wins
-    containers, engine = [], []
+    settings = host_settings()
+    return write_podman_config(settings, version, cache) if settings else {}
+
+
+def host_settings() -> dict[str, dict[str, Any]]:
+    """The containers.conf settings this host needs (see the module's docstring), by table."""
+    settings: dict[str, dict[str, Any]] = {}
     nofile = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
     if nofile != resource.RLIM_INFINITY and nofile < PODMAN_DEFAULT_NOFILE:
         nproc = resource.getrlimit(resource.RLIMIT_NPROC)[1]
         nproc = PODMAN_OWN_NPROC if nproc == resource.RLIM_INFINITY else min(nproc, PODMAN_OWN_NPROC)
-        limits = [f'"nofile={nofile}:{nofile}"', f'"nproc={nproc}:{nproc}"']
-        containers.append(f"default_ulimits = [{', '.join(limits)}]")
-    hybrid_cgroups = HYBRID_CGROUP_MOUNT.is_dir()
+        settings["containers"] = {"default_ulimits": [f"nofile={nofile}:{nofile}", f"nproc={nproc}:{nproc}"]}
     # Podman looks for runc in the system directories, whatever PATH says.
-    if hybrid_cgroups and shutil.which("runc", path=f"{os.environ.get('PATH', '')}:/usr/sbin:/usr/bin:/sbin:/bin"):
-        engine += ['runtime = "runc"', 'cgroup_manager = "cgroupfs"']
-    if not containers and not engine:
-        return {}
-    text = "# Written by kserve-reranker's imagebuild.engine for this host (see its docstring).\n"
-    if containers:
-        text += "[containers]\n" + "\n".join(containers) + "\n"
-    if engine:
-        text += "[engine]\n" + "\n".join(engine) + "\n"
+    if HYBRID_CGROUP_MOUNT.is_dir() and _podman_finds("runc", SYSTEM_DIRS):
+        settings["engine"] = {"runtime": "runc", "cgroup_manager": "cgroupfs"}
+    return settings
+
+
+def write_podman_config(
+    settings: dict[str, dict[str, Any]], version: tuple[int, int] | None, cache: Path | None = None
+) -> dict[str, str]:
+    """Write ``settings`` where podman ``version`` adds them to its other containers.conf files,
+    and return the variable that points podman there."""
     cache = cache or Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "kserve-reranker"
+    if version is not None and version >= OVERRIDE_SINCE:
+        variable, content = "CONTAINERS_CONF_OVERRIDE", settings
+    else:
+        # CONTAINERS_CONF replaces every other file, so ours repeats what they say, then ours.
+        variable, content = "CONTAINERS_CONF", containers_conf.merged(containers_conf.layered_files(), settings)
+    text = "# Written by kserve-reranker's imagebuild.engine for this host (see its docstring).\n"
+    text += containers_conf.dumps(content)
     cache.mkdir(parents=True, exist_ok=True)
     path = cache / "containers.conf"
-    if not path.exists() or path.read_text() != text:
-        path.write_text(text)
-    return {"CONTAINERS_CONF": str(path)}
+    if not path.exists() or path.read_text(encoding="utf-8") != text:
+        path.write_text(text, encoding="utf-8")
+    return {variable: str(path)}
