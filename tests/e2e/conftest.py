@@ -8,13 +8,8 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.image_suite import BuiltImage, build_cpu_image, build_gpu_image
-from tests.e2e.kind_cluster import (
-    E2E_NAMESPACE,
-    ISVC_NAME,
-    KServeCluster,
-    configure_pytest_kind,
-    missing_prerequisite,
-)
+from tests.e2e.kind_cluster import KServeCluster, configure_pytest_kind, missing_prerequisite
+from tests.e2e.kind_install import E2E_NAMESPACE, INSTALL_PLAN, ISVC_NAME
 from tests.support.app import cannot_reach
 
 # A suite that could not run must not end green: 77 is "skipped" in automake's convention.
@@ -31,9 +26,10 @@ def pytest_configure(config):
 
 @pytest.fixture(scope="session")
 def kind_cluster(request) -> KServeCluster:
-    """pytest-kind's cluster with cert-manager and KServe in Standard mode; skips, in one line,
-    where the machine cannot run one. pytest-kind deletes it after the session (after the
-    failure reports read it) unless --keep-cluster."""
+    """pytest-kind's cluster with cert-manager, the third-party CRDs the components use and KServe
+    in Standard mode (kind_install.INSTALL_PLAN); skips, in one line, where the machine cannot run
+    one. pytest-kind deletes it after the session (after the failure reports read it) unless
+    --keep-cluster."""
     config = request.config
     missing = missing_prerequisite(config.option.kind_image)
     if missing:
@@ -43,9 +39,7 @@ def kind_cluster(request) -> KServeCluster:
     # pytest-kind's fixture of this name, which this one overrides: requested only past the skip.
     cluster = KServeCluster(request.getfixturevalue("kind_cluster"))
     config.stash[_cluster] = cluster
-    cluster.wait_for_nodes()
-    cluster.install_cert_manager()
-    cluster.install_kserve_standard()
+    cluster.run(INSTALL_PLAN)
     return cluster
 
 

@@ -1,12 +1,16 @@
 """Where the kind suite cannot run, it says what is missing in one line and ends non-zero; where
-it can, the cluster is pytest-kind's, created with the suite's pins (here with fake tools)."""
+it can, the cluster is pytest-kind's, created with the suite's pins, and the suite installs on it
+what kind_install.INSTALL_PLAN lists, in that order (here with fake tools)."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import subprocess
 import sys
+import time
+from types import SimpleNamespace
 
 import pytest
 import pytest_kind.cluster
@@ -15,8 +19,20 @@ from tests.e2e.kind_cluster import (
     CLUSTER_NAME,
     KIND_NODE_IMAGE,
     KIND_VERSION,
+    KServeCluster,
     configure_pytest_kind,
     missing_prerequisite,
+)
+from tests.e2e.kind_install import (
+    INSTALL_PLAN,
+    KSERVE_CLUSTER_RESOURCES,
+    ApplyManifests,
+    CreateNamespace,
+    PatchConfigMap,
+    Retry,
+    WaitAvailable,
+    WaitEstablished,
+    WaitNodesReady,
 )
 from tests.support.local_pod import REPO
 
@@ -111,22 +127,26 @@ def test_make_e2e_should_pass_a_skip_only_with_e2e_allow_skip(docker_without_eng
     assert "Error 77" in required.stderr
 
 
+def fake_kind(log) -> str:
+    """kind create writes the kubeconfig pytest-kind then reads (pykube); every call succeeds."""
+    kubeconfig = (
+        "apiVersion: v1\nkind: Config\ncurrent-context: k\n"
+        "clusters: [{name: k, cluster: {server: 'https://127.0.0.1:1'}}]\n"
+        "users: [{name: k, user: {token: t}}]\ncontexts: [{name: k, context: {cluster: k, user: k}}]"
+    )
+    return f"""echo "kind $*" >> {log}
+for arg in "$@"; do
+  case "$arg" in --kubeconfig=*) printf '%s\\n' "{kubeconfig}" > "${{arg#--kubeconfig=}}" ;; esac
+done"""
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("keep", [False, True], ids=["deleted", "kept"])
 def test_should_create_the_cluster_with_pytest_kind_and_report_it_when_setup_fails(tmp_path, monkeypatch, keep):
     """pytest-kind's fixture makes the cluster (name, node image, its kind binary and kubeconfig);
     a failure prints the cluster's diagnostics; pytest-kind deletes it unless --keep-cluster."""
     log = tmp_path / "calls.log"
-    kubeconfig = (
-        "apiVersion: v1\nkind: Config\ncurrent-context: k\n"
-        "clusters: [{name: k, cluster: {server: 'https://127.0.0.1:1'}}]\n"
-        "users: [{name: k, user: {token: t}}]\ncontexts: [{name: k, context: {cluster: k, user: k}}]"
-    )
-    # kind create writes the kubeconfig pytest-kind then reads (pykube); every other call succeeds.
-    kind = f"""echo "kind $*" >> {log}
-for arg in "$@"; do
-  case "$arg" in --kubeconfig=*) printf '%s\\n' "{kubeconfig}" > "${{arg#--kubeconfig=}}" ;; esac
-done"""
+    kind = fake_kind(log)
     kubectl = f"""echo "kubectl $*" >> {log}
 case "$*" in *" wait --for=condition=Ready node "*) echo "error: no nodes are Ready" >&2; exit 1 ;; esac
 echo "fake kubectl output" """
@@ -146,3 +166,95 @@ echo "fake kubectl output" """
     assert "no nodes are Ready" in output and "kind cluster: pods, logs and events" in output
     deleted = f"kind delete cluster --name={CLUSTER_NAME} --kubeconfig={kubeconfig_path}" in calls
     assert deleted is not keep, calls
+
+
+def plan_step_matches(step, argv: list[str], stdin: str) -> bool:
+    """Whether one kubectl call does what the plan's step says, read from its arguments."""
+    if isinstance(step, WaitNodesReady):
+        return argv == ["wait", "--for=condition=Ready", "node", "--all", f"--timeout={step.timeout_s}s"]
+    if isinstance(step, CreateNamespace):
+        return argv == ["apply", "-f", "-"] and json.loads(stdin)["metadata"]["name"] == step.name
+    if isinstance(step, ApplyManifests):
+        urls = [argv[i + 1] for i, arg in enumerate(argv) if arg == "-f"]
+        return (argv[0] == "apply" and urls == [m.url for m in step.manifests]
+                and ("--server-side" in argv) == step.server_side
+                and ("--force-conflicts" in argv) == step.force_conflicts)
+    if isinstance(step, WaitEstablished):
+        return argv[:2] == ["wait", "--for=condition=Established"] and [
+            a.removeprefix("crd/") for a in argv if a.startswith("crd/")] == list(step.crds)
+    if isinstance(step, WaitAvailable):
+        return argv[:4] == ["wait", "--for=condition=Available", "-n", step.namespace] and [
+            a.removeprefix("deployment/") for a in argv if a.startswith("deployment/")] == list(step.deployments)
+    if isinstance(step, PatchConfigMap):
+        patch = json.loads(argv[argv.index("-p") + 1])
+        return argv[:5] == ["patch", "configmap", step.name, "-n", step.namespace] and patch == {
+            "data": {step.key: step.value}}
+    raise AssertionError(f"no matcher for {step}")
+
+
+@pytest.mark.slow
+def test_should_install_what_the_plan_lists_through_kubectl_in_its_order(tmp_path, monkeypatch):
+    """The session fixture alone (--setup-only), with a kubectl that records each call and its
+    standard input and succeeds: one call per step of the install plan, in the plan's order."""
+    log, stdin_log = tmp_path / "calls.log", tmp_path / "stdin.log"
+    # Shell builtins only (PATH holds the fake tools alone): arguments apart by \\037, one call a line.
+    kubectl = f"""for a in "$@"; do printf '%s\\037' "$a"; done >> {log}; echo >> {log}
+case " $* " in
+  *" -f - "*) while IFS= read -r line || [ -n "$line" ]; do printf '%s ' "$line"; done >> {stdin_log} ;;
+esac
+echo >> {stdin_log}
+echo "fake kubectl output" """
+    fake_tools(tmp_path / "bin", monkeypatch, docker="exit 0", kind=fake_kind(tmp_path / "kind.log"), kubectl=kubectl)
+    options = ["--kind-bin", str(tmp_path / "bin" / "kind"), "--kind-kubectl-bin", str(tmp_path / "bin" / "kubectl")]
+    dry_run_module = str(REPO / "tests" / "e2e" / "test_kind_dry_run.py")
+    setup_only = [sys.executable, "-m", "pytest", dry_run_module, "-m", "e2e", "-p", "no:cacheprovider", "--setup-only"]
+    run = subprocess.run([*setup_only, *options], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stdout + run.stderr
+    # Each call: --kubeconfig <path> <what the suite asks>.
+    calls = [line.split("\037")[2:-1] for line in log.read_text().splitlines()]
+    stdins = stdin_log.read_text().splitlines()
+    assert len(calls) == len(INSTALL_PLAN), "\n".join(" ".join(c) for c in calls)
+    for step, argv, stdin in zip(INSTALL_PLAN, calls, stdins):
+        assert plan_step_matches(step, argv, stdin), (step, argv)
+
+
+def cluster_with_kubectl(bin_dir, monkeypatch, kubectl: str) -> KServeCluster:
+    """A KServeCluster whose kubectl is this script (pytest-kind's cluster stubbed out)."""
+    fake_tools(bin_dir, monkeypatch, kubectl=kubectl)
+    kind = SimpleNamespace(name=CLUSTER_NAME, kubectl_path=bin_dir / "kubectl", kubeconfig_path=bin_dir / "kubeconfig",
+                           kind_path=bin_dir / "kind", ensure_kubectl=lambda: None)
+    return KServeCluster(kind)
+
+
+def refusing_kubectl(count, refusals: int) -> str:
+    """Counts its calls in ``count``; refuses the first ``refusals`` as a webhook that is not up yet."""
+    return f"""n=0; [ -f {count} ] && read n < {count}; n=$((n + 1)); echo $n > {count}
+if [ $n -le {refusals} ]; then
+  echo 'failed calling webhook "webhook.cert-manager.io": connection refused' >&2; exit 1
+fi
+echo applied"""
+
+
+def test_should_call_a_step_with_a_retry_again_until_the_webhook_admits_it(tmp_path, monkeypatch):
+    count = tmp_path / "count"
+    cluster = cluster_with_kubectl(tmp_path / "bin", monkeypatch, refusing_kubectl(count, refusals=2))
+    cluster.run([ApplyManifests((KSERVE_CLUSTER_RESOURCES,), retry=Retry(within_s=30, delay_s=1))])
+    assert count.read_text().strip() == "3"
+
+
+def test_should_give_up_on_a_refused_step_when_its_retry_window_closes(tmp_path, monkeypatch):
+    count = tmp_path / "count"
+    cluster = cluster_with_kubectl(tmp_path / "bin", monkeypatch, refusing_kubectl(count, refusals=1000))
+    started = time.monotonic()
+    with pytest.raises(RuntimeError, match="kept failing for 3 s: exited 1:\n.*connection refused"):
+        cluster.run([ApplyManifests((KSERVE_CLUSTER_RESOURCES,), retry=Retry(within_s=3, delay_s=1))])
+    assert time.monotonic() - started < 3 + 5
+    assert int(count.read_text()) >= 2
+
+
+def test_should_stop_at_a_refused_step_without_a_retry(tmp_path, monkeypatch):
+    count = tmp_path / "count"
+    cluster = cluster_with_kubectl(tmp_path / "bin", monkeypatch, refusing_kubectl(count, refusals=1))
+    with pytest.raises(RuntimeError, match="connection refused"):
+        cluster.run([ApplyManifests((KSERVE_CLUSTER_RESOURCES,)), WaitNodesReady()])
+    assert count.read_text().strip() == "1"
