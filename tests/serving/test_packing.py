@@ -214,3 +214,28 @@ def test_should_budget_a_packed_batch_by_its_real_tokens():
     assert plan_batches(lengths, max_batch_tokens=100) == [[0, 2], [3], [1]]
     assert plan_batches([10, 10, 10, 80], max_batch_tokens=120, packed=True) == [[0, 1, 2, 3]]
     assert plan_batches([10, 10, 10, 80], max_batch_tokens=120) == [[0, 1, 2], [3]]
+
+
+@pytest.mark.parametrize(("dtype", "tolerance"), [("float32", 1e-5), ("bfloat16", 2e-2)])
+def test_should_attend_to_one_shared_prefix_as_to_a_copy_per_pair(dtype, tolerance):
+    """Pairs attend to the shared prefix in one call and to themselves in another, merged by
+    log-sum-exp: the same as attention over the prefix copied before every pair, masked causally."""
+    import torch
+    from torch.nn.functional import scaled_dot_product_attention
+
+    from reranker.engine.packing import _attend_with_prefix, _prefixed_causal_mask
+
+    torch.manual_seed(0)
+    count, heads, length, prefix, size = 5, 4, 7, 23, 32
+    as_dtype = getattr(torch, dtype)
+    q, k, v = (torch.randn(count, heads, length, size).to(as_dtype) for _ in range(3))
+    prefix_k, prefix_v = (torch.randn(1, heads, prefix, size).to(as_dtype) for _ in range(2))
+
+    merged = _attend_with_prefix(q, k, v, prefix_k, prefix_v, None)
+
+    copied_k = torch.cat([prefix_k.expand(count, -1, -1, -1), k], dim=2)
+    copied_v = torch.cat([prefix_v.expand(count, -1, -1, -1), v], dim=2)
+    mask = _prefixed_causal_mask(length, prefix, q.device)
+    reference = scaled_dot_product_attention(q.float(), copied_k.float(), copied_v.float(), attn_mask=mask)
+    assert merged.dtype == as_dtype and merged.shape == q.shape
+    torch.testing.assert_close(merged.float(), reference, rtol=tolerance, atol=tolerance)

@@ -171,17 +171,54 @@ def packed_attention(
         # [count, heads, length, head size]: the span's pairs side by side, as a batch
         q, k, v = (_pairs(x[0, :, span.start : span.stop], span.count, length) for x in (query, key, value))
         if span.context_stop > span.context_start:
-            context = [
-                x[:, :, span.context_start : span.context_stop].expand(span.count, -1, -1, -1) for x in (key, value)
-            ]
-            k, v = torch.cat([context[0], k], dim=2), torch.cat([context[1], v], dim=2)
-            mask = _prefixed_causal_mask(length, span.context_stop - span.context_start, q.device)
-            out = scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=scaling)
+            context = [x[:, :, span.context_start : span.context_stop] for x in (key, value)]
+            if q.device.type == "cpu" and _CPU_ATTENTION_WITH_LSE is not None:
+                out = _attend_with_prefix(q, k, v, context[0], context[1], scaling)
+            else:  # the prefix copied to every pair: pairs x prefix keys and values in memory
+                context = [x.expand(span.count, -1, -1, -1) for x in context]
+                k, v = torch.cat([context[0], k], dim=2), torch.cat([context[1], v], dim=2)
+                mask = _prefixed_causal_mask(length, span.context_stop - span.context_start, q.device)
+                out = scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=scaling)
         else:
             out = scaled_dot_product_attention(q, k, v, is_causal=causal, scale=scaling)
         outputs.append(out.transpose(0, 1).reshape(out.shape[1], span.stop - span.start, out.shape[3]))
     # [heads, tokens, head size] -> [1, tokens, heads, head size], as the interface returns it
     return torch.cat(outputs, dim=1).transpose(0, 1).unsqueeze(0), None
+
+
+# CPU flash attention that also returns each query's log-sum-exp (torch's own SDPA kernel on CPU).
+_CPU_ATTENTION_WITH_LSE = getattr(torch.ops.aten, "_scaled_dot_product_flash_attention_for_cpu", None)
+
+
+def _attend_with_prefix(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    prefix_k: torch.Tensor,
+    prefix_v: torch.Tensor,
+    scale: float | None,
+) -> torch.Tensor:
+    """Attention of ``count`` pairs ([count, heads, length, head size]) over one shared prefix
+    ([1, heads, prefix, head size]) and, causally, their own tokens, without a copy of the prefix
+    per pair: every pair's queries attend to the one prefix in a single call, each pair attends
+    to itself in another, and the two halves are merged by their log-sum-exp (as cascade and
+    shared-prefix attention kernels do). Memory is that of the pairs' own tokens."""
+    count, heads, length, size = q.shape
+    assert _CPU_ATTENTION_WITH_LSE is not None
+    # All pairs' queries as one sequence: nothing masked, every query sees the whole prefix.
+    flat = q.transpose(0, 1).reshape(1, heads, count * length, size)
+    on_prefix, prefix_lse = _CPU_ATTENTION_WITH_LSE(flat, prefix_k, prefix_v, 0.0, False, scale=scale)[:2]
+    on_prefix = on_prefix.reshape(heads, count, length, size).transpose(0, 1)
+    prefix_lse = prefix_lse.reshape(heads, count, length).transpose(0, 1)
+    on_own, own_lse = _CPU_ATTENTION_WITH_LSE(q, k, v, 0.0, True, scale=scale)[:2]
+    # softmax over prefix and own keys = each half's softmax weighted by its share of the total.
+    top = torch.maximum(prefix_lse, own_lse)
+    prefix_weight, own_weight = torch.exp(prefix_lse - top), torch.exp(own_lse - top)
+    total = prefix_weight + own_weight
+    merged = on_prefix.float() * (prefix_weight / total).unsqueeze(-1) + on_own.float() * (
+        own_weight / total
+    ).unsqueeze(-1)
+    return merged.to(q.dtype)
 
 
 def _pairs(tokens: torch.Tensor, count: int, length: int) -> torch.Tensor:
