@@ -115,7 +115,9 @@ class Settings(BaseModel):
         description="Torch engine on CPU: reorder the linear layers' weights once at load into "
         "oneDNN's blocked layout, instead of on every batch (as vLLM's CPU backend does); the same "
         "memory. auto: on CPU where torch's oneDNN supports the precision, for model code from "
-        "transformers, checked at load against a forward pass with the plain weights.",
+        "transformers, checked at load layer by layer against the plain weights (up to the batch "
+        "budget's rows, on each model worker's threads) and by a forward pass; any difference keeps "
+        "the plain weights.",
     )
     prefix_reuse: bool = Field(
         True,

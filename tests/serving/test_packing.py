@@ -239,3 +239,22 @@ def test_should_attend_to_one_shared_prefix_as_to_a_copy_per_pair(dtype, toleran
     reference = scaled_dot_product_attention(q.float(), copied_k.float(), copied_v.float(), attn_mask=mask)
     assert merged.dtype == as_dtype and merged.shape == q.shape
     torch.testing.assert_close(merged.float(), reference, rtol=tolerance, atol=tolerance)
+
+
+def test_should_count_a_shared_prefix_once_per_batch_that_computes_it(models):
+    """The batch metrics count what each batch computes: the pairs' own tokens and the shared
+    prompt prefix once per batch, however the request was split into batches."""
+    pairs, flags = varied_pairs(12, seed=4), FAMILY_FLAGS["qwen3-causal"]
+    options = ScoreOptions(use_activation=False, instruction="Find the passage that names a capital city")
+    model = models["qwen3-causal"]
+    whole, _, (one_batch,) = scores_and_batches(model, pairs, options, packed_batches="on", model_workers=1, **flags)
+    # Every pair's prompt in full is total_tokens; one batch computes the prefix once instead of 12 times.
+    prefix, rest = divmod(whole.total_tokens - one_batch[1], len(pairs) - 1)
+    assert rest == 0 and prefix > 0
+
+    split, _, batches = scores_and_batches(
+        model, pairs, options, packed_batches="on", model_workers=1, max_batch_tokens=one_batch[1] // 3, **flags
+    )
+    assert len(batches) > 1 and sum(items for items, _ in batches) == len(pairs)
+    assert sum(tokens for _, tokens in batches) == whole.total_tokens - (len(pairs) - len(batches)) * prefix
+    assert split.scores == pytest.approx(whole.scores, abs=1e-5)

@@ -106,8 +106,12 @@ class DynamicBatcher(Generic[Payload]):
         packed: bool = False,
         workers: int = 1,
         init_worker: Callable[[], None] | None = None,
+        computed_tokens: Callable[[list[Payload]], int] | None = None,
     ):
         self._run_batch = run_batch
+        # What a batch computes, where its items' budget shares do not add up to it (a shared
+        # prompt prefix is computed once per batch, whatever share each pair was charged).
+        self._computed_tokens = computed_tokens
         self._max_batch_tokens = max_batch_tokens
         self._packed = packed  # the model runs batches without padding
         self._observe = observe_batch
@@ -193,7 +197,10 @@ class DynamicBatcher(Generic[Payload]):
         batch = [p for p in batch if not p.future.done()]
         if not batch:
             return
-        padded_tokens = batch_tokens([p.length for p in batch], self._packed)
+        if self._computed_tokens is not None:
+            padded_tokens = self._computed_tokens([p.payload for p in batch])
+        else:
+            padded_tokens = batch_tokens([p.length for p in batch], self._packed)
         if self._observe is not None:
             self._observe(len(batch), padded_tokens)
         try:

@@ -172,7 +172,7 @@ def packed_attention(
         q, k, v = (_pairs(x[0, :, span.start : span.stop], span.count, length) for x in (query, key, value))
         if span.context_stop > span.context_start:
             context = [x[:, :, span.context_start : span.context_stop] for x in (key, value)]
-            if q.device.type == "cpu" and _CPU_ATTENTION_WITH_LSE is not None:
+            if attends_prefix_once(q.device):
                 out = _attend_with_prefix(q, k, v, context[0], context[1], scaling)
             else:  # the prefix copied to every pair: pairs x prefix keys and values in memory
                 context = [x.expand(span.count, -1, -1, -1) for x in context]
@@ -188,6 +188,12 @@ def packed_attention(
 
 # CPU flash attention that also returns each query's log-sum-exp (torch's own SDPA kernel on CPU).
 _CPU_ATTENTION_WITH_LSE = getattr(torch.ops.aten, "_scaled_dot_product_flash_attention_for_cpu", None)
+
+
+def attends_prefix_once(device: torch.device | None) -> bool:
+    """Whether packed attention on ``device`` reads a shared prefix once for all its pairs (else
+    it copies the prefix's keys and values to every pair)."""
+    return device is not None and device.type == "cpu" and _CPU_ATTENTION_WITH_LSE is not None
 
 
 def _attend_with_prefix(

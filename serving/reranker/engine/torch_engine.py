@@ -31,6 +31,7 @@ from .model_source import ResolvedModel
 from .packing import (
     PACKED_ATTENTION,
     Packing,
+    attends_prefix_once,
     pack_decoder_pairs,
     pack_encoder_pairs,
     packing_for,
@@ -101,6 +102,13 @@ def model_workers(requested: int | None, device: torch.device, threads: int) -> 
     return 2 if device.type == "cpu" and threads >= 2 else 1
 
 
+def prefixed_batch_tokens(items: list[tuple[EncodedPair, int]]) -> int:
+    """The tokens a packed decoder batch computes: each pair's own tokens, and each distinct
+    shared prefix once (``pack_decoder_pairs`` lays it out once per batch)."""
+    prefixes = {e.input_ids[:shared].tobytes(): shared for e, shared in items if shared}
+    return sum(len(e.input_ids) - shared for e, shared in items) + sum(prefixes.values())
+
+
 def state_changed_by_forward(model: torch.nn.Module) -> str | None:
     """What in ``model`` its forward pass rewrites, as one phrase, or None.
 
@@ -118,9 +126,14 @@ def state_changed_by_forward(model: torch.nn.Module) -> str | None:
     return None
 
 
+def thread_shares(threads: int, workers: int) -> list[int]:
+    """Each model worker's torch threads: ``threads`` shared out."""
+    return [max(1, threads // workers + (1 if i < threads % workers else 0)) for i in range(workers)]
+
+
 def worker_threads(threads: int, workers: int) -> Callable[[], None]:
     """Sets each model worker's torch threads (per thread in OpenMP): the threads shared out."""
-    shares = [max(1, threads // workers + (1 if i < threads % workers else 0)) for i in range(workers)]
+    shares = thread_shares(threads, workers)
     lock = threading.Lock()
 
     def init() -> None:
@@ -175,6 +188,7 @@ class TorchEngine(PairScoringEngine):
             self._packing is not None,
             self._workers,
             worker_threads(self._threads, self._workers) if self._threads else None,
+            computed_tokens=prefixed_batch_tokens if self._packing is not None and self._packing.causal else None,
         )
         self._batcher.start()
 
@@ -226,17 +240,18 @@ class TorchEngine(PairScoringEngine):
         if self._workers > 1 and (shared_state := state_changed_by_forward(self._model)):
             log.warning("one model worker instead of %d: %s", self._workers, shared_state)
             self._workers = 1
-        if device.type == "cpu" and self._settings.prepacked_weights == "auto":
-            self._prepacked = _prepack(model)
         packed = self._settings.packed_batches == "on" or (
             self._settings.packed_batches == "auto" and device.type == "cpu"
         )
         if packed and self._model_source.kind is ModelKind.CROSS_ENCODER:  # embedding models stay padded
             self._packing = packing_for(self._model, self._answer)
-            if self._packing is not None:
-                self._model.set_attn_implementation(PACKED_ATTENTION)
         self._dtype = dtype_name(dtype)
         self._batch_tokens = batch_token_budget(self._settings.max_batch_tokens, device, self._packing is not None)
+        # Checked up to the batch budget, and before packed attention: the check's forward pass is unpacked.
+        if device.type == "cpu" and self._settings.prepacked_weights == "auto":
+            self._prepacked = _prepack(model, self._batch_tokens, thread_shares(self._threads, self._workers))
+        if self._packing is not None:
+            self._model.set_attn_implementation(PACKED_ATTENTION)
         log.info(
             "torch engine: %s (%s) %s on %s (%s, %d threads%s), limit %d tokens, %s batches of up to %d tokens%s, "
             "%d at once",
@@ -268,9 +283,14 @@ class TorchEngine(PairScoringEngine):
             return await self._batcher.submit(encoded, lengths)
         # A decoder's pairs carry how many leading tokens the request's pairs share; a batch lays
         # those out once. Each pair's budget share counts its own tokens and its part of the prefix.
+        # Where attention copies the prefix to every pair (no CPU kernel that merges the two
+        # halves), memory grows with pairs x prefix: each pair is charged its whole length.
         shared = shared_prefix([e.input_ids for e in encoded]) if self._settings.prefix_reuse else 0
-        prefix_share = -(-shared // len(encoded))
-        costs = [n - shared + prefix_share for n in lengths]
+        if shared and not attends_prefix_once(self._device):
+            costs = lengths
+        else:
+            prefix_share = -(-shared // len(encoded))
+            costs = [n - shared + prefix_share for n in lengths]
         return await self._batcher.submit([(e, shared) for e in encoded], costs)
 
     async def _embed(self, token_ids: list[np.ndarray]) -> list[np.ndarray]:
@@ -321,16 +341,23 @@ class TorchEngine(PairScoringEngine):
         return {key: value.to(self._device) for key, value in padded.items()}
 
 
-def _prepack(model: Any) -> int:
+def _prepack(model: Any, batch_tokens: int, thread_counts: list[int]) -> int:
     """Reorder the linear weights of ``model``'s transformer (transformers' own code only: remote
-    code may read its weights) for oneDNN; how many layers were."""
+    code may read its weights) for oneDNN, checked on up to ``batch_tokens`` rows at each model
+    worker's ``thread_counts``; how many layers were.
+
+    The transformer includes BERT's pooler. The heads outside it keep torch's layers: a
+    classifier or a decoder's score head runs on one row per pair, where a reorder would save next
+    to nothing, and an LM head never runs (its two answer rows are read at load)."""
     transformer = model[0].auto_model if hasattr(model, "encode") else model.base_model  # sentence-transformers
     if not type(transformer).__module__.startswith("transformers."):
         return 0
     # A fixed input of 16 tokens, and no key/value cache where the model would build one.
     ids = torch.arange(1, 17).remainder(transformer.config.vocab_size).unsqueeze(0)
     extra = {"use_cache": False} if "use_cache" in inspect.signature(transformer.forward).parameters else {}
-    return prepack_linear_layers(transformer, lambda: transformer(input_ids=ids, **extra).last_hidden_state)
+    return prepack_linear_layers(
+        transformer, lambda: transformer(input_ids=ids, **extra).last_hidden_state, batch_tokens, thread_counts
+    )
 
 
 def _right_padding(tokenizer: Any) -> Any:
