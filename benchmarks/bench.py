@@ -20,7 +20,10 @@ every system alike instead of on whichever ran last.
 Servers are loaded in a closed loop: C clients on keep-alive connections, each sending its next
 request when the last is answered, for --seconds per round after --warmup seconds. The load
 generator is raw asyncio HTTP over pre-serialized bodies; its own CPU use is reported (client
-CPU %), as is the server's (its process tree).
+CPU %), as is the server's (its process tree). Peak RSS: each system's peak resident memory over
+a point's measured runs (the largest round's), read from /proc: VmHWM, reset after each warm-up,
+summed over the server's process tree (vLLM runs its engine in a child), or for in-process this
+benchmark's own process.
 
 Workloads, each 1 query + --documents documents (one token per word for these tokenizers):
   cross-encoder  uniform: documents of --words words, on a random-weight cross-encoder of --shape
@@ -46,6 +49,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import gc
 import json
 import os
@@ -110,6 +114,7 @@ class Point:
     errors: dict | None = None
     turn: int = 0  # the round it was measured in (each round measures every system once)
     others_cpu_s: float | None = None  # what the other loaded servers used meanwhile (idle: ~0)
+    peak_rss_mib: float | None = None  # the system's peak resident memory over the run (see Loaded.peak_rss_mib)
 
 
 # --- the machine -----------------------------------------------------------------------------------
@@ -449,6 +454,25 @@ class Loaded:
     def cpu_seconds(self) -> float:
         return 0.0  # the in-process engine: this process, which also runs the load generator
 
+    def processes(self) -> list[int]:
+        """The processes whose memory is the system's (none: not measured)."""
+        return []
+
+    def reset_peak_rss(self) -> None:
+        """Start a new peak: each process's VmHWM set to its resident memory now."""
+        for pid in self.processes():
+            with contextlib.suppress(OSError):  # gone, or no /proc (not Linux)
+                loadgen.reset_peak(pid)
+
+    def peak_rss_mib(self) -> float | None:
+        """The sum of the processes' VmHWM since ``reset_peak_rss`` (a vLLM server's engine runs
+        in a child process: the sum bounds the tree's peak from above), or None where unreadable."""
+        try:
+            peaks = [loadgen.peak_rss(pid) for pid in self.processes()]
+        except (OSError, KeyError):
+            return None
+        return round(sum(peaks) / 2**20) if peaks else None
+
     def pause(self) -> None:
         """Take nothing from the machine while another system is measured."""
 
@@ -467,6 +491,9 @@ class LoadedInProcess(Loaded):
 
     def measure(self, workload: Workload, concurrency: int, seconds: float) -> Point:
         return self.engine.run(workload.bodies, concurrency, seconds)
+
+    def processes(self) -> list[int]:
+        return [os.getpid()]  # the benchmark's own process: the engine, and the bodies of every workload
 
     def close(self) -> None:
         self.engine.close()
@@ -506,6 +533,9 @@ class LoadedServer(Loaded):
 
     def cpu_seconds(self) -> float:
         return process_tree_cpu_seconds(self.server.process.pid)
+
+    def processes(self) -> list[int]:
+        return list(process_tree(self.server.process.pid))
 
     def pause(self) -> None:
         # Frozen, not merely idle: an idle vLLM server polls (about 3% of a core each here), and on
@@ -626,7 +656,9 @@ def measure_in_turns(loaded: dict[str, Loaded], workloads: list[Workload], args:
                     system.resume()
                     try:
                         system.measure(workload, concurrency, args.warmup)
+                        system.reset_peak_rss()  # the peak of this point's measured run, from where it stands
                         point = system.measure(workload, concurrency, args.seconds)
+                        point.peak_rss_mib = system.peak_rss_mib()
                     except RuntimeError as exc:  # one system that cannot run does not end the others
                         report_failure(failures, name, workload.name, dtype, exc)
                         loaded.pop(name).close()
@@ -664,6 +696,7 @@ def row(system: str, workload: Workload, dtype: str, concurrency: int, points: l
         for kind, count in (p.errors or {}).items():
             errors[kind] = errors.get(kind, 0) + count
     peaks = [p.gpu_peak_alloc_mib for p in points if p.gpu_peak_alloc_mib is not None]
+    rss_peaks = [p.peak_rss_mib for p in points if p.peak_rss_mib is not None]
     return {
         "system": system, "workload": workload.name, "dtype": dtype, "concurrency": concurrency,
         "requests": len(latencies), "documents": sum(p.documents for p in points), "seconds": round(seconds, 3),
@@ -673,6 +706,7 @@ def row(system: str, workload: Workload, dtype: str, concurrency: int, points: l
         "client_cpu_pct": pct(total([p.client_cpu_s for p in points]), seconds),
         "server_cpu_pct": pct(total([p.server_cpu_s for p in points]), seconds),
         "others_cpu_pct": pct(total([p.others_cpu_s for p in points]), seconds),
+        "peak_rss_mib": max(rss_peaks) if rss_peaks else None,
         "gpu_mib": gpu_mib, "gpu_peak_alloc_mib": max(peaks) if peaks else None, "errors": errors or None,
     }
 
@@ -715,7 +749,8 @@ def print_table(rows: list[dict], gpu: bool, repeat: int) -> None:
                ("x in-proc", "ratio_to_in_process", 9)]
     if repeat > 1:
         columns.append(("rounds' range", "ratio_range", 13))
-    columns += [("load CPU%", "client_cpu_pct", 9), ("engine CPU%", "server_cpu_pct", 11)]
+    columns += [("load CPU%", "client_cpu_pct", 9), ("engine CPU%", "server_cpu_pct", 11),
+                ("peak RSS MiB", "peak_rss_mib", 12)]
     if gpu:
         columns += [("GPU MiB", "gpu_mib", 8), ("peak alloc MiB", "gpu_peak_alloc_mib", 14)]
     print("  ".join(f"{title:<{width}}" if i < 3 else f"{title:>{width}}"

@@ -1,5 +1,6 @@
 """The load scripts' (bench.py, soak.py) closed-loop load generator and percentiles, over what
-they share with the tests (``tests.support``: the requests, the server process, /metrics).
+they share with the tests (``tests.support``: the requests, the server process, /metrics, peak
+memory).
 
 Run the scripts as modules from the repository root (``python -m benchmarks.bench``).
 Standard library only at import time: bench.py runs it on the air-gapped GPU machine, whose
@@ -25,8 +26,9 @@ from urllib.parse import urlsplit
 if importlib.util.find_spec("sniffio") is None:
     sys.modules.setdefault("sniffio", None)
 
-# What the tests share with the benchmarks: the requests, the server process, /metrics.
+# What the tests share with the benchmarks: the requests, the server process, /metrics, peak memory.
 from tests.support.metrics import metric, parse_metrics, scrape  # noqa: E402,F401
+from tests.support.peak_memory import peak_rss, reset_peak  # noqa: E402,F401
 from tests.support.server_process import Server, free_port, raise_open_files_limit, wait_ready  # noqa: E402,F401
 from tests.support.workload import (  # noqa: E402,F401
     SEED_REQUEST,

@@ -22,7 +22,7 @@ from benchmarks import model_shapes as bench_models
 
 ROW_KEYS = {"system", "workload", "dtype", "concurrency", "requests", "documents", "seconds", "docs_per_s",
             "runs", "p50_ms", "p99_ms", "ratio_to_in_process", "ratio_range", "client_cpu_pct", "server_cpu_pct",
-            "others_cpu_pct", "gpu_mib", "gpu_peak_alloc_mib", "errors"}
+            "others_cpu_pct", "peak_rss_mib", "gpu_mib", "gpu_peak_alloc_mib", "errors"}
 
 
 @pytest.mark.slow
@@ -70,6 +70,7 @@ def test_bench_measures_in_process_and_the_server_on_the_same_requests_and_write
         assert r["ratio_range"] == [pytest.approx(min(paired), abs=1e-3), pytest.approx(max(paired), abs=1e-3)]
         assert r["documents"] == r["requests"] * 4  # --documents 4; the seed request has 4 too
         assert r["others_cpu_pct"] == 0.0  # the server is frozen while in-process is measured
+        assert r["peak_rss_mib"] > 100  # a process with torch and a model loaded
     # Both systems were loaded together and measured in turns, each round in a rotated order.
     turns = [line for line in result.stderr.splitlines() if "/ round " in line]
     assert turns[:4] == [
@@ -84,6 +85,7 @@ def test_bench_measures_in_process_and_the_server_on_the_same_requests_and_write
     # The table: one line per row, systems by name, the ratio column.
     assert "x in-proc" in result.stdout and result.stdout.count("our server (torch)") == 3
     assert "rounds' range" in result.stdout and "the median of 2 rounds" in result.stdout
+    assert "peak RSS MiB" in result.stdout
 
 
 def _env() -> dict[str, str]:
@@ -126,6 +128,30 @@ def test_a_row_takes_the_median_round_and_pools_latencies_cpu_and_errors():
     assert (r["client_cpu_pct"], r["server_cpu_pct"], r["others_cpu_pct"]) == (2.0, 166.7, 2.0)
     assert r["errors"] == {"status 429": 3, "OSError": 1}
     assert r["gpu_mib"] == 512
+    assert r["peak_rss_mib"] is None  # none measured
+    points[1].peak_rss_mib, points[2].peak_rss_mib = 900.0, 1200.0
+    assert bench.row("server", workload, "float32", 4, points)["peak_rss_mib"] == 1200.0  # the largest round's
+
+
+def test_a_systems_peak_rss_is_reset_before_a_run_and_read_after_it():
+    if not Path("/proc/self/clear_refs").exists():
+        pytest.skip("reads peak RSS from /proc")
+
+    class ThisProcess(bench.Loaded):
+        def processes(self):
+            return [os.getpid()]
+
+    system = ThisProcess()
+    held = b"x" * (256 * 2**20)  # written: resident
+    with_held = system.peak_rss_mib()
+    del held  # a large block goes back to the system at once
+    system.reset_peak_rss()
+    after_reset = system.peak_rss_mib()
+    assert after_reset <= with_held - 200  # the peak starts again from what is resident now
+    held = b"x" * (128 * 2**20)
+    assert system.peak_rss_mib() >= after_reset + 120
+    del held
+    assert bench.Loaded().peak_rss_mib() is None  # no processes: not measured
 
 
 class _Fake(bench.Loaded):

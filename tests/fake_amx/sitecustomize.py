@@ -2,6 +2,10 @@
 machines (``make test-fake-amx`` puts this directory on PYTHONPATH; every Python process the
 tests start, servers included, imports it). bfloat16 is then emulated: slower, same rounding."""
 
+import os
+
+os.environ["FAKE_AMX"] = "1"  # for tests that mean to run once, on the real CPU (servers inherit it)
+
 try:
     import torch
 except ImportError:  # a venv without torch (the client libraries' one): nothing to fake

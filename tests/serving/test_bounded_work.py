@@ -20,14 +20,13 @@ from pathlib import Path
 
 import httpx
 import pytest
-import yaml
 from tests.support.app import assert_error, free_port, running_app, wait_http_ok
+from tests.support.peak_memory import overlay_memory_limit, proc_status, reset_peak
 
 from reranker.engine import inputs
 from reranker.engine.base import InputTooLongError, RequestTooLargeError, TruncationPolicy
 from reranker.engine.inputs import TokenReader, encode_embedding_pairs, encode_pairs
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 MIB = 1 << 20
 
 # Text with what a cut can split: long words (WordPiece's 100-character rule), CJK, emoji
@@ -356,25 +355,12 @@ def test_should_release_memory_once_the_engine_is_idle_after_work(tiny_cross_enc
 
 def memory_limit_bytes() -> int:
     """The cpu overlay's memory limit (the base's; the overlay does not change it)."""
-    for document in yaml.safe_load_all((REPO_ROOT / "base" / "inferenceservice.yaml").read_text()):
-        limit = document["spec"]["predictor"]["model"]["resources"]["limits"]["memory"]
-        number, unit = int(limit[:-2]), limit[-2:]
-        return number << {"Mi": 20, "Gi": 30}[unit]
-    raise AssertionError("no memory limit in base/inferenceservice.yaml")
+    return overlay_memory_limit("cpu")
 
 
 # The cpu overlay serves bge-reranker-base, whose float32 weights take about 1.1 GB more than
 # the embedded MiniLM's: the server here must stay that far below the limit.
 OVERLAY_MODEL_EXTRA_BYTES = 1200 * MIB
-
-
-def proc_status(pid: int) -> dict[str, int]:
-    values = {}
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        key, _, value = line.partition(":")
-        if key in ("VmRSS", "VmHWM"):
-            values[key] = int(value.split()[0]) * 1024
-    return values
 
 
 class Server:
@@ -385,7 +371,7 @@ class Server:
         return proc_status(self.process.pid)
 
     def reset_peak(self) -> None:
-        Path(f"/proc/{self.process.pid}/clear_refs").write_text("5")  # VmHWM := VmRSS
+        reset_peak(self.process.pid)  # VmHWM := VmRSS
 
     def rerank(self, query: str, documents: list[str], timeout: float = 180) -> httpx.Response:
         return httpx.post(f"{self.base}/v1/rerank", json={"query": query, "documents": documents}, timeout=timeout)
