@@ -86,7 +86,10 @@ def test_should_batch_by_the_devices_default_budget_unless_the_flag_sets_one(tin
         batch_token_budget,
     )
 
-    long_docs = [" ".join(["paris tower city"] * 40 + [str(i)]) for i in range(24)]  # ~125 tokens each
+    # ~125 tokens each, distinct in words the tiny vocabulary knows and where truncation keeps
+    # them (identical inputs are scored once)
+    words = ["paris", "tower", "city", "france", "berlin", "germany"]
+    long_docs = [" ".join([a, b, c] + ["paris tower city"] * 40) for a in words for b in words[:2] for c in words[:2]]
 
     def padded_batches(**flags):
         batches = []

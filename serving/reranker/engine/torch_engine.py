@@ -277,6 +277,21 @@ class TorchEngine(PairScoringEngine):
         return "packed"
 
     async def _classify(self, encoded: list[EncodedPair]) -> list[float]:
+        # Identical inputs (a document sent twice, a chunk repeated) run once: they get one score,
+        # so they tie exactly and keep the order they came in. Run apart, in batches of other
+        # sizes, the matrix kernels could sum them in another order and part them in the last bits.
+        keys = [
+            e.input_ids.tobytes() + (b"" if e.token_type_ids is None else e.token_type_ids.tobytes()) for e in encoded
+        ]
+        first = {key: i for i, key in reversed(list(enumerate(keys)))}
+        if len(first) == len(encoded):
+            return await self._classify_distinct(encoded)
+        distinct = sorted(first.values())
+        slot = {keys[i]: n for n, i in enumerate(distinct)}
+        scores = await self._classify_distinct([encoded[i] for i in distinct])
+        return [scores[slot[key]] for key in keys]
+
+    async def _classify_distinct(self, encoded: list[EncodedPair]) -> list[float]:
         assert self._batcher is not None  # scoring starts after start()
         lengths = [len(e.input_ids) for e in encoded]
         if self._packing is None or not self._packing.causal:
