@@ -23,6 +23,7 @@ which saves a pass over the largest activations of the layer.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import threading
@@ -48,10 +49,21 @@ def prepack_supported(dtype: torch.dtype) -> bool:
     if dtype == torch.float32:
         return True
     if dtype == torch.bfloat16:
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported()) and _reorders(dtype)
     if dtype == torch.float16:
-        return bool(torch.ops.mkldnn._is_mkldnn_fp16_supported())
+        return bool(torch.ops.mkldnn._is_mkldnn_fp16_supported()) and _reorders(dtype)
     return False
+
+
+@functools.cache
+def _reorders(dtype: torch.dtype) -> bool:
+    """Whether oneDNN reorders a weight of ``dtype`` on this CPU: its reorder needs more of the
+    CPU (avx_ne_convert, or AVX512 BW/VL/DQ) than the precision check above asks for."""
+    try:
+        torch.ops.mkldnn._reorder_linear_weight(torch.zeros(16, 16, dtype=dtype))
+    except RuntimeError:
+        return False
+    return True
 
 
 def prepack_linear_layers(
