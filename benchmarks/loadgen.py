@@ -66,8 +66,10 @@ def post_request(url: str, path: str, body: dict) -> Request:
     """``body`` as JSON, POSTed to ``path`` on ``url``'s host, on a keep-alive connection."""
     payload = json.dumps(body, separators=(",", ":")).encode()
     host = urlsplit(url).netloc
-    head = (f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
-            f"Accept: application/json\r\nContent-Length: {len(payload)}\r\n\r\n").encode()
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+        f"Accept: application/json\r\nContent-Length: {len(payload)}\r\n\r\n"
+    ).encode()
     return Request(head + payload, len(body.get("documents", ())))
 
 
@@ -78,7 +80,7 @@ async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bytes]:
     start = lowered.find(b"\r\ncontent-length:")
     if start >= 0:
         end = lowered.index(b"\r\n", start + 2)
-        return status, await reader.readexactly(int(lowered[start + 17:end]))
+        return status, await reader.readexactly(int(lowered[start + 17 : end]))
     if b"\r\ntransfer-encoding: chunked" in lowered:
         chunks = []
         while True:
@@ -108,8 +110,7 @@ class Connection:
     def __init__(self, url: str):
         parts = urlsplit(url)
         self._loop = asyncio.new_event_loop()
-        self._reader, self._writer = self._loop.run_until_complete(
-            asyncio.open_connection(parts.hostname, parts.port))
+        self._reader, self._writer = self._loop.run_until_complete(asyncio.open_connection(parts.hostname, parts.port))
 
     def exchange(self, request: Request) -> tuple[int, bytes]:
         """Send ``request`` and read its answer: the status and the body."""

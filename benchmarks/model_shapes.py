@@ -19,7 +19,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import sys
 from pathlib import Path
 
 from benchmarks.loadgen import SEED_REQUEST, VOCABULARY, WORDS
@@ -28,31 +27,84 @@ CACHE = Path(os.environ.get("BENCH_MODEL_CACHE", "/tmp/kserve-reranker-bench-mod
 
 # name: (transformers architecture, config values). One label: a cross-encoder's relevance logit.
 SHAPES: dict[str, tuple[str, dict]] = {
-    "minilm-l6": ("bert", {"num_hidden_layers": 6, "hidden_size": 384, "num_attention_heads": 12,
-                           "intermediate_size": 1536, "vocab_size": 30522, "max_position_embeddings": 512}),
-    "bge-reranker-base": ("xlm-roberta", {"num_hidden_layers": 12, "hidden_size": 768, "num_attention_heads": 12,
-                                          "intermediate_size": 3072, "vocab_size": 250002,
-                                          "max_position_embeddings": 514, "type_vocab_size": 1}),
+    "minilm-l6": (
+        "bert",
+        {
+            "num_hidden_layers": 6,
+            "hidden_size": 384,
+            "num_attention_heads": 12,
+            "intermediate_size": 1536,
+            "vocab_size": 30522,
+            "max_position_embeddings": 512,
+        },
+    ),
+    "bge-reranker-base": (
+        "xlm-roberta",
+        {
+            "num_hidden_layers": 12,
+            "hidden_size": 768,
+            "num_attention_heads": 12,
+            "intermediate_size": 3072,
+            "vocab_size": 250002,
+            "max_position_embeddings": 514,
+            "type_vocab_size": 1,
+        },
+    ),
     # Small stand-ins for tests and CPU runs of the GPU check (head size 32: vLLM's minimum).
-    "tiny": ("bert", {"num_hidden_layers": 2, "hidden_size": 64, "num_attention_heads": 2,
-                      "intermediate_size": 128, "vocab_size": 1000, "max_position_embeddings": 512}),
-    "tiny-xlm-roberta": ("xlm-roberta", {"num_hidden_layers": 2, "hidden_size": 64, "num_attention_heads": 2,
-                                         "intermediate_size": 128, "vocab_size": 1000,
-                                         "max_position_embeddings": 514, "type_vocab_size": 1}),
+    "tiny": (
+        "bert",
+        {
+            "num_hidden_layers": 2,
+            "hidden_size": 64,
+            "num_attention_heads": 2,
+            "intermediate_size": 128,
+            "vocab_size": 1000,
+            "max_position_embeddings": 512,
+        },
+    ),
+    "tiny-xlm-roberta": (
+        "xlm-roberta",
+        {
+            "num_hidden_layers": 2,
+            "hidden_size": 64,
+            "num_attention_heads": 2,
+            "intermediate_size": 128,
+            "vocab_size": 1000,
+            "max_position_embeddings": 514,
+            "type_vocab_size": 1,
+        },
+    ),
 }
 
 # LLM rerankers in Qwen3-Reranker's shape (Qwen3ForCausalLM, scored by the yes/no logits). The
 # full 0.6B has 28 layers; on a CPU of a few cores the benchmark uses its width with 4 of them:
 # what prefix reuse saves is a share of every layer's work, the same at any depth.
-_QWEN3_06B = {"hidden_size": 1024, "intermediate_size": 3072, "num_attention_heads": 16, "num_key_value_heads": 8,
-              "head_dim": 128, "vocab_size": 151669, "max_position_embeddings": 40960, "rope_theta": 1000000.0,
-              "tie_word_embeddings": True, "rms_norm_eps": 1e-6}
+_QWEN3_06B = {
+    "hidden_size": 1024,
+    "intermediate_size": 3072,
+    "num_attention_heads": 16,
+    "num_key_value_heads": 8,
+    "head_dim": 128,
+    "vocab_size": 151669,
+    "max_position_embeddings": 40960,
+    "rope_theta": 1000000.0,
+    "tie_word_embeddings": True,
+    "rms_norm_eps": 1e-6,
+}
 LLM_SHAPES: dict[str, dict] = {
     "qwen3-reranker-0.6b": {**_QWEN3_06B, "num_hidden_layers": 28},
     "qwen3-reranker-0.6b-4-layers": {**_QWEN3_06B, "num_hidden_layers": 4},
-    "tiny-qwen3": {"hidden_size": 64, "intermediate_size": 128, "num_attention_heads": 2, "num_key_value_heads": 1,
-                   "head_dim": 32, "vocab_size": 4000, "max_position_embeddings": 4096, "num_hidden_layers": 2,
-                   "tie_word_embeddings": True},
+    "tiny-qwen3": {
+        "hidden_size": 64,
+        "intermediate_size": 128,
+        "num_attention_heads": 2,
+        "num_key_value_heads": 1,
+        "head_dim": 32,
+        "vocab_size": 4000,
+        "max_position_embeddings": 4096,
+        "num_hidden_layers": 2,
+        "tie_word_embeddings": True,
+    },
 }
 
 _SEED_TEXT = [SEED_REQUEST["query"], *SEED_REQUEST["documents"]]  # in the tokenizer's vocabulary too
@@ -106,19 +158,30 @@ def _qwen_tokenizer():
 
     from benchmarks.workloads import INSTRUCTION
 
-    template = ("Judge whether the Document meets the requirements based on the Query and the Instruct provided. "
-                'Note that the answer can only be "yes" or "no". <Instruct>: <Query>: <Document>: '
-                "system user assistant Given a web search query, retrieve relevant passages that answer the query")
+    template = (
+        "Judge whether the Document meets the requirements based on the Query and the Instruct provided. "
+        'Note that the answer can only be "yes" or "no". <Instruct>: <Query>: <Document>: '
+        "system user assistant Given a web search query, retrieve relevant passages that answer the query"
+    )
     corpus = [" ".join(VOCABULARY), " ".join(WORDS), INSTRUCTION, template, *_SEED_TEXT, "yes no"]
     bpe = Tokenizer(models.BPE())
     bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     bpe.decoder = decoders.ByteLevel()
     specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
-    bpe.train_from_iterator(corpus * 8, trainers.BpeTrainer(
-        vocab_size=4000, special_tokens=specials, initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    bpe.train_from_iterator(
+        corpus * 8,
+        trainers.BpeTrainer(
+            vocab_size=4000, special_tokens=specials, initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
+        ),
+    )
     bpe.add_tokens([AddedToken(t, special=False, normalized=False) for t in ("<think>", "</think>")])
-    return PreTrainedTokenizerFast(tokenizer_object=bpe, eos_token="<|im_end|>", pad_token="<|endoftext|>",
-                                   model_max_length=4096, model_input_names=["input_ids", "attention_mask"])
+    return PreTrainedTokenizerFast(
+        tokenizer_object=bpe,
+        eos_token="<|im_end|>",
+        pad_token="<|endoftext|>",
+        model_max_length=4096,
+        model_input_names=["input_ids", "attention_mask"],
+    )
 
 
 def embedding_model() -> Path:
@@ -178,11 +241,18 @@ def _trained_tokenizer(architecture: str, max_positions: int):
     corpus = [" ".join(VOCABULARY), " ".join(WORDS), *_SEED_TEXT] * 3
     wordpiece.train_from_iterator(corpus, trainers.WordPieceTrainer(vocab_size=1000, special_tokens=specials))
     wordpiece.post_processor = processors.TemplateProcessing(
-        single=single, pair=pair,
+        single=single,
+        pair=pair,
         special_tokens=[(cls, wordpiece.token_to_id(cls)), (sep, wordpiece.token_to_id(sep))],
     )
     return PreTrainedTokenizerFast(
-        tokenizer_object=wordpiece, model_max_length=max_positions - (2 if architecture != "bert" else 0),
-        pad_token=pad, unk_token=unk, cls_token=cls, sep_token=sep, mask_token=mask,
-        bos_token=cls if architecture != "bert" else None, eos_token=sep if architecture != "bert" else None,
+        tokenizer_object=wordpiece,
+        model_max_length=max_positions - (2 if architecture != "bert" else 0),
+        pad_token=pad,
+        unk_token=unk,
+        cls_token=cls,
+        sep_token=sep,
+        mask_token=mask,
+        bos_token=cls if architecture != "bert" else None,
+        eos_token=sep if architecture != "bert" else None,
     )

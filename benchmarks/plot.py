@@ -8,11 +8,20 @@ import importlib.util
 from pathlib import Path
 
 SYSTEM_ORDER = ("in-process", "server", "server-no-prefix-reuse", "vllm", "server-vllm")
-LABELS = {"in-process": "sentence-transformers in-process", "server": "our server (torch)",
-          "server-no-prefix-reuse": "our server (torch), no prefix reuse",
-          "vllm": "vLLM serve", "server-vllm": "our server (vLLM engine)"}
-WORKLOAD_TITLES = {"cross-encoder": "uniform documents", "varied": "documents of varied length",
-                   "llm": "LLM reranker with an instruction", "embedding": "embedding model", "seed": "seed request"}
+LABELS = {
+    "in-process": "sentence-transformers in-process",
+    "server": "our server (torch)",
+    "server-no-prefix-reuse": "our server (torch), no prefix reuse",
+    "vllm": "vLLM serve",
+    "server-vllm": "our server (vLLM engine)",
+}
+WORKLOAD_TITLES = {
+    "cross-encoder": "uniform documents",
+    "varied": "documents of varied length",
+    "llm": "LLM reranker with an instruction",
+    "embedding": "embedding model",
+    "seed": "seed request",
+}
 
 
 def write_plot(rows: list[dict], path: Path, machine: dict | None = None) -> Path | None:
@@ -24,8 +33,10 @@ def write_plot(rows: list[dict], path: Path, machine: dict | None = None) -> Pat
     matplotlib.use("Agg")  # files only, no display
     import matplotlib.pyplot as plt
 
-    panels = sorted({(r["workload"], r["dtype"]) for r in rows}, key=lambda p: (list(WORKLOAD_TITLES).index(p[0])
-                                                                                 if p[0] in WORKLOAD_TITLES else 99, p[1]))
+    panels = sorted(
+        {(r["workload"], r["dtype"]) for r in rows},
+        key=lambda p: (list(WORKLOAD_TITLES).index(p[0]) if p[0] in WORKLOAD_TITLES else 99, p[1]),
+    )
     figure, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 5.2), squeeze=False)
     for axis, (workload, dtype) in zip(axes[0], panels):
         mine = [r for r in rows if r["workload"] == workload and r["dtype"] == dtype]
@@ -35,8 +46,13 @@ def write_plot(rows: list[dict], path: Path, machine: dict | None = None) -> Pat
         for i, system in enumerate(systems):
             values = {r["concurrency"]: r["docs_per_s"] for r in mine if r["system"] == system}
             xs = [c + (i - (len(systems) - 1) / 2) * width for c in range(len(concurrencies))]
-            bars = axis.bar(xs, [values.get(c, 0) for c in concurrencies], width, label=LABELS.get(system, system),
-                            color=f"C{SYSTEM_ORDER.index(system)}")
+            bars = axis.bar(
+                xs,
+                [values.get(c, 0) for c in concurrencies],
+                width,
+                label=LABELS.get(system, system),
+                color=f"C{SYSTEM_ORDER.index(system)}",
+            )
             axis.bar_label(bars, fmt="%.0f", fontsize=7)
         axis.set_xticks(range(len(concurrencies)), [f"concurrency {c}" for c in concurrencies])
         axis.set_title(f"{WORKLOAD_TITLES.get(workload, workload)} ({dtype})", fontsize=10)
@@ -44,8 +60,10 @@ def write_plot(rows: list[dict], path: Path, machine: dict | None = None) -> Pat
         axis.margins(y=0.15)  # room for the bars' labels
         axis.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=1, frameon=False)
     if machine:
-        figure.suptitle(f"{machine.get('cpu', '')}, {machine.get('cpus_visible', '?')} CPUs, {machine.get('device', '')}",
-                        fontsize=9)
+        figure.suptitle(
+            f"{machine.get('cpu', '')}, {machine.get('cpus_visible', '?')} CPUs, {machine.get('device', '')}",
+            fontsize=9,
+        )
     figure.tight_layout()
     figure.savefig(path, dpi=110)
     plt.close(figure)

@@ -148,8 +148,9 @@ async def soak(url: str, args: argparse.Namespace, server: loadgen.Server | None
         timeout = args.give_up_after if gives_up else args.timeout
         seed = index
         limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
-        async with httpx.AsyncClient(verify=ssl_context, limits=limits, timeout=timeout, headers=args.headers,
-                                     trust_env=False) as http:
+        async with httpx.AsyncClient(
+            verify=ssl_context, limits=limits, timeout=timeout, headers=args.headers, trust_env=False
+        ) as http:
             await asyncio.sleep(index * args.ramp / max(args.clients, 1))  # spread the first requests
             while not stopped.is_set() and time.monotonic() < stop_at:
                 body = loadgen.rerank_body(args.documents, args.words, seed)
@@ -165,7 +166,9 @@ async def soak(url: str, args: argparse.Namespace, server: loadgen.Server | None
                     pause = 0.1  # refused after the server stopped: do not spin
                 else:
                     kind, in_shape, retry_after = classify(response)
-                    outcome = Outcome(sent, now() - sent, kind, response.status_code, args.documents, in_shape, retry_after)
+                    outcome = Outcome(
+                        sent, now() - sent, kind, response.status_code, args.documents, in_shape, retry_after
+                    )
                     if kind in ("429", "503") and args.honor_retry_after:
                         pause = float(response.headers.get("retry-after", "1")) if retry_after else 1.0
                 run.outcomes.append(outcome)
@@ -180,7 +183,9 @@ async def soak(url: str, args: argparse.Namespace, server: loadgen.Server | None
                     response = await http.get(f"{url}/metrics")
                     if response.status_code == 200:
                         run.metrics_last = loadgen.parse_metrics(response.text)
-                        run.peak_queue_pairs = max(run.peak_queue_pairs, run.metrics_last.get("reranker_queue_pairs", 0.0))
+                        run.peak_queue_pairs = max(
+                            run.peak_queue_pairs, run.metrics_last.get("reranker_queue_pairs", 0.0)
+                        )
                 except httpx.TransportError:
                     pass
                 await asyncio.sleep(1.0 if run.sigterm_at is None else 0.2)
@@ -190,6 +195,7 @@ async def soak(url: str, args: argparse.Namespace, server: loadgen.Server | None
         server.process.send_signal(signal.SIGTERM)
         run.sigterm_at = now()
         signalled.set()
+
         def wait_exit() -> float:  # timed in the thread: this loop may lag under load
             server.process.wait()
             return time.monotonic() - started
@@ -244,8 +250,9 @@ def summarize(run: Run, args: argparse.Namespace) -> dict:
     before, after = run.metrics_before, run.metrics_last
     delta = {name: loadgen.metric(after, metric) - loadgen.metric(before, metric) for name, metric in COUNTERS.items()}
     for reason in SHED_REASONS:
-        delta[f"shed_{reason}"] = (loadgen.metric(after, COUNTERS["shed"], reason=reason)
-                                   - loadgen.metric(before, COUNTERS["shed"], reason=reason))
+        delta[f"shed_{reason}"] = loadgen.metric(after, COUNTERS["shed"], reason=reason) - loadgen.metric(
+            before, COUNTERS["shed"], reason=reason
+        )
     probes = sorted(run.probe_seconds)
     lag = sorted(run.loop_lag)
     summary = {
@@ -261,13 +268,19 @@ def summarize(run: Run, args: argparse.Namespace) -> dict:
         "errors_not_in_shape": sum(not o.in_shape for o in answered),
         "retry_after_missing": sum(not o.retry_after for o in answered),
         "latency_200_ms": {
-            "p50": _ms(loadgen.percentile(ok, 50)), "p99": _ms(loadgen.percentile(ok, 99)), "max": _ms(ok[-1] if ok else None),
+            "p50": _ms(loadgen.percentile(ok, 50)),
+            "p99": _ms(loadgen.percentile(ok, 99)),
+            "max": _ms(ok[-1] if ok else None),
         },
         "documents_answered_200": sum(o.documents for o in run.outcomes if o.kind == "200"),
         "server_metrics_delta": {name: round(value) for name, value in delta.items()},
         "peak_queue_pairs": round(run.peak_queue_pairs),
-        "readiness_probe_ms": {"p50": _ms(loadgen.percentile(probes, 50)), "p99": _ms(loadgen.percentile(probes, 99)),
-                               "max": _ms(probes[-1] if probes else None), "failed": run.probe_failures},
+        "readiness_probe_ms": {
+            "p50": _ms(loadgen.percentile(probes, 50)),
+            "p99": _ms(loadgen.percentile(probes, 99)),
+            "max": _ms(probes[-1] if probes else None),
+            "failed": run.probe_failures,
+        },
         "client_loop_lag_ms": {"p99": _ms(loadgen.percentile(lag, 99)), "max": _ms(lag[-1] if lag else None)},
     }
     if run.sigterm_at is not None:
@@ -308,34 +321,60 @@ def print_table(summary: dict, server_label: str) -> None:
         ("  other 4xx", outcomes["4xx"]),
         ("  other 5xx", outcomes["5xx"]),
         ("  lost (refused/reset)", f"{outcomes['lost']}  {summary['lost_by_error'] or ''}".rstrip()),
-        ("  gave up (client)", f"{outcomes['gave_up']}  ({summary['giving_up_clients']} clients, after {summary['give_up_after_s']} s)"),
+        (
+            "  gave up (client)",
+            f"{outcomes['gave_up']}  ({summary['giving_up_clients']} clients, after {summary['give_up_after_s']} s)",
+        ),
         ("  client timeout", outcomes["timeout"]),
         ("errors not in our shape", summary["errors_not_in_shape"]),
         ("429/503 w/o Retry-After", summary["retry_after_missing"]),
-        ("server: shed", f"{metrics['shed']}  (queue_full {metrics['shed_queue_full']}, overloaded {metrics['shed_overloaded']})"),
+        (
+            "server: shed",
+            f"{metrics['shed']}  (queue_full {metrics['shed_queue_full']}, overloaded {metrics['shed_overloaded']})",
+        ),
         ("server: expired", metrics["expired"]),
         ("server: cancelled", metrics["cancelled"]),
-        ("server: documents scored", f"{metrics['documents_scored']}  (answered 200: {summary['documents_answered_200']}; "
-                                     f"texts or pairs the model ran: {metrics['model_items']})"
-                                     + ("; metrics as last scraped before exit" if summary.get("sigterm") else "")),
+        (
+            "server: documents scored",
+            f"{metrics['documents_scored']}  (answered 200: {summary['documents_answered_200']}; "
+            f"texts or pairs the model ran: {metrics['model_items']})"
+            + ("; metrics as last scraped before exit" if summary.get("sigterm") else ""),
+        ),
         ("server: peak queue pairs", summary["peak_queue_pairs"]),
-        ("readiness probe", "p50 {p50} ms, p99 {p99} ms, max {max} ms, failed {failed}".format(**summary["readiness_probe_ms"])),
-        ("soak's own loop lag", "p99 {p99} ms, max {max} ms (in the client latencies)".format(**summary["client_loop_lag_ms"])),
+        (
+            "readiness probe",
+            "p50 {p50} ms, p99 {p99} ms, max {max} ms, failed {failed}".format(**summary["readiness_probe_ms"]),
+        ),
+        (
+            "soak's own loop lag",
+            "p99 {p99} ms, max {max} ms (in the client latencies)".format(**summary["client_loop_lag_ms"]),
+        ),
     ]
     sigterm = summary.get("sigterm")
     if sigterm:
         before, after = sigterm["sent_before"], sigterm["sent_after"]
         rows += [
             ("SIGTERM at", f"{sigterm['at_s']} s"),
-            ("  sent before: lost / 5xx", f"{before['lost']} / {before['5xx'] + before['503'] + before['504']}"
-                                          f"  (503 {before['503']}, 504 {before['504']})"),
-            ("  sent after: 200 / lost", f"{after['200']} / {after['lost']}"
-                                         + (f"  (first lost at +{sigterm['first_lost_after_s']} s)" if after["lost"] else "")),
-            ("  readiness 503 after", f"{sigterm['readiness_503_after_s']} s  (200s seen after: {sigterm['readiness_200_after_sigterm']})"),
+            (
+                "  sent before: lost / 5xx",
+                f"{before['lost']} / {before['5xx'] + before['503'] + before['504']}"
+                f"  (503 {before['503']}, 504 {before['504']})",
+            ),
+            (
+                "  sent after: 200 / lost",
+                f"{after['200']} / {after['lost']}"
+                + (f"  (first lost at +{sigterm['first_lost_after_s']} s)" if after["lost"] else ""),
+            ),
+            (
+                "  readiness 503 after",
+                f"{sigterm['readiness_503_after_s']} s  (200s seen after: {sigterm['readiness_200_after_sigterm']})",
+            ),
             ("  exit after", f"{sigterm['exit_after_s']} s, status {sigterm['exit_status']}"),
         ]
-    print(f"soak: {summary['clients']} clients x {summary['duration_s']:g} s, "
-          f"{summary['documents_per_request']} documents x {summary['words_per_document']} words; server: {server_label}")
+    print(
+        f"soak: {summary['clients']} clients x {summary['duration_s']:g} s, "
+        f"{summary['documents_per_request']} documents x {summary['words_per_document']} words; server: {server_label}"
+    )
     width = max(len(label) for label, _ in rows)
     for label, value in rows:
         print(f"  {label:<{width}}  {value}")
@@ -344,25 +383,55 @@ def print_table(summary: dict, server_label: str) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--url", help="Soak a running server on this machine (loopback) instead of starting one.")
-    parser.add_argument("--server-args", default=os.environ.get("SOAK_SERVER_ARGS", "--backend torch"),
-                        help="Flags for the server this starts (default: %(default)s; embedded model).")
+    parser.add_argument(
+        "--server-args",
+        default=os.environ.get("SOAK_SERVER_ARGS", "--backend torch"),
+        help="Flags for the server this starts (default: %(default)s; embedded model).",
+    )
     parser.add_argument("--clients", type=int, default=1000, help="Concurrent clients (default: %(default)s).")
     parser.add_argument("--duration", type=float, default=30, help="Seconds of load (default: %(default)s).")
     parser.add_argument("--documents", type=int, default=20, help="Documents per request (default: %(default)s).")
-    parser.add_argument("--words", type=int, default=30, help="Words per document, about one token each (default: %(default)s).")
-    parser.add_argument("--timeout", type=float, default=60,
-                        help="Client-side timeout of a request, seconds (default: %(default)s; above the server's deadline).")
-    parser.add_argument("--give-up-fraction", type=float, default=0.1,
-                        help="Fraction of the clients that abandon each request early (default: %(default)s).")
-    parser.add_argument("--give-up-after", type=float, default=1.0,
-                        help="Seconds after which those clients abandon a request (default: %(default)s).")
-    parser.add_argument("--ramp", type=float, default=1.0, help="Seconds over which the clients start (default: %(default)s).")
-    parser.add_argument("--ignore-retry-after", dest="honor_retry_after", action="store_false",
-                        help="Resend at once after 429/503 instead of waiting Retry-After.")
-    parser.add_argument("--sigterm-after", type=float, metavar="S",
-                        help="Send SIGTERM to the server S seconds into the run (only a server this starts).")
-    parser.add_argument("--api-key", default=os.environ.get("RERANKER_API_KEY"),
-                        help="Bearer key for a server started with one (default: $RERANKER_API_KEY).")
+    parser.add_argument(
+        "--words", type=int, default=30, help="Words per document, about one token each (default: %(default)s)."
+    )
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=60,
+        help="Client-side timeout of a request, seconds (default: %(default)s; above the server's deadline).",
+    )
+    parser.add_argument(
+        "--give-up-fraction",
+        type=float,
+        default=0.1,
+        help="Fraction of the clients that abandon each request early (default: %(default)s).",
+    )
+    parser.add_argument(
+        "--give-up-after",
+        type=float,
+        default=1.0,
+        help="Seconds after which those clients abandon a request (default: %(default)s).",
+    )
+    parser.add_argument(
+        "--ramp", type=float, default=1.0, help="Seconds over which the clients start (default: %(default)s)."
+    )
+    parser.add_argument(
+        "--ignore-retry-after",
+        dest="honor_retry_after",
+        action="store_false",
+        help="Resend at once after 429/503 instead of waiting Retry-After.",
+    )
+    parser.add_argument(
+        "--sigterm-after",
+        type=float,
+        metavar="S",
+        help="Send SIGTERM to the server S seconds into the run (only a server this starts).",
+    )
+    parser.add_argument(
+        "--api-key",
+        default=os.environ.get("RERANKER_API_KEY"),
+        help="Bearer key for a server started with one (default: $RERANKER_API_KEY).",
+    )
     parser.add_argument("--json", action="store_true", help="Print one JSON object instead of a table.")
     args = parser.parse_args()
     if not 1 <= args.clients <= MAX_CLIENTS:
@@ -390,12 +459,17 @@ def main() -> None:
             loadgen.wait_ready(url, server and server.process, output=server and server.log)
         except RuntimeError as exc:
             sys.exit(f"soak: {exc}")
-        warm = httpx.post(url + ROUTE, json=loadgen.rerank_body(args.documents, args.words, 0), headers=headers, timeout=120)
+        warm = httpx.post(
+            url + ROUTE, json=loadgen.rerank_body(args.documents, args.words, 0), headers=headers, timeout=120
+        )
         if warm.status_code != 200:
             sys.exit(f"soak: warm-up request answered {warm.status_code}: {warm.text[:500]}")
         run = asyncio.run(soak(url, args, server))
         if server is not None and server.process.poll() not in (None, 0):
-            print(f"soak: the server exited with status {server.process.returncode}:\n{server.log()[-3000:]}", file=sys.stderr)
+            print(
+                f"soak: the server exited with status {server.process.returncode}:\n{server.log()[-3000:]}",
+                file=sys.stderr,
+            )
     finally:
         if server is not None:
             server.stop(timeout=120)

@@ -36,13 +36,17 @@ def varied_length(rng: random.Random, shortest: int = VARIED_WORDS[0], longest: 
     return round(math.exp(rng.uniform(math.log(shortest), math.log(longest))))
 
 
-def varied_rerank_body(documents: int, seed: int, model: str = "reranker",
-                       words: tuple[int, int] = VARIED_WORDS) -> dict:
+def varied_rerank_body(
+    documents: int, seed: int, model: str = "reranker", words: tuple[int, int] = VARIED_WORDS
+) -> dict:
     """A rerank request: a 6-word query and ``documents`` documents of log-uniform lengths;
     distinct across seeds, the same for the same seed."""
     rng = random.Random(seed)
-    return {"model": model, "query": " ".join(rng.choices(VOCABULARY, k=6)),
-            "documents": [" ".join(rng.choices(VOCABULARY, k=varied_length(rng, *words))) for _ in range(documents)]}
+    return {
+        "model": model,
+        "query": " ".join(rng.choices(VOCABULARY, k=6)),
+        "documents": [" ".join(rng.choices(VOCABULARY, k=varied_length(rng, *words))) for _ in range(documents)],
+    }
 
 
 def instructed_rerank_body(documents: int, seed: int, model: str = "reranker") -> dict:

@@ -11,7 +11,9 @@ import sys
 try:
     from bundlecheck.cli import main
 except ModuleNotFoundError as missing:
-    sys.exit(f"scripts/validate.py: {missing}: install the bundle's tools with `make setup` or `pip install -e ./tools`")
+    sys.exit(
+        f"scripts/validate.py: {missing}: install the bundle's tools with `make setup` or `pip install -e ./tools`"
+    )
 
 if __name__ == "__main__":
     sys.exit(main())

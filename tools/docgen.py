@@ -52,8 +52,11 @@ def route_table() -> str:
     from reranker.app import create_app
 
     spec = create_app(Settings(backend="torch"), lambda: None).openapi()
-    rows = [f"| `{method.upper()} {path}` | {_cell(operation.get('summary', ''))} |"
-            for path, operations in spec["paths"].items() for method, operation in operations.items()]
+    rows = [
+        f"| `{method.upper()} {path}` | {_cell(operation.get('summary', ''))} |"
+        for path, operations in spec["paths"].items()
+        for method, operation in operations.items()
+    ]
     rows.append("| `GET /docs`, `GET /openapi.json` | The API document, browsable (off with `--disable_docs`) |")
     return "| route | what |\n|---|---|\n" + "\n".join(rows)
 

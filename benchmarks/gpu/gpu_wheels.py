@@ -24,8 +24,19 @@ PLATFORMS = ("manylinux_2_28_x86_64", "manylinux_2_17_x86_64", "manylinux2014_x8
 
 
 def download(dest: Path, python_version: str) -> None:
-    command = [sys.executable, "-m", "pip", "download", "--quiet", "--only-binary=:all:", "--no-deps",
-               "--dest", str(dest), "--requirement", str(REQUIREMENTS)]
+    command = [
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--quiet",
+        "--only-binary=:all:",
+        "--no-deps",
+        "--dest",
+        str(dest),
+        "--requirement",
+        str(REQUIREMENTS),
+    ]
     if python_version != "here":
         command += ["--python-version", python_version, "--implementation", "cp"]
         command += [arg for platform in PLATFORMS for arg in ("--platform", platform)]
@@ -34,8 +45,21 @@ def download(dest: Path, python_version: str) -> None:
 
 def build_own_wheel(dest: Path) -> None:
     # No build isolation: the build needs only setuptools, which the environment has (offline too).
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
-                    "--wheel-dir", str(dest), str(ROOT)], check=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "--wheel-dir",
+            str(dest),
+            str(ROOT),
+        ],
+        check=True,
+    )
 
 
 def total_mib(dest: Path) -> float:
@@ -45,8 +69,11 @@ def total_mib(dest: Path) -> float:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dest", type=Path, default=ROOT / ".whl", help="Wheel folder (default: .whl/).")
-    parser.add_argument("--python-version", default="3.12",
-                        help="The GPU machine's Python, X.Y, or 'here' for this interpreter (default: %(default)s).")
+    parser.add_argument(
+        "--python-version",
+        default="3.12",
+        help="The GPU machine's Python, X.Y, or 'here' for this interpreter (default: %(default)s).",
+    )
     parser.add_argument("--limit-mib", type=float, default=64, help="Most MiB of wheels (default: %(default)s).")
     parser.add_argument("--no-own-wheel", action="store_true", help="Only the dependencies.")
     args = parser.parse_args(argv)

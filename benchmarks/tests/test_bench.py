@@ -20,21 +20,70 @@ ROOT = Path(__file__).resolve().parents[2]
 from benchmarks import bench, loadgen
 from benchmarks import model_shapes as bench_models
 
-ROW_KEYS = {"system", "workload", "dtype", "concurrency", "requests", "documents", "seconds", "docs_per_s",
-            "runs", "p50_ms", "p99_ms", "ratio_to_in_process", "ratio_range", "client_cpu_pct", "server_cpu_pct",
-            "others_cpu_pct", "peak_rss_mib", "gpu_mib", "gpu_peak_alloc_mib", "errors"}
+ROW_KEYS = {
+    "system",
+    "workload",
+    "dtype",
+    "concurrency",
+    "requests",
+    "documents",
+    "seconds",
+    "docs_per_s",
+    "runs",
+    "p50_ms",
+    "p99_ms",
+    "ratio_to_in_process",
+    "ratio_range",
+    "client_cpu_pct",
+    "server_cpu_pct",
+    "others_cpu_pct",
+    "peak_rss_mib",
+    "gpu_mib",
+    "gpu_peak_alloc_mib",
+    "errors",
+}
 
 
 @pytest.mark.slow
 def test_bench_measures_in_process_and_the_server_on_the_same_requests_and_writes_json(tmp_path):
     report_path = tmp_path / "bench.json"
     result = subprocess.run(
-        [sys.executable, "-m", "benchmarks.bench", "--systems", "in-process", "server",
-         "--workloads", "cross-encoder", "seed", "--shape", "tiny", "--dtype", "float32",
-         "--concurrency", "1", "3", "--documents", "4", "--words", "10", "--seconds", "1", "--repeat", "2",
-         "--warmup", "0.2",
-         "--log-dir", str(tmp_path / "logs"), "--json", str(report_path)],
-        capture_output=True, text=True, timeout=400, cwd=ROOT,
+        [
+            sys.executable,
+            "-m",
+            "benchmarks.bench",
+            "--systems",
+            "in-process",
+            "server",
+            "--workloads",
+            "cross-encoder",
+            "seed",
+            "--shape",
+            "tiny",
+            "--dtype",
+            "float32",
+            "--concurrency",
+            "1",
+            "3",
+            "--documents",
+            "4",
+            "--words",
+            "10",
+            "--seconds",
+            "1",
+            "--repeat",
+            "2",
+            "--warmup",
+            "0.2",
+            "--log-dir",
+            str(tmp_path / "logs"),
+            "--json",
+            str(report_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=400,
+        cwd=ROOT,
         env={**_env(), "BENCH_MODEL_CACHE": str(tmp_path / "models")},
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
@@ -54,8 +103,12 @@ def test_bench_measures_in_process_and_the_server_on_the_same_requests_and_write
     rows = report["rows"]
     assert all(set(r) == ROW_KEYS for r in rows)
     assert {(r["system"], r["workload"], r["concurrency"]) for r in rows} == {
-        ("in-process", "cross-encoder", 1), ("in-process", "cross-encoder", 3), ("in-process", "seed", 1),
-        ("server", "cross-encoder", 1), ("server", "cross-encoder", 3), ("server", "seed", 1),
+        ("in-process", "cross-encoder", 1),
+        ("in-process", "cross-encoder", 3),
+        ("in-process", "seed", 1),
+        ("server", "cross-encoder", 1),
+        ("server", "cross-encoder", 3),
+        ("server", "seed", 1),
     }
     by_key = {(r["system"], r["workload"], r["concurrency"]): r for r in rows}
     for r in rows:
@@ -64,7 +117,9 @@ def test_bench_measures_in_process_and_the_server_on_the_same_requests_and_write
         assert r["docs_per_s"] == pytest.approx(statistics.median(run["docs_per_s"] for run in r["runs"]), abs=0.06)
         assert r["seconds"] >= 2  # two rounds of --seconds 1
         assert r["p99_ms"] >= r["p50_ms"] > 0
-        ceiling = {run["round"]: run["docs_per_s"] for run in by_key[("in-process", r["workload"], r["concurrency"])]["runs"]}
+        ceiling = {
+            run["round"]: run["docs_per_s"] for run in by_key[("in-process", r["workload"], r["concurrency"])]["runs"]
+        }
         paired = [run["docs_per_s"] / ceiling[run["round"]] for run in r["runs"]]
         assert r["ratio_to_in_process"] == pytest.approx(statistics.median(paired), abs=1e-3)
         assert r["ratio_range"] == [pytest.approx(min(paired), abs=1e-3), pytest.approx(max(paired), abs=1e-3)]
@@ -114,14 +169,26 @@ def test_a_row_takes_the_median_round_and_pools_latencies_cpu_and_errors():
     workload = bench.Workload("cross-encoder", "cross-encoder", Path("m"), [], [4])
     points = [
         bench.Point(10.0, 1000, [0.1, 0.3], client_cpu_s=0.1, server_cpu_s=15.0, others_cpu_s=0.0, turn=0),
-        bench.Point(10.0, 3000, [0.2], client_cpu_s=0.2, server_cpu_s=18.0, others_cpu_s=0.5, turn=1,
-                    errors={"status 429": 2}),
-        bench.Point(10.0, 2000, [0.4, 0.5], client_cpu_s=0.3, server_cpu_s=17.0, others_cpu_s=0.1, turn=2,
-                    errors={"status 429": 1, "OSError": 1}),
+        bench.Point(
+            10.0, 3000, [0.2], client_cpu_s=0.2, server_cpu_s=18.0, others_cpu_s=0.5, turn=1, errors={"status 429": 2}
+        ),
+        bench.Point(
+            10.0,
+            2000,
+            [0.4, 0.5],
+            client_cpu_s=0.3,
+            server_cpu_s=17.0,
+            others_cpu_s=0.1,
+            turn=2,
+            errors={"status 429": 1, "OSError": 1},
+        ),
     ]
     r = bench.row("server", workload, "float32", 4, points, gpu_mib=512)
-    assert r["runs"] == [{"round": 1, "docs_per_s": 100.0}, {"round": 2, "docs_per_s": 300.0},
-                         {"round": 3, "docs_per_s": 200.0}]
+    assert r["runs"] == [
+        {"round": 1, "docs_per_s": 100.0},
+        {"round": 2, "docs_per_s": 300.0},
+        {"round": 3, "docs_per_s": 200.0},
+    ]
     assert r["docs_per_s"] == 200.0  # the median round, not the mean of a skewed set
     assert (r["requests"], r["documents"], r["seconds"]) == (5, 6000, 30.0)
     assert (r["p50_ms"], r["p99_ms"]) == (300.0, 500.0)  # nearest rank over all five latencies
@@ -188,8 +255,11 @@ class _Fake(bench.Loaded):
 
 def test_systems_are_measured_in_turns_a_rotated_order_each_round_the_others_frozen_and_a_failing_one_dropped():
     log: list = []
-    _Fake.everyone = [_Fake("in-process", log), _Fake("server", log, idle_cpu=0.25),
-                      _Fake("vllm", log, fail_in_round=2)]
+    _Fake.everyone = [
+        _Fake("in-process", log),
+        _Fake("server", log, idle_cpu=0.25),
+        _Fake("vllm", log, fail_in_round=2),
+    ]
     loaded = {fake.name: fake for fake in _Fake.everyone}
     workload = bench.Workload("cross-encoder", "cross-encoder", Path("m"), [], [1, 16])
     args = argparse.Namespace(repeat=3, warmup=0.5, seconds=1.0)
@@ -198,10 +268,20 @@ def test_systems_are_measured_in_turns_a_rotated_order_each_round_the_others_fro
 
     measured = [(name, concurrency) for name, concurrency, seconds in log if seconds == 1.0]
     assert measured == [
-        ("in-process", 1), ("server", 1), ("vllm", 1),  # round 1
-        ("server", 1), ("vllm", 1), ("in-process", 1),  # round 2, rotated by one: vllm fails
-        ("in-process", 1), ("server", 1),  # round 3: the two left, rotated by two
-        ("in-process", 16), ("server", 16), ("server", 16), ("in-process", 16), ("in-process", 16), ("server", 16),
+        ("in-process", 1),
+        ("server", 1),
+        ("vllm", 1),  # round 1
+        ("server", 1),
+        ("vllm", 1),
+        ("in-process", 1),  # round 2, rotated by one: vllm fails
+        ("in-process", 1),
+        ("server", 1),  # round 3: the two left, rotated by two
+        ("in-process", 16),
+        ("server", 16),
+        ("server", 16),
+        ("in-process", 16),
+        ("in-process", 16),
+        ("server", 16),
     ]
     assert all(warm == (name, c, 0.5) for warm, (name, c, s) in zip(log, log[1:]) if s == 1.0)  # warm-up first
     assert [p.turn for p in points[("server", "cross-encoder", 1)]] == [0, 1, 2]
@@ -258,12 +338,23 @@ def test_benchmark_bodies_are_distinct_and_reproducible():
 
 def test_the_cross_encoder_shapes_are_the_models_they_stand_for():
     _, minilm = bench_models.SHAPES["minilm-l6"]
-    assert (minilm["num_hidden_layers"], minilm["hidden_size"], minilm["num_attention_heads"],
-            minilm["intermediate_size"], minilm["vocab_size"]) == (6, 384, 12, 1536, 30522)
+    assert (
+        minilm["num_hidden_layers"],
+        minilm["hidden_size"],
+        minilm["num_attention_heads"],
+        minilm["intermediate_size"],
+        minilm["vocab_size"],
+    ) == (6, 384, 12, 1536, 30522)
     architecture, bge = bench_models.SHAPES["bge-reranker-base"]
     assert architecture == "xlm-roberta"
-    assert (bge["num_hidden_layers"], bge["hidden_size"], bge["num_attention_heads"], bge["intermediate_size"],
-            bge["vocab_size"], bge["max_position_embeddings"]) == (12, 768, 12, 3072, 250002, 514)
+    assert (
+        bge["num_hidden_layers"],
+        bge["hidden_size"],
+        bge["num_attention_heads"],
+        bge["intermediate_size"],
+        bge["vocab_size"],
+        bge["max_position_embeddings"],
+    ) == (12, 768, 12, 3072, 250002, 514)
 
 
 def test_tiny_xlm_roberta_stand_in_tokenizes_each_benchmark_word_as_one_token(tmp_path):
@@ -353,8 +444,14 @@ def test_the_llm_stand_in_is_a_qwen3_reranker_whose_words_are_one_token_each(tmp
     assert all(tokenizer.convert_tokens_to_ids(t) != tokenizer.unk_token_id for t in ("yes", "no", "<|im_start|>"))
     assert len(tokenizer(workloads.INSTRUCTION)["input_ids"]) < 1.25 * len(workloads.INSTRUCTION.split())
     full = bench_models.LLM_SHAPES["qwen3-reranker-0.6b"]
-    assert (full["num_hidden_layers"], full["hidden_size"], full["num_attention_heads"], full["num_key_value_heads"],
-            full["intermediate_size"], full["vocab_size"]) == (28, 1024, 16, 8, 3072, 151669)
+    assert (
+        full["num_hidden_layers"],
+        full["hidden_size"],
+        full["num_attention_heads"],
+        full["num_key_value_heads"],
+        full["intermediate_size"],
+        full["vocab_size"],
+    ) == (28, 1024, 16, 8, 3072, 151669)
 
 
 def test_paired_ratios_compare_each_round_with_the_same_round_of_the_base():
@@ -379,8 +476,12 @@ def test_the_plot_has_a_panel_per_workload_and_precision(tmp_path):
 
     from benchmarks import plot
 
-    rows = [{"system": s, "workload": w, "dtype": "bfloat16", "concurrency": c, "docs_per_s": 10.0 * c}
-            for s in ("in-process", "server") for w in ("cross-encoder", "varied") for c in (1, 16)]
+    rows = [
+        {"system": s, "workload": w, "dtype": "bfloat16", "concurrency": c, "docs_per_s": 10.0 * c}
+        for s in ("in-process", "server")
+        for w in ("cross-encoder", "varied")
+        for c in (1, 16)
+    ]
     path = plot.write_plot(rows, tmp_path / "bench.png", {"cpu": "test CPU", "cpus_visible": 2, "device": "cpu"})
     with Image.open(path) as image:
         width, height = image.size
@@ -391,21 +492,59 @@ def test_the_plot_has_a_panel_per_workload_and_precision(tmp_path):
 def test_bench_runs_the_varied_and_llm_workloads_and_plots_them(tmp_path):
     report_path = tmp_path / "bench.json"
     result = subprocess.run(
-        [sys.executable, "-m", "benchmarks.bench", "--systems", "server", "server-no-prefix-reuse",
-         "--workloads", "varied", "llm", "--shape", "tiny", "--llm-shape", "tiny-qwen3", "--dtype", "float32",
-         "--concurrency", "2", "--llm-concurrency", "1", "--documents", "4", "--seconds", "1", "--repeat", "1",
-         "--warmup", "0.2", "--log-dir", str(tmp_path / "logs"), "--json", str(report_path)],
-        capture_output=True, text=True, timeout=400, cwd=ROOT,
+        [
+            sys.executable,
+            "-m",
+            "benchmarks.bench",
+            "--systems",
+            "server",
+            "server-no-prefix-reuse",
+            "--workloads",
+            "varied",
+            "llm",
+            "--shape",
+            "tiny",
+            "--llm-shape",
+            "tiny-qwen3",
+            "--dtype",
+            "float32",
+            "--concurrency",
+            "2",
+            "--llm-concurrency",
+            "1",
+            "--documents",
+            "4",
+            "--seconds",
+            "1",
+            "--repeat",
+            "1",
+            "--warmup",
+            "0.2",
+            "--log-dir",
+            str(tmp_path / "logs"),
+            "--json",
+            str(report_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=400,
+        cwd=ROOT,
         env={**_env(), "BENCH_MODEL_CACHE": str(tmp_path / "models")},
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     report = json.loads(report_path.read_text())
     # The no-reuse variant runs the LLM workload only; the cross-encoder model is served once.
     assert {(r["system"], r["workload"]) for r in report["rows"]} == {
-        ("server", "varied"), ("server", "llm"), ("server-no-prefix-reuse", "llm")}
+        ("server", "varied"),
+        ("server", "llm"),
+        ("server-no-prefix-reuse", "llm"),
+    }
     [comparison] = report["comparisons"]
     assert (comparison["system"], comparison["base"], comparison["workload"]) == (
-        "server", "server-no-prefix-reuse", "llm")
+        "server",
+        "server-no-prefix-reuse",
+        "llm",
+    )
     assert comparison["ratio"] > 0
     assert report["settings"]["varied_words"] == [8, 300] and report["settings"]["llm_shape"] == "tiny-qwen3"
     assert (tmp_path / "bench.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

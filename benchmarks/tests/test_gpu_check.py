@@ -21,8 +21,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from tests.support.app import cannot_reach
 from packaging.requirements import Requirement
+
+from tests.support.app import cannot_reach
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "benchmarks" / "gpu" / "gpu-check.sh"
@@ -70,9 +71,21 @@ def test_the_wheel_list_pins_every_wheel_and_no_heavy_package():
 def _pip_can_fetch(tmp_path: Path) -> bool:
     """PyPI (or the configured index) answers: one small wheel downloads."""
     result = subprocess.run(
-        [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary=:all:",
-         "--dest", str(tmp_path / "probe"), "h11"],
-        capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--quiet",
+            "--no-deps",
+            "--only-binary=:all:",
+            "--dest",
+            str(tmp_path / "probe"),
+            "h11",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     return result.returncode == 0
 
@@ -81,9 +94,19 @@ def _fetch_wheels(dest: Path, python_version: str) -> subprocess.CompletedProces
     if not _pip_can_fetch(dest.parent):
         cannot_reach("no package index reachable (pip download h11 failed): the carried wheels cannot be downloaded")
     return subprocess.run(
-        [sys.executable, str(WHEELS_SCRIPT), "--dest", str(dest), "--python-version", python_version,
-         "--limit-mib", str(CARRY_LIMIT_MIB)],
-        capture_output=True, text=True, timeout=600,
+        [
+            sys.executable,
+            str(WHEELS_SCRIPT),
+            "--dest",
+            str(dest),
+            "--python-version",
+            python_version,
+            "--limit-mib",
+            str(CARRY_LIMIT_MIB),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
 
 
@@ -106,8 +129,11 @@ def machine_python(folder: Path) -> Path:
     """A Python that sees what the GPU machine has: a venv of this interpreter's base whose only
     packages are MACHINE_PACKAGES and their dependencies (symlinked from this environment), minus
     what the carried wheels provide."""
-    carried = {_key(Requirement(line).name) for line in WHEEL_LIST.read_text().splitlines()
-               if line.strip() and not line.startswith("#")}
+    carried = {
+        _key(Requirement(line).name)
+        for line in WHEEL_LIST.read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    }
     wanted, todo = set(), list(MACHINE_PACKAGES)
     while todo:
         name = _key(todo.pop())
@@ -132,8 +158,11 @@ def machine_python(folder: Path) -> Path:
             if source.exists() and not (site / top).exists():
                 (site / top).symlink_to(source)
     venv = folder / "machine"
-    subprocess.run([getattr(sys, "_base_executable", sys.executable), "-m", "venv", "--without-pip", str(venv)],
-                   check=True, timeout=120)
+    subprocess.run(
+        [getattr(sys, "_base_executable", sys.executable), "-m", "venv", "--without-pip", str(venv)],
+        check=True,
+        timeout=120,
+    )
     (next(venv.glob("lib/python3*/site-packages")) / "machine-site.pth").write_text(f"{site}\n")
     return venv / "bin" / "python"
 
@@ -153,10 +182,20 @@ def test_gpu_check_runs_end_to_end_on_cpu_with_the_machines_packages_and_the_car
     (fake_bin / "nvidia-smi").chmod(0o755)
     results = tmp_path / "results"
     env = {
-        "PATH": f"{fake_bin}:/usr/local/bin:/usr/bin:/bin", "HOME": str(tmp_path), "TMPDIR": str(tmp_path),
-        "PYTHON": str(python), "WHEELS": str(wheels), "SITE": str(tmp_path / "site"), "RESULTS": str(results),
-        "BENCH_MODEL_CACHE": str(tmp_path / "models"), "SHAPE": "tiny-xlm-roberta", "DEVICE": "cpu",
-        "DTYPES": "float16 bfloat16", "CONCURRENCY": "1 4", "POINT_SECONDS": "0.5", "REPEAT": "2",
+        "PATH": f"{fake_bin}:/usr/local/bin:/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "TMPDIR": str(tmp_path),
+        "PYTHON": str(python),
+        "WHEELS": str(wheels),
+        "SITE": str(tmp_path / "site"),
+        "RESULTS": str(results),
+        "BENCH_MODEL_CACHE": str(tmp_path / "models"),
+        "SHAPE": "tiny-xlm-roberta",
+        "DEVICE": "cpu",
+        "DTYPES": "float16 bfloat16",
+        "CONCURRENCY": "1 4",
+        "POINT_SECONDS": "0.5",
+        "REPEAT": "2",
         "WARMUP": "0.2",
     }
     result = subprocess.run(["bash", str(SCRIPT)], capture_output=True, text=True, env=env, timeout=540)
@@ -165,8 +204,12 @@ def test_gpu_check_runs_end_to_end_on_cpu_with_the_machines_packages_and_the_car
 
     report = json.loads((results / "bench.json").read_text())
     measured = {(r["system"], r["workload"], r["dtype"], r["concurrency"]) for r in report["rows"]}
-    expected = {(system, "cross-encoder", dtype, c) for system in ("in-process", "server")
-                for dtype in ("float16", "bfloat16") for c in (1, 4)}
+    expected = {
+        (system, "cross-encoder", dtype, c)
+        for system in ("in-process", "server")
+        for dtype in ("float16", "bfloat16")
+        for c in (1, 4)
+    }
     expected |= {(system, "seed", dtype, 1) for system in ("in-process", "server") for dtype in ("float16", "bfloat16")}
     assert measured == expected
     assert all(len(r["runs"]) == 2 for r in report["rows"])  # REPEAT rounds per point

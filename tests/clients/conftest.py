@@ -11,6 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+
 from tests.support.app import SEED_REQUEST, free_port, wait_http_ok
 
 
@@ -22,7 +23,9 @@ def base_url(tmp_path_factory):
     with log.open("w") as out:
         server = subprocess.Popen(
             [python, "-m", "reranker", "--http_port", str(port), "--host", "127.0.0.1"],
-            stdout=out, stderr=subprocess.STDOUT, cwd=Path(__file__).parent,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=Path(__file__).parent,
         )
     url = f"http://127.0.0.1:{port}"
     try:

@@ -8,6 +8,7 @@ client libraries are not installed, and deselects it (marker ``clients``).
 from __future__ import annotations
 
 import pytest
+
 from tests.support.app import SEED_REQUEST
 
 pytestmark = [pytest.mark.clients, pytest.mark.timeout(300)]
@@ -41,6 +42,7 @@ def llama_rerank(postprocessor) -> list[int]:
 
 
 # --- Cohere (/v1/rerank, /v2/rerank) ------------------------------------------------------------
+
 
 def test_cohere_v1_client_with_documents(base_url, raw_ranking):
     import cohere
@@ -83,10 +85,13 @@ def test_haystack_cohere(base_url, raw_ranking):
 
 # --- Jina (/v1/rerank) ---------------------------------------------------------------------------
 
+
 def test_llama_index_jina(base_url, raw_ranking):
     from llama_index.postprocessor.jinaai_rerank import JinaRerank
 
-    assert_same_ranking(llama_rerank(JinaRerank(api_key=KEY, base_url=f"{base_url}/v1", model=MODEL, top_n=4)), raw_ranking)
+    assert_same_ranking(
+        llama_rerank(JinaRerank(api_key=KEY, base_url=f"{base_url}/v1", model=MODEL, top_n=4)), raw_ranking
+    )
 
 
 def test_haystack_jina(base_url, raw_ranking):
@@ -132,6 +137,7 @@ def test_jina_clients_show_the_servers_message(base_url, client, monkeypatch):
 
 # --- TEI (/rerank with texts) -------------------------------------------------------------------
 
+
 def test_llama_index_tei(base_url, raw_ranking):
     from llama_index.postprocessor.tei_rerank import TextEmbeddingInference
 
@@ -147,7 +153,10 @@ def test_haystack_tei(base_url, raw_ranking):
 
 # --- rerankers (Jina, Cohere and TEI modes) ----------------------------------------------------
 
-@pytest.mark.parametrize(("mode", "path"), [("jina", "/v1/rerank"), ("cohere", "/v1/rerank"), ("text-embeddings-inference", "/rerank")])
+
+@pytest.mark.parametrize(
+    ("mode", "path"), [("jina", "/v1/rerank"), ("cohere", "/v1/rerank"), ("text-embeddings-inference", "/rerank")]
+)
 def test_rerankers(base_url, raw_ranking, mode, path):
     from rerankers import Reranker
 
@@ -157,6 +166,7 @@ def test_rerankers(base_url, raw_ranking, mode, path):
 
 
 # --- Infinity (/rerank with documents) ---------------------------------------------------------
+
 
 def test_infinity_client(base_url, raw_ranking):
     from infinity_client import Client
@@ -179,6 +189,7 @@ def test_langchain_infinity(base_url, raw_ranking):
 
 
 # --- NVIDIA NIM (/v1/ranking) -------------------------------------------------------------------
+
 
 def test_langchain_nvidia(base_url, raw_ranking):
     from langchain_core.documents import Document

@@ -26,7 +26,7 @@ RUNTIME = {
                 "args": ["--model_name={{.Name}}", "--port=8080", "--ns={{ .Namespace }}"],
                 "env": [
                     {"name": "LEVEL", "value": "info"},
-                    {"name": "TEAM", "value": "{{index .Labels \"team\"}}"},
+                    {"name": "TEAM", "value": '{{index .Labels "team"}}'},
                 ],
                 "ports": [{"name": "http1", "containerPort": 8080, "protocol": "TCP"}],
                 "resources": {"requests": {"cpu": "1"}},
@@ -60,7 +60,13 @@ def build(isvc=ISVC, runtime=RUNTIME, **kwargs) -> PredictorContainer:
 
 
 def test_should_append_the_models_args_after_the_runtimes():
-    assert build().args == ["--model_name=ranker", "--port=8080", "--ns=default", "--model_name=reranker", "--dtype=float16"]
+    assert build().args == [
+        "--model_name=ranker",
+        "--port=8080",
+        "--ns=default",
+        "--model_name=reranker",
+        "--dtype=float16",
+    ]
 
 
 def test_should_fill_placeholders_from_the_inferenceservice_metadata():

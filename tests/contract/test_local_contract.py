@@ -122,7 +122,9 @@ def test_should_fail_the_route_check_for_a_probe_path_the_server_does_not_answer
 
 
 @pytest.mark.slow
-def test_should_fail_the_running_probe_for_a_path_the_server_does_not_answer(tmp_path, running_pod, tiny_cross_encoder_dir):
+def test_should_fail_the_running_probe_for_a_path_the_server_does_not_answer(
+    tmp_path, running_pod, tiny_cross_encoder_dir
+):
     broken = overlay_on_top(tmp_path / "overlay", "cpu", UNSERVED_READINESS_PATH, {"kind": "ServingRuntime"})
     pod = overlay_pod(broken)
     process, log = running_pod(pod, tiny_cross_encoder_dir)

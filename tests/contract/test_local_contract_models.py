@@ -15,11 +15,7 @@ from tests.contract.contract_checks import ContractViolation, check_command_line
 from tests.support.app import SEED_REQUEST
 from tests.support.local_pod import REPO, pod_process_spec
 
-PAIRS = [
-    (overlay, component.name)
-    for component in model_components(REPO)
-    for overlay in read_claim(component).fits
-]
+PAIRS = [(overlay, component.name) for component in model_components(REPO) for overlay in read_claim(component).fits]
 
 
 def model_pod(overlay: str, model: str):

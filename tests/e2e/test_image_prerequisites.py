@@ -81,8 +81,9 @@ def test_should_name_an_engine_that_cannot_answer_with_the_rest(tmp_path, monkey
     monkeypatch.setenv("CONTAINER_ENGINE", "podman")
     built, missing = build_cpu_image(tmp_path)
     assert built is None
-    assert missing == (f"missing a working podman (`podman info` failed ({NO_SERVICE})); {CONMON}; {PAUSE}; "
-                       f"{MMDEBSTRAP} {HINT}")
+    assert missing == (
+        f"missing a working podman (`podman info` failed ({NO_SERVICE})); {CONMON}; {PAUSE}; {MMDEBSTRAP} {HINT}"
+    )
 
 
 def test_should_ask_for_mmdebstrap_where_no_base_image_can_be_pulled(tmp_path, monkeypatch):
@@ -108,8 +109,10 @@ def test_should_ask_for_podman_when_docker_is_chosen(tmp_path, monkeypatch):
     monkeypatch.setenv("CONTAINER_ENGINE", "docker")
     built, missing = build_cpu_image(tmp_path)
     assert built is None
-    assert missing == ("missing podman, which runs the predictor Pod (podman kube play): "
-                       "CONTAINER_ENGINE=docker can only build the image")
+    assert missing == (
+        "missing podman, which runs the predictor Pod (podman kube play): "
+        "CONTAINER_ENGINE=docker can only build the image"
+    )
 
 
 def test_should_name_an_engine_that_cannot_start_containers(tmp_path, monkeypatch):
@@ -132,7 +135,10 @@ def run_suite(tmp_path, marker: str, **env) -> subprocess.CompletedProcess:
     bin_dir.mkdir()
     return subprocess.run(
         [sys.executable, "-m", "pytest", "tests/e2e", "-m", marker, "-p", "no:cacheprovider"],
-        cwd=REPO, capture_output=True, text=True, timeout=300,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
         env={"PATH": str(bin_dir), "HOME": str(tmp_path), **env},
     )
 

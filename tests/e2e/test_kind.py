@@ -90,8 +90,9 @@ def base_url(deployed):
         "port-forward", "-n", E2E_NAMESPACE, f"service/{PREDICTOR_SERVICE}", f"{local_port}:{_service_port(deployed)}"
     )
     url = f"http://127.0.0.1:{local_port}"
-    wait_http_ok(f"{url}/v2/health/ready", forward, lambda: forward.stdout.read(), timeout=PORT_FORWARD_READY_S,
-                 interval=1)
+    wait_http_ok(
+        f"{url}/v2/health/ready", forward, lambda: forward.stdout.read(), timeout=PORT_FORWARD_READY_S, interval=1
+    )
     yield url
     forward.terminate()
     forward.wait(timeout=PORT_FORWARD_STOP_S)
@@ -122,10 +123,19 @@ def test_should_admit_the_predictor_and_its_storage_initializer_under_the_restri
     labels = json.loads(deployed.kubectl("get", "namespace", E2E_NAMESPACE, "-o", "json", timeout=CALL_S).stdout)
     assert dict(RESTRICTED).items() <= labels["metadata"]["labels"].items()
 
-    pods = json.loads(deployed.kubectl(
-        "get", "pods", "-n", E2E_NAMESPACE, "-l", f"serving.kserve.io/inferenceservice={ISVC_NAME}", "-o", "json",
-        timeout=CALL_S,
-    ).stdout)["items"]
+    pods = json.loads(
+        deployed.kubectl(
+            "get",
+            "pods",
+            "-n",
+            E2E_NAMESPACE,
+            "-l",
+            f"serving.kserve.io/inferenceservice={ISVC_NAME}",
+            "-o",
+            "json",
+            timeout=CALL_S,
+        ).stdout
+    )["items"]
     assert pods, "no predictor pod"
     for pod in pods:
         name = pod["metadata"]["name"]
@@ -138,8 +148,17 @@ def test_should_admit_the_predictor_and_its_storage_initializer_under_the_restri
 
     # The standard is enforced here: a pod with no securityContext is refused.
     refused = deployed.kubectl(
-        "run", "reranker-e2e-unrestricted", "-n", E2E_NAMESPACE, f"--image={pods[0]['spec']['containers'][0]['image']}",
-        "--restart=Never", "--dry-run=server", "--", "true", check=False, timeout=CALL_S,
+        "run",
+        "reranker-e2e-unrestricted",
+        "-n",
+        E2E_NAMESPACE,
+        f"--image={pods[0]['spec']['containers'][0]['image']}",
+        "--restart=Never",
+        "--dry-run=server",
+        "--",
+        "true",
+        check=False,
+        timeout=CALL_S,
     )
     assert refused.returncode != 0 and "violates PodSecurity" in refused.stderr, refused.stdout + refused.stderr
 
@@ -147,8 +166,9 @@ def test_should_admit_the_predictor_and_its_storage_initializer_under_the_restri
 @pytest.mark.timeout(330, func_only=True)
 def test_should_let_a_client_in_kserves_namespace_reach_the_predictor(deployed, expected_container):
     """KServe's Gateway API gateway, kserve-ingress-gateway, runs in the kserve namespace."""
-    answer = post_from_pod(deployed, KSERVE_NAMESPACE, expected_container.image, _rerank_url(deployed), SEED_REQUEST,
-                           REACH_WINDOW_S)
+    answer = post_from_pod(
+        deployed, KSERVE_NAMESPACE, expected_container.image, _rerank_url(deployed), SEED_REQUEST, REACH_WINDOW_S
+    )
     assert answer["status"] == 200, answer
     assert_seed_response_shape(answer["body"])
     assert_seed_ranking(answer["body"])
@@ -158,8 +178,9 @@ def test_should_let_a_client_in_kserves_namespace_reach_the_predictor(deployed, 
 def test_should_refuse_a_client_from_a_namespace_the_policy_does_not_list(deployed, expected_container):
     deployed.run([CreateNamespace(OUTSIDER_NAMESPACE)])
     try:
-        answer = post_from_pod(deployed, OUTSIDER_NAMESPACE, expected_container.image, _rerank_url(deployed),
-                               SEED_REQUEST, REFUSE_WINDOW_S)
+        answer = post_from_pod(
+            deployed, OUTSIDER_NAMESPACE, expected_container.image, _rerank_url(deployed), SEED_REQUEST, REFUSE_WINDOW_S
+        )
     finally:
         deployed.kubectl("delete", "namespace", OUTSIDER_NAMESPACE, "--wait=false", check=False, timeout=CALL_S)
     # Dropped, not answered: no HTTP status at all, only failed connections.
@@ -173,13 +194,30 @@ def test_should_leave_nothing_behind_after_kubectl_delete_k(deployed):
     finalizers that hold it."""
     rendered = render(KIND_OVERLAY).objects  # four objects: one read each below
     deleted = deployed.kubectl(
-        "delete", "-k", str(KIND_OVERLAY), "-n", E2E_NAMESPACE, "--cascade=foreground", "--wait=true",
-        f"--timeout={UNINSTALL_WAIT_S}s", check=False, timeout=UNINSTALL_WAIT_S + KUBECTL_GRACE_S,
+        "delete",
+        "-k",
+        str(KIND_OVERLAY),
+        "-n",
+        E2E_NAMESPACE,
+        "--cascade=foreground",
+        "--wait=true",
+        f"--timeout={UNINSTALL_WAIT_S}s",
+        check=False,
+        timeout=UNINSTALL_WAIT_S + KUBECTL_GRACE_S,
     )
     left = []
     for obj in rendered:  # -n is ignored for the cluster-scoped ClusterStorageContainer
-        found = deployed.kubectl("get", obj["kind"].lower(), obj["metadata"]["name"], "-n", E2E_NAMESPACE,
-                                 "--ignore-not-found", "-o", "json", timeout=CALL_S).stdout
+        found = deployed.kubectl(
+            "get",
+            obj["kind"].lower(),
+            obj["metadata"]["name"],
+            "-n",
+            E2E_NAMESPACE,
+            "--ignore-not-found",
+            "-o",
+            "json",
+            timeout=CALL_S,
+        ).stdout
         left += [json.loads(found)] if found.strip() else []
     # What KServe made from the InferenceService, in a namespace that holds nothing else.
     made = deployed.kubectl("get", KSERVE_MADE, "-n", E2E_NAMESPACE, "-o", "json", timeout=CALL_S).stdout
@@ -208,7 +246,7 @@ def _rerank_url(cluster) -> str:
 
 
 def _predictor_pod_template(cluster) -> dict:
-    deployment = cluster.kubectl("get", "deployment", PREDICTOR_SERVICE, "-n", E2E_NAMESPACE, "-o", "json",
-                                 timeout=CALL_S)
+    deployment = cluster.kubectl(
+        "get", "deployment", PREDICTOR_SERVICE, "-n", E2E_NAMESPACE, "-o", "json", timeout=CALL_S
+    )
     return json.loads(deployment.stdout)["spec"]["template"]["spec"]
-

@@ -28,8 +28,11 @@ def not_admitted(objects: list[dict], output: str) -> list[str]:
     """The objects kubectl did not report as accepted by the server's dry run."""
     accepted = re.compile(r"^(\S+?)(?:\.\S+)?/(\S+) (created|configured|unchanged) \(server dry run\)$")
     reported = {(m[1], m[2]) for m in map(accepted.match, output.splitlines()) if m}
-    return [f"{o['kind']}/{o['metadata']['name']}" for o in objects
-            if (o["kind"].lower(), o["metadata"]["name"]) not in reported]
+    return [
+        f"{o['kind']}/{o['metadata']['name']}"
+        for o in objects
+        if (o["kind"].lower(), o["metadata"]["name"]) not in reported
+    ]
 
 
 @pytest.mark.timeout(420, func_only=True)
@@ -41,14 +44,22 @@ def test_should_pass_the_api_servers_admission_for_every_overlay_and_component(k
         for target in targets:
             objects = render_target(target).objects
             done = kind_cluster.kubectl(
-                "apply", "--dry-run=server", "-n", DRY_RUN_NAMESPACE, "-f", "-", stdin=yaml.safe_dump_all(objects),
-                check=False, timeout=DRY_RUN_CALL_S + KUBECTL_GRACE_S,
+                "apply",
+                "--dry-run=server",
+                "-n",
+                DRY_RUN_NAMESPACE,
+                "-f",
+                "-",
+                stdin=yaml.safe_dump_all(objects),
+                check=False,
+                timeout=DRY_RUN_CALL_S + KUBECTL_GRACE_S,
             )
             missing = not_admitted(objects, done.stdout)
             if done.returncode != 0 or missing:
                 name = str(target).replace(f"{REPO}/", "")
                 failures.append(f"{name}: exit {done.returncode}, not accepted {missing}\n{done.stdout}{done.stderr}")
     finally:
-        kind_cluster.kubectl("delete", "namespace", DRY_RUN_NAMESPACE, "--wait=false", check=False,
-                             timeout=DRY_RUN_CALL_S)
+        kind_cluster.kubectl(
+            "delete", "namespace", DRY_RUN_NAMESPACE, "--wait=false", check=False, timeout=DRY_RUN_CALL_S
+        )
     assert not failures, f"{len(failures)} of {len(targets)} renders refused:\n\n" + "\n\n".join(failures)

@@ -48,6 +48,7 @@ BUILT_IN_NAMESPACES = {"default", "kube-system", "kube-public", "kube-node-lease
 
 # ---- the checks --------------------------------------------------------------------------------
 
+
 def custom_resources(objects: list[dict]) -> set[str]:
     """The CRDs (``plural.group``) whose objects these are. Kubernetes' own groups have no dot or
     end in .k8s.io; the plural of every kind here is its lower-case name and an s."""
@@ -122,8 +123,9 @@ def webhook_errors(plan: tuple[Step, ...]) -> list[str]:
         for crd in sorted(creates & admitted_by.keys()):
             webhook = admitted_by[crd]
             if step.retry is None:
-                errors.append(f"step {index} applies {crd} objects, which {webhook.server}'s webhook admits, "
-                              "without a retry")
+                errors.append(
+                    f"step {index} applies {crd} objects, which {webhook.server}'s webhook admits, without a retry"
+                )
             if (webhook.namespace, webhook.server) not in available:
                 errors.append(f"step {index} applies {crd} objects before {webhook.server} is Available")
         if isinstance(step, WaitAvailable):
@@ -155,14 +157,19 @@ def budget(plan: tuple[Step, ...], tests: dict[str, int]) -> dict[str, int]:
 
 
 def budget_errors(plan: tuple[Step, ...], tests: dict[str, int], limit_minutes: int) -> list[str]:
-    errors = [f"{name} times more than its body (add @pytest.mark.timeout(..., func_only=True))"
-              for name, seconds in tests.items() if seconds == 0]
+    errors = [
+        f"{name} times more than its body (add @pytest.mark.timeout(..., func_only=True))"
+        for name, seconds in tests.items()
+        if seconds == 0
+    ]
     waits = budget(plan, tests)
     total = sum(waits.values())
     if total + kind_budget.MARGIN_S > limit_minutes * 60:
         table = "\n".join(f"  {seconds:6d} s  {name}" for name, seconds in waits.items())
-        errors.append(f"the worst case, {total} s, plus {kind_budget.MARGIN_S} s of margin passes the job's "
-                      f"{limit_minutes} minutes:\n{table}")
+        errors.append(
+            f"the worst case, {total} s, plus {kind_budget.MARGIN_S} s of margin passes the job's "
+            f"{limit_minutes} minutes:\n{table}"
+        )
     return errors
 
 
@@ -185,6 +192,7 @@ BUNDLE_APPLY = next(s for s in DEPLOY_PLAN if isinstance(s, ApplyKustomization))
 
 # ---- the real plan -----------------------------------------------------------------------------
 
+
 def test_should_create_each_namespace_before_anything_goes_in_it():
     assert namespace_errors(SUITE_PLAN) == []
 
@@ -204,8 +212,12 @@ def test_should_install_the_crd_of_every_custom_kind_the_bundle_renders():
     missing = {target: sorted(crds - installed) for target, crds in rendered.items() if crds - installed}
     assert missing == {}
     # Each third-party kind the components use is among them.
-    assert {"externalsecrets.external-secrets.io", "sealedsecrets.bitnami.com", "podmonitors.monitoring.coreos.com",
-            "prometheusrules.monitoring.coreos.com"} <= set().union(*rendered.values())
+    assert {
+        "externalsecrets.external-secrets.io",
+        "sealedsecrets.bitnami.com",
+        "podmonitors.monitoring.coreos.com",
+        "prometheusrules.monitoring.coreos.com",
+    } <= set().union(*rendered.values())
 
 
 def test_should_fit_the_worst_case_in_the_ci_jobs_time_limit():
@@ -226,6 +238,7 @@ def test_should_time_every_kind_suite_test_body():
 
 # ---- each check catches a broken plan ----------------------------------------------------------
 
+
 def test_should_catch_kserves_namespace_never_created():
     broken = without(SUITE_PLAN, CreateNamespace(KSERVE_NAMESPACE))
     assert any("uses namespace kserve before it exists" in e for e in namespace_errors(broken))
@@ -234,50 +247,64 @@ def test_should_catch_kserves_namespace_never_created():
 def test_should_catch_the_bundles_namespace_deleted_after_it_is_created():
     delete, create = DeleteNamespace(E2E_NAMESPACE), next(s for s in DEPLOY_PLAN if isinstance(s, CreateNamespace))
     broken = tuple(s for s in SUITE_PLAN if s not in (delete, create))
-    broken = broken[: broken.index(BUNDLE_APPLY)] + (create, delete) + broken[broken.index(BUNDLE_APPLY):]
+    broken = broken[: broken.index(BUNDLE_APPLY)] + (create, delete) + broken[broken.index(BUNDLE_APPLY) :]
     assert any(f"uses namespace {E2E_NAMESPACE} before it exists" in e for e in namespace_errors(broken))
 
 
 def test_should_catch_kserves_crds_applied_without_waiting_for_them():
     broken = without(SUITE_PLAN, WaitEstablished(KSERVE_CRDS))
     errors = crd_errors(broken)
-    assert any("creates clusterstoragecontainers.serving.kserve.io objects before their CRD is Established" in e
-               for e in errors), errors
+    assert any(
+        "creates clusterstoragecontainers.serving.kserve.io objects before their CRD is Established" in e
+        for e in errors
+    ), errors
 
 
 def test_should_catch_a_wait_for_crds_before_they_are_applied():
     wait = WaitEstablished(KSERVE_CRDS)
     broken = without(SUITE_PLAN, wait)
     broken = (broken[0], wait, *broken[1:])
-    assert any("waits for CRD inferenceservices.serving.kserve.io, which no earlier step applies" in e
-               for e in crd_errors(broken))
+    assert any(
+        "waits for CRD inferenceservices.serving.kserve.io, which no earlier step applies" in e
+        for e in crd_errors(broken)
+    )
 
 
 def test_should_catch_the_bundle_deployed_before_kserve_is_installed():
     broken = (*INSTALL_PLAN[:1], *DEPLOY_PLAN, *INSTALL_PLAN[1:])
     errors = crd_errors(broken)
-    assert any("creates inferenceservices.serving.kserve.io objects before their CRD is Established" in e
-               for e in errors), errors
+    assert any(
+        "creates inferenceservices.serving.kserve.io objects before their CRD is Established" in e for e in errors
+    ), errors
 
 
 def test_should_catch_kserve_yaml_applied_without_a_retry():
     step = step_applying(KSERVE_FILE)
     broken = replaced(SUITE_PLAN, step, dataclasses.replace(step, retry=None))
-    assert any("applies certificates.cert-manager.io objects, which cert-manager-webhook's webhook admits, without a "
-               "retry" in e for e in webhook_errors(broken))
+    assert any(
+        "applies certificates.cert-manager.io objects, which cert-manager-webhook's webhook admits, without a "
+        "retry" in e
+        for e in webhook_errors(broken)
+    )
 
 
 def test_should_catch_the_bundle_applied_without_a_retry():
     broken = replaced(SUITE_PLAN, BUNDLE_APPLY, dataclasses.replace(BUNDLE_APPLY, retry=None))
-    assert any("applies inferenceservices.serving.kserve.io objects, which kserve-controller-manager's webhook "
-               "admits, without a retry" in e for e in webhook_errors(broken))
+    assert any(
+        "applies inferenceservices.serving.kserve.io objects, which kserve-controller-manager's webhook "
+        "admits, without a retry" in e
+        for e in webhook_errors(broken)
+    )
 
 
 def test_should_catch_the_cluster_resources_applied_before_kserves_webhooks_serve():
     broken = without(SUITE_PLAN, WaitAvailable(KSERVE_NAMESPACE, KSERVE_CONTROLLERS))
     errors = webhook_errors(broken)
-    assert any("applies llminferenceserviceconfigs.serving.kserve.io objects before llmisvc-controller-manager is "
-               "Available" in e for e in errors), errors
+    assert any(
+        "applies llminferenceserviceconfigs.serving.kserve.io objects before llmisvc-controller-manager is "
+        "Available" in e
+        for e in errors
+    ), errors
     assert step_applying(KSERVE_CLUSTER_RESOURCES).retry is not None
 
 

@@ -154,7 +154,10 @@ echo "fake kubectl output" """
     options = ["--kind-bin", str(tmp_path / "bin" / "kind"), "--kind-kubectl-bin", str(tmp_path / "bin" / "kubectl")]
     run = subprocess.run(
         [*E2E_PYTEST, *options, *(["--keep-cluster"] if keep else [])],
-        cwd=tmp_path, capture_output=True, text=True, timeout=300,  # pytest-kind's files go to ./.pytest-kind
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,  # pytest-kind's files go to ./.pytest-kind
     )
     output = run.stdout + run.stderr
     assert run.returncode == 1, output
@@ -176,19 +179,25 @@ def plan_step_matches(step, argv: list[str], stdin: str) -> bool:
         return argv == ["apply", "-f", "-"] and json.loads(stdin)["metadata"]["name"] == step.name
     if isinstance(step, ApplyManifests):
         urls = [argv[i + 1] for i, arg in enumerate(argv) if arg == "-f"]
-        return (argv[0] == "apply" and urls == [m.url for m in step.manifests]
-                and ("--server-side" in argv) == step.server_side
-                and ("--force-conflicts" in argv) == step.force_conflicts)
+        return (
+            argv[0] == "apply"
+            and urls == [m.url for m in step.manifests]
+            and ("--server-side" in argv) == step.server_side
+            and ("--force-conflicts" in argv) == step.force_conflicts
+        )
     if isinstance(step, WaitEstablished):
         return argv[:2] == ["wait", "--for=condition=Established"] and [
-            a.removeprefix("crd/") for a in argv if a.startswith("crd/")] == list(step.crds)
+            a.removeprefix("crd/") for a in argv if a.startswith("crd/")
+        ] == list(step.crds)
     if isinstance(step, WaitAvailable):
         return argv[:4] == ["wait", "--for=condition=Available", "-n", step.namespace] and [
-            a.removeprefix("deployment/") for a in argv if a.startswith("deployment/")] == list(step.deployments)
+            a.removeprefix("deployment/") for a in argv if a.startswith("deployment/")
+        ] == list(step.deployments)
     if isinstance(step, PatchConfigMap):
         patch = json.loads(argv[argv.index("-p") + 1])
         return argv[:5] == ["patch", "configmap", step.name, "-n", step.namespace] and patch == {
-            "data": {step.key: step.value}}
+            "data": {step.key: step.value}
+        }
     raise AssertionError(f"no matcher for {step}")
 
 
@@ -221,8 +230,13 @@ echo "fake kubectl output" """
 def cluster_with_kubectl(bin_dir, monkeypatch, kubectl: str) -> KServeCluster:
     """A KServeCluster whose kubectl is this script (pytest-kind's cluster stubbed out)."""
     fake_tools(bin_dir, monkeypatch, kubectl=kubectl)
-    kind = SimpleNamespace(name=CLUSTER_NAME, kubectl_path=bin_dir / "kubectl", kubeconfig_path=bin_dir / "kubeconfig",
-                           kind_path=bin_dir / "kind", ensure_kubectl=lambda: None)
+    kind = SimpleNamespace(
+        name=CLUSTER_NAME,
+        kubectl_path=bin_dir / "kubectl",
+        kubeconfig_path=bin_dir / "kubeconfig",
+        kind_path=bin_dir / "kind",
+        ensure_kubectl=lambda: None,
+    )
     return KServeCluster(kind)
 
 

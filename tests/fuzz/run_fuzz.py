@@ -45,8 +45,20 @@ def free_port() -> int:
 
 def start_server(server_args: str, api_key: str | None, log) -> tuple[subprocess.Popen, str]:
     port = free_port()
-    command = [sys.executable, "-m", "reranker", "--backend", "torch", "--host", "127.0.0.1",
-               "--http_port", str(port), "--log_level", "warning", *shlex.split(server_args)]
+    command = [
+        sys.executable,
+        "-m",
+        "reranker",
+        "--backend",
+        "torch",
+        "--host",
+        "127.0.0.1",
+        "--http_port",
+        str(port),
+        "--log_level",
+        "warning",
+        *shlex.split(server_args),
+    ]
     env = dict(os.environ)
     if api_key:
         env["RERANKER_API_KEY"] = api_key  # as the bundle passes it: never on the command line
@@ -79,9 +91,18 @@ def stop(process: subprocess.Popen) -> None:
 
 
 def schemathesis_command(url: str, args: argparse.Namespace) -> list[str]:
-    command = [sys.executable, "-m", "schemathesis.cli", "--config-file", str(CONFIG), "run",
-               f"{url}/openapi.json", "--phases", args.phases,
-               "--no-color"]
+    command = [
+        sys.executable,
+        "-m",
+        "schemathesis.cli",
+        "--config-file",
+        str(CONFIG),
+        "run",
+        f"{url}/openapi.json",
+        "--phases",
+        args.phases,
+        "--no-color",
+    ]
     if args.max_examples is not None:
         command += ["--max-examples", str(args.max_examples)]
     if args.seed is not None:
@@ -149,8 +170,11 @@ def main(argv: list[str] | None = None) -> int:
     for problem in problems:
         print(f"fuzz: FAILED: {problem}", flush=True)
     status = status or (1 if problems else 0)
-    print(f"fuzz: {'passed' if status == 0 else 'FAILED'}: schemathesis ran {fuzzed_for:.1f} s "
-          f"({time.monotonic() - started:.1f} s in all)", flush=True)
+    print(
+        f"fuzz: {'passed' if status == 0 else 'FAILED'}: schemathesis ran {fuzzed_for:.1f} s "
+        f"({time.monotonic() - started:.1f} s in all)",
+        flush=True,
+    )
     return status
 
 

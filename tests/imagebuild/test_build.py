@@ -4,7 +4,6 @@ torch source, the secrets."""
 from __future__ import annotations
 
 import pytest
-
 from imagebuild.build import (
     TORCH_CPU_INDEX,
     WHEEL_MOUNT,
@@ -79,7 +78,10 @@ def test_should_say_docker_cannot_mount_a_wheel_directory(wheels):
 def test_should_hand_the_ca_bundle_and_pip_conf_as_secrets_not_build_args(tmp_path):
     options = BuildOptions(sources=PipSources(cert="/etc/ssl/ca.pem"), pip_conf=str(tmp_path / "pip.conf"))
     command = build_command(Engine("podman"), "gpu", "reranker:gpu", options)
-    assert flag_values(command, "--secret") == ["id=pip_ca,src=/etc/ssl/ca.pem", f"id=pip_conf,src={tmp_path / 'pip.conf'}"]
+    assert flag_values(command, "--secret") == [
+        "id=pip_ca,src=/etc/ssl/ca.pem",
+        f"id=pip_conf,src={tmp_path / 'pip.conf'}",
+    ]
     assert not any("ca.pem" in value or "pip.conf" in value for value in build_args(command).values())
 
 

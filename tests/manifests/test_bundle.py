@@ -43,17 +43,15 @@ OPT_IN_COMPONENTS = sorted(
     for p in (REPO / "components").rglob("kustomization.yaml")
     if p.parent.name != "nvidia-gpu" and (REPO / "components/models") not in p.parents
 )
-MODEL_COMPONENTS = sorted(
-    f"models/{p.parent.name}" for p in (REPO / "components/models").glob("*/kustomization.yaml")
-)
+MODEL_COMPONENTS = sorted(f"models/{p.parent.name}" for p in (REPO / "components/models").glob("*/kustomization.yaml"))
 MODEL_PAIRS = [
     (overlay, component)
     for component in MODEL_COMPONENTS
     for overlay in read_claim(REPO / "components" / component).fits
 ]
-GITOPS = sorted(
-    str(p.parent.relative_to(REPO)) for p in (REPO / "gitops").rglob("kustomization.yaml")
-)
+GITOPS = sorted(str(p.parent.relative_to(REPO)) for p in (REPO / "gitops").rglob("kustomization.yaml"))
+
+
 def combo(overlay: str, component: str) -> str:
     return f"combos/{overlay}+{component.replace('/', '-')}"
 
@@ -83,8 +81,7 @@ def bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for overlay, component in pairs:
         _write_kustomization(
             root / combo(overlay, component),
-            f"resources: [../../overlays/{overlay}]\n"
-            f"components: [../../components/{component}]\n",
+            f"resources: [../../overlays/{overlay}]\ncomponents: [../../components/{component}]\n",
         )
     return root
 
@@ -163,9 +160,7 @@ def test_should_render_the_same_objects_twice(bundle: Path, target: str, rendere
 
 
 @pytest.mark.parametrize("target", TARGETS)
-def test_should_render_identically_with_every_available_renderer(
-    bundle: Path, target: str
-) -> None:
+def test_should_render_identically_with_every_available_renderer(bundle: Path, target: str) -> None:
     renderers = available_renderers()
     if len(renderers) < 2:
         pytest.skip(f"only {renderers} installed: nothing to compare")
@@ -177,9 +172,7 @@ def test_should_render_identically_with_every_available_renderer(
 
 
 @pytest.mark.parametrize("overlay", sorted(GPU_OVERLAYS))
-def test_gpu_overlay_requests_exactly_one_gpu_with_request_equal_to_limit(
-    bundle: Path, overlay: str
-) -> None:
+def test_gpu_overlay_requests_exactly_one_gpu_with_request_equal_to_limit(bundle: Path, overlay: str) -> None:
     resources = model(rendered(bundle, f"overlays/{overlay}"))["resources"]
     assert resources["requests"]["nvidia.com/gpu"] == "1"
     assert resources["limits"]["nvidia.com/gpu"] == "1"
@@ -192,17 +185,11 @@ def test_cpu_overlay_requests_no_gpu_and_selects_no_gpu_node(bundle: Path) -> No
 
 
 @pytest.mark.parametrize("overlay", sorted(GPU_OVERLAYS))
-def test_gpu_overlay_selects_its_gpu_product_and_tolerates_the_gpu_taint(
-    bundle: Path, overlay: str
-) -> None:
-    predictor = the(rendered(bundle, f"overlays/{overlay}"), "InferenceService")["spec"][
-        "predictor"
-    ]
+def test_gpu_overlay_selects_its_gpu_product_and_tolerates_the_gpu_taint(bundle: Path, overlay: str) -> None:
+    predictor = the(rendered(bundle, f"overlays/{overlay}"), "InferenceService")["spec"]["predictor"]
     product, _ = GPU_OVERLAYS[overlay]
     assert predictor["nodeSelector"] == {"nvidia.com/gpu.product": product}
-    assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in predictor[
-        "tolerations"
-    ]
+    assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in predictor["tolerations"]
 
 
 @pytest.mark.parametrize(
@@ -215,9 +202,7 @@ def test_overlay_sets_the_dtype_of_its_card(bundle: Path, overlay: str, dtype: s
 
 
 @pytest.mark.parametrize("overlay", sorted(GPU_OVERLAYS))
-def test_gpu_overlay_sizes_vllm_batches_within_the_model_length(
-    bundle: Path, overlay: str
-) -> None:
+def test_gpu_overlay_sizes_vllm_batches_within_the_model_length(bundle: Path, overlay: str) -> None:
     flags = flag_values(model(rendered(bundle, f"overlays/{overlay}"))["args"])
     # vLLM refuses a step budget smaller than one full-length sequence.
     assert int(flags["max_num_batched_tokens"]) >= int(flags["max_model_len"])
@@ -238,9 +223,7 @@ def test_gpu_overlay_runs_the_gpu_image(bundle: Path, overlay: str) -> None:
     assert image == f"{SERVING_IMAGE}:0.1.0-gpu"
 
 
-@pytest.mark.parametrize(
-    "target", ["base", *(f"overlays/{o}" for o in OVERLAYS), *COMBOS, *MODEL_COMBOS]
-)
+@pytest.mark.parametrize("target", ["base", *(f"overlays/{o}" for o in OVERLAYS), *COMBOS, *MODEL_COMBOS])
 def test_every_image_is_pinned_and_none_is_latest(bundle: Path, target: str) -> None:
     objects = rendered(bundle, target)
     images = list(walk(objects, "image"))
@@ -252,9 +235,7 @@ def test_every_image_is_pinned_and_none_is_latest(bundle: Path, target: str) -> 
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
-def test_server_args_name_the_model_the_task_and_only_flags_the_server_has(
-    bundle: Path, overlay: str
-) -> None:
+def test_server_args_name_the_model_the_task_and_only_flags_the_server_has(bundle: Path, overlay: str) -> None:
     objects = rendered(bundle, f"overlays/{overlay}")
     args = model(objects)["args"]
     assert args[:2] == ["--model_name=reranker", "--task=score"]
@@ -272,9 +253,7 @@ def test_resource_requests_do_not_exceed_limits(bundle: Path, overlay: str) -> N
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
-def test_inference_service_pins_runtime_storage_container_revision_and_mode(
-    bundle: Path, overlay: str
-) -> None:
+def test_inference_service_pins_runtime_storage_container_revision_and_mode(bundle: Path, overlay: str) -> None:
     objects = rendered(bundle, f"overlays/{overlay}")
     service = the(objects, "InferenceService")
     assert service["metadata"]["name"] == "reranker-model"
@@ -318,15 +297,11 @@ def test_runtime_probes_hit_the_server_health_routes_on_the_serving_port(bundle:
     }
     assert runtime["spec"]["annotations"]["prometheus.io/port"] == "8080"
     assert runtime["spec"]["annotations"]["prometheus.io/path"] == "/metrics"
-    assert {"name": "huggingface", "version": "1", "autoSelect": False} in runtime["spec"][
-        "supportedModelFormats"
-    ]
+    assert {"name": "huggingface", "version": "1", "autoSelect": False} in runtime["spec"]["supportedModelFormats"]
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
-def test_server_runs_non_root_on_a_read_only_root_with_writable_tmp_and_shm(
-    bundle: Path, overlay: str
-) -> None:
+def test_server_runs_non_root_on_a_read_only_root_with_writable_tmp_and_shm(bundle: Path, overlay: str) -> None:
     objects = rendered(bundle, f"overlays/{overlay}")
     container = server_container(objects)
     security = container["securityContext"]
@@ -348,13 +323,9 @@ def test_server_runs_non_root_on_a_read_only_root_with_writable_tmp_and_shm(
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
-def test_storage_initializer_writes_its_caches_into_the_model_volume(
-    bundle: Path, overlay: str
-) -> None:
+def test_storage_initializer_writes_its_caches_into_the_model_volume(bundle: Path, overlay: str) -> None:
     # A read-only root leaves /mnt/models (KServe's emptyDir) as the only writable directory.
-    container = the(rendered(bundle, f"overlays/{overlay}"), "ClusterStorageContainer")["spec"][
-        "container"
-    ]
+    container = the(rendered(bundle, f"overlays/{overlay}"), "ClusterStorageContainer")["spec"]["container"]
     env = {e["name"]: e.get("value") for e in container["env"]}
     assert env["HF_HOME"].startswith("/mnt/models/")
     assert env["TMPDIR"] == "/mnt/models"
@@ -362,9 +333,7 @@ def test_storage_initializer_writes_its_caches_into_the_model_volume(
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
-def test_predictor_mounts_no_token_and_gives_the_server_time_to_drain(
-    bundle: Path, overlay: str
-) -> None:
+def test_predictor_mounts_no_token_and_gives_the_server_time_to_drain(bundle: Path, overlay: str) -> None:
     objects = rendered(bundle, f"overlays/{overlay}")
     predictor = the(objects, "InferenceService")["spec"]["predictor"]
     assert predictor["automountServiceAccountToken"] is False
@@ -464,9 +433,7 @@ def test_name_prefix_follows_into_the_selectors_of_the_predictor_pods(bundle: Pa
         the(objects, "PodDisruptionBudget")["spec"]["selector"],
         the(objects, "NetworkPolicy")["spec"]["podSelector"],
         the(objects, "PodMonitor")["spec"]["selector"],
-        the(objects, "InferenceService")["spec"]["predictor"]["topologySpreadConstraints"][0][
-            "labelSelector"
-        ],
+        the(objects, "InferenceService")["spec"]["predictor"]["topologySpreadConstraints"][0]["labelSelector"],
     ]
     for selector in selectors:
         assert selector["matchLabels"]["serving.kserve.io/inferenceservice"] == name
@@ -483,9 +450,7 @@ PREDICTOR_SELECTOR = {
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_autoscaling_component_sets_a_valid_replica_range(bundle: Path, overlay: str) -> None:
-    predictor = the(rendered(bundle, f"combos/{overlay}+autoscaling"), "InferenceService")[
-        "spec"
-    ]["predictor"]
+    predictor = the(rendered(bundle, f"combos/{overlay}+autoscaling"), "InferenceService")["spec"]["predictor"]
     assert 2 <= predictor["minReplicas"] <= predictor["maxReplicas"]
     assert predictor["scaleMetric"] == "cpu"
 
@@ -536,9 +501,7 @@ def test_monitoring_component_carries_the_labels_the_keda_query_selects(bundle: 
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
-def test_network_policy_admits_only_the_gateways_and_monitoring_on_the_serving_port(
-    bundle: Path, overlay: str
-) -> None:
+def test_network_policy_admits_only_the_gateways_and_monitoring_on_the_serving_port(bundle: Path, overlay: str) -> None:
     objects = rendered(bundle, combo(overlay, "network-policy"))
     policy = the(objects, "NetworkPolicy")["spec"]
     assert policy["podSelector"] == {"matchLabels": PREDICTOR_SELECTOR}
@@ -598,9 +561,7 @@ def test_monitoring_component_scrapes_the_server_port_of_this_inference_service(
     objects = rendered(bundle, "combos/cpu+monitoring")
     monitor = the(objects, "PodMonitor")
     service_name = the(objects, "InferenceService")["metadata"]["name"]
-    assert monitor["spec"]["selector"]["matchLabels"] == {
-        "serving.kserve.io/inferenceservice": service_name
-    }
+    assert monitor["spec"]["selector"]["matchLabels"] == {"serving.kserve.io/inferenceservice": service_name}
     (endpoint,) = monitor["spec"]["podMetricsEndpoints"]
     port_names = [port["name"] for port in server_container(objects)["ports"]]
     assert endpoint["port"] in port_names
@@ -616,9 +577,7 @@ def test_argocd_application_deploys_an_existing_overlay_after_the_kserve_crds(
     apps = {a["metadata"]["name"]: a for a in rendered(bundle, "gitops/argocd/app")}
     crds, reranker = apps["kserve-crd"], apps["kserve-reranker"]
     wave = "argocd.argoproj.io/sync-wave"
-    assert int(crds["metadata"]["annotations"][wave]) < int(
-        reranker["metadata"]["annotations"][wave]
-    )
+    assert int(crds["metadata"]["annotations"][wave]) < int(reranker["metadata"]["annotations"][wave])
     assert crds["spec"]["source"]["targetRevision"] == STORAGE_INITIALIZER.split(":")[1]
     assert (REPO / reranker["spec"]["source"]["path"] / "kustomization.yaml").is_file()
     assert "ServerSideApply=true" in reranker["spec"]["syncPolicy"]["syncOptions"]
@@ -629,18 +588,14 @@ def test_argocd_applicationset_only_offers_overlays_that_exist(bundle: Path) -> 
     (generator,) = appset["spec"]["generators"]
     (expression,) = generator["clusters"]["selector"]["matchExpressions"]
     assert sorted(expression["values"]) == OVERLAYS
-    assert "ServerSideApply=true" in appset["spec"]["template"]["spec"]["syncPolicy"][
-        "syncOptions"
-    ]
+    assert "ServerSideApply=true" in appset["spec"]["template"]["spec"]["syncPolicy"]["syncOptions"]
 
 
 def test_flux_reranker_depends_on_the_kserve_crds_and_points_at_an_overlay(
     bundle: Path,
 ) -> None:
     objects = rendered(bundle, "gitops/flux")
-    kustomizations = {
-        o["metadata"]["name"]: o for o in objects if o["kind"] == "Kustomization"
-    }
+    kustomizations = {o["metadata"]["name"]: o for o in objects if o["kind"] == "Kustomization"}
     reranker = kustomizations["kserve-reranker"]
     assert reranker["spec"]["dependsOn"] == [{"name": "kserve-crds"}]
     assert (REPO / reranker["spec"]["path"] / "kustomization.yaml").is_file()

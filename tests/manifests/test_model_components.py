@@ -18,9 +18,7 @@ from bundlecheck.render import render, render_combination
 REPO = Path(__file__).resolve().parents[2]
 OVERLAYS = sorted(p.parent.name for p in (REPO / "overlays").glob("*/kustomization.yaml"))
 MODELS = [component.name for component in model_components(REPO)]
-CLAIMS: dict[str, ModelClaim] = {
-    name: read_claim(REPO / "components/models" / name) for name in MODELS
-}
+CLAIMS: dict[str, ModelClaim] = {name: read_claim(REPO / "components/models" / name) for name in MODELS}
 PAIRS = [(overlay, model) for model in MODELS for overlay in CLAIMS[model].fits]
 
 # The models the bundle ships components for, with their Hugging Face repositories.
@@ -109,9 +107,7 @@ def test_each_vllm_step_holds_one_full_length_pair(overlay: str, model: str) -> 
 
 
 @pytest.mark.parametrize(("overlay", "model"), PAIRS)
-def test_model_component_changes_only_the_model_and_its_annotations(
-    overlay: str, model: str
-) -> None:
+def test_model_component_changes_only_the_model_and_its_annotations(overlay: str, model: str) -> None:
     plain = rendered(REPO / "overlays" / overlay)
     combined = model_on(overlay, model)
     assert [o for o in combined if o["kind"] != "InferenceService"] == [

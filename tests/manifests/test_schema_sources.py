@@ -106,9 +106,7 @@ def test_offline_without_the_environment_skips_with_one_line_naming_the_variable
     with pytest.raises(pytest.skip.Exception) as both_skip:
         _ = dirs.both
 
-    assert str(kserve_skip.value).startswith(
-        f"KServe CRDs not found: set {KSERVE_ENV} to a directory of KServe CRDs"
-    )
+    assert str(kserve_skip.value).startswith(f"KServe CRDs not found: set {KSERVE_ENV} to a directory of KServe CRDs")
     assert str(catalog_skip.value).startswith(f"CRD schemas not found: set {CATALOG_ENV} to")
     assert "network unreachable" in str(kserve_skip.value)
     assert str(both_skip.value) == f"{kserve_skip.value}; {catalog_skip.value}"
@@ -165,8 +163,7 @@ def run_pytest(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
     clean = {
         k: v
         for k, v in os.environ.items()
-        if k not in (KSERVE_ENV, CATALOG_ENV, "CI", "PYTEST_ADDOPTS")
-        and not k.lower().endswith("_proxy")
+        if k not in (KSERVE_ENV, CATALOG_ENV, "CI", "PYTEST_ADDOPTS") and not k.lower().endswith("_proxy")
     }
     offline = {"https_proxy": "http://127.0.0.1:9", "no_proxy": "", "XDG_CACHE_HOME": str(tmp_path)}
     return subprocess.run(

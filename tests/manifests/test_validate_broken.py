@@ -114,9 +114,7 @@ def test_broken_case_fails_with_expected_check_and_path(case: str, schemas: Sche
     assert not report.with_status(Status.NOT_CHECKED)
 
 
-@pytest.mark.parametrize(
-    "case", [c for c, (check_id, _) in EXPECTED.items() if check_id not in (SCHEMA,)]
-)
+@pytest.mark.parametrize("case", [c for c, (check_id, _) in EXPECTED.items() if check_id not in (SCHEMA,)])
 def test_broken_case_breaks_only_the_expected_policy(case: str, schemas: SchemaChecker) -> None:
     # One defect per case: the other policies still pass, so each case proves its own policy.
     violations = check(case, schemas).with_status(Status.VIOLATION)
@@ -129,6 +127,4 @@ def test_skipped_policy_is_reported_as_waived(case: str, schemas: SchemaChecker)
 
     report = check(case, schemas, skip=frozenset({policy_id}))
 
-    assert [(f.status, f.check, f.path) for f in report.findings] == [
-        (Status.WAIVED, policy_id, path)
-    ]
+    assert [(f.status, f.check, f.path) for f in report.findings] == [(Status.WAIVED, policy_id, path)]

@@ -170,9 +170,7 @@ def test_should_check_components_applied_to_an_overlay(
     assert out.startswith(f"{target}: ok (5 objects")
 
 
-def test_should_exit_1_and_name_the_policy_in_text(
-    kserve_crds: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_should_exit_1_and_name_the_policy_in_text(kserve_crds: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code = main([str(BROKEN / "image-pinned-latest"), "--schema-dir", str(kserve_crds)])
 
     out = capsys.readouterr().out
@@ -184,9 +182,7 @@ def test_should_exit_1_and_name_the_policy_in_text(
     assert "[image-pinned]" in out
 
 
-def test_should_write_junit_with_one_failing_case_per_violated_check(
-    kserve_crds: Path, tmp_path: Path
-) -> None:
+def test_should_write_junit_with_one_failing_case_per_violated_check(kserve_crds: Path, tmp_path: Path) -> None:
     report_file = tmp_path / "report.xml"
 
     code = main(
@@ -243,9 +239,7 @@ def test_unknown_skip_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> No
     assert "unknown policy gpu-requests" in capsys.readouterr().err
 
 
-def test_missing_kserve_schema_exits_1_naming_the_kind(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_missing_kserve_schema_exits_1_naming_the_kind(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (tmp_path / "isvc-only.yaml").write_text(yaml.safe_dump(TINY_CRD))
 
     code = main([str(REPO / "overlays/cpu"), "--schema-dir", str(tmp_path)])
@@ -258,9 +252,7 @@ def test_missing_kserve_schema_exits_1_naming_the_kind(
     )
 
 
-def test_schema_dir_without_crds_exits_2(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_schema_dir_without_crds_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code = main([str(REPO / "overlays/cpu"), "--schema-dir", str(tmp_path)])
     assert code == 2
     assert "no CustomResourceDefinition found" in capsys.readouterr().err
@@ -312,9 +304,7 @@ def test_release_download_is_cached(tmp_path: Path) -> None:
     again = crds.from_release("v0.20.0", tmp_path, fetch)
 
     assert len(fetched) == len(crds.KSERVE_CRD_PATHS)
-    assert all(
-        u.startswith("https://raw.githubusercontent.com/kserve/kserve/v0.20.0/") for u in fetched
-    )
+    assert all(u.startswith("https://raw.githubusercontent.com/kserve/kserve/v0.20.0/") for u in fetched)
     assert first.lookup("serving.kserve.io/v1beta1", "InferenceService") is not None
     assert again.schemas == first.schemas
 
@@ -345,9 +335,7 @@ def test_from_cluster_reads_the_listed_crds(monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setattr(
         client,
         "ApiextensionsV1Api",
-        lambda api: SimpleNamespace(
-            list_custom_resource_definition=lambda: SimpleNamespace(items=[TINY_CRD])
-        ),
+        lambda api: SimpleNamespace(list_custom_resource_definition=lambda: SimpleNamespace(items=[TINY_CRD])),
     )
 
     schemas = crds.from_cluster()

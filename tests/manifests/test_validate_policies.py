@@ -22,9 +22,7 @@ def cpu_objects() -> list[dict[str, Any]]:
     return render(REPO / "overlays/cpu").objects
 
 
-def findings(
-    policy_id: str, objects: list[dict[str, Any]], **context: Any
-) -> list[tuple[str, str]]:
+def findings(policy_id: str, objects: list[dict[str, Any]], **context: Any) -> list[tuple[str, str]]:
     return [(f.obj, f.path) for f in POLICIES[policy_id].check(Context(objects, **context))]
 
 
@@ -76,18 +74,12 @@ def test_gpu_product_in_required_node_affinity_counts_as_selector() -> None:
     a100 = render(REPO / "overlays/a100").objects
     predictor = the(a100, "InferenceService")["spec"]["predictor"]
     product = predictor.pop("nodeSelector")["nvidia.com/gpu.product"]
-    assert findings("gpu-placement", a100) == [
-        ("InferenceService/reranker-model", "spec.predictor.nodeSelector")
-    ]
+    assert findings("gpu-placement", a100) == [("InferenceService/reranker-model", "spec.predictor.nodeSelector")]
     predictor["affinity"] = {
         "nodeAffinity": {
             "requiredDuringSchedulingIgnoredDuringExecution": {
                 "nodeSelectorTerms": [
-                    {
-                        "matchExpressions": [
-                            {"key": "nvidia.com/gpu.product", "operator": "In", "values": [product]}
-                        ]
-                    }
+                    {"matchExpressions": [{"key": "nvidia.com/gpu.product", "operator": "In", "values": [product]}]}
                 ]
             }
         }
@@ -108,9 +100,7 @@ def test_model_inherits_the_runtime_security_context(cpu_objects) -> None:
     assert "securityContext" not in the(objects, "InferenceService")["spec"]["predictor"]["model"]
     assert findings("non-root", objects) == []
 
-    the(objects, "ServingRuntime")["spec"]["containers"][0]["securityContext"]["runAsNonRoot"] = (
-        False
-    )
+    the(objects, "ServingRuntime")["spec"]["containers"][0]["securityContext"]["runAsNonRoot"] = False
     the(objects, "ServingRuntime")["spec"]["containers"][0]["securityContext"].pop("runAsUser")
     assert findings("non-root", objects) == [
         ("InferenceService/reranker-model", "spec.predictor.model.securityContext.runAsNonRoot")
@@ -131,9 +121,7 @@ def test_scale_to_zero_in_standard_mode_needs_keda(cpu_objects) -> None:
     objects = copy.deepcopy(cpu_objects)
     isvc = the(objects, "InferenceService")
     isvc["spec"]["predictor"]["minReplicas"] = 0
-    assert findings("scaling", objects) == [
-        ("InferenceService/reranker-model", "spec.predictor.minReplicas")
-    ]
+    assert findings("scaling", objects) == [("InferenceService/reranker-model", "spec.predictor.minReplicas")]
     isvc["metadata"]["annotations"]["serving.kserve.io/autoscalerClass"] = "keda"
     assert findings("scaling", objects) == []
 
@@ -144,9 +132,7 @@ def test_server_flag_check_uses_the_servers_parser(cpu_objects) -> None:
     args += ["--no-trust_remote_code", "--max_batch_tokens", "4096"]
     assert findings("server-flags", objects) == []
     args.append("--max_batch_tokens=10")  # below the server's minimum of 64
-    assert findings("server-flags", objects) == [
-        ("InferenceService/reranker-model", "spec.predictor.model.args")
-    ]
+    assert findings("server-flags", objects) == [("InferenceService/reranker-model", "spec.predictor.model.args")]
 
 
 # --- pod lock-down, shutdown, API key, disruption budgets, network policies ------------
@@ -156,8 +142,7 @@ def test_server_flag_check_uses_the_servers_parser(cpu_objects) -> None:
 def ha_objects() -> list[dict[str, Any]]:
     """overlays/cpu with components/high-availability and components/network-policy."""
     target = "+".join(
-        str(REPO / p)
-        for p in ("overlays/cpu", "components/high-availability", "components/network-policy")
+        str(REPO / p) for p in ("overlays/cpu", "components/high-availability", "components/network-policy")
     )
     return render_combination(target).objects
 
@@ -262,9 +247,7 @@ def test_api_key_must_come_from_a_secret(cpu_objects, entry: dict[str, Any]) -> 
 def test_api_key_flag_with_a_separate_value_is_found(cpu_objects) -> None:
     objects = copy.deepcopy(cpu_objects)
     the(objects, "ServingRuntime")["spec"]["containers"][0]["args"] += ["--api_key", "k"]
-    assert findings("api-key-secret", objects) == [
-        ("ServingRuntime/kserve-reranker", "spec.containers[0].args[5]")
-    ]
+    assert findings("api-key-secret", objects) == [("ServingRuntime/kserve-reranker", "spec.containers[0].args[5]")]
 
 
 def pdb(objects: list[dict[str, Any]]) -> dict[str, Any]:
@@ -307,9 +290,7 @@ def test_disruption_budget_over_one_replica_or_unready_pods_is_reported(ha_objec
 def test_two_budgets_on_the_same_pods_are_reported(ha_objects) -> None:
     second = copy.deepcopy(the(ha_objects, "PodDisruptionBudget"))
     second["metadata"]["name"] = "another"
-    assert findings("disruption-budget", [*ha_objects, second]) == [
-        ("PodDisruptionBudget/another", "spec.selector")
-    ]
+    assert findings("disruption-budget", [*ha_objects, second]) == [("PodDisruptionBudget/another", "spec.selector")]
 
 
 def test_budget_selects_by_every_label_kserve_gives_the_pods(ha_objects) -> None:
@@ -321,9 +302,7 @@ def test_budget_selects_by_every_label_kserve_gives_the_pods(ha_objects) -> None
     }
     assert findings("disruption-budget", objects) == []
     pdb(objects)["selector"]["matchExpressions"][0]["operator"] = "NotIn"
-    assert findings("disruption-budget", objects) == [
-        ("PodDisruptionBudget/reranker-model-predictor", "spec.selector")
-    ]
+    assert findings("disruption-budget", objects) == [("PodDisruptionBudget/reranker-model-predictor", "spec.selector")]
 
 
 def netpol(objects: list[dict[str, Any]]) -> dict[str, Any]:
@@ -341,9 +320,7 @@ def netpol(objects: list[dict[str, Any]]) -> dict[str, Any]:
         ([{"port": "http1", "protocol": "UDP"}], False),
     ],
 )
-def test_network_policy_must_admit_the_serving_port(
-    ha_objects, ports: list[dict[str, Any]], admitted: bool
-) -> None:
+def test_network_policy_must_admit_the_serving_port(ha_objects, ports: list[dict[str, Any]], admitted: bool) -> None:
     objects = copy.deepcopy(ha_objects)
     for rule in netpol(objects)["ingress"]:
         rule["ports"] = ports
@@ -354,22 +331,16 @@ def test_network_policy_must_admit_the_serving_port(
 def test_network_policy_without_ingress_rules_drops_every_request(ha_objects) -> None:
     objects = copy.deepcopy(ha_objects)
     del netpol(objects)["ingress"]
-    assert findings("network-policy", objects) == [
-        ("NetworkPolicy/reranker-model-predictor", "spec.ingress")
-    ]
+    assert findings("network-policy", objects) == [("NetworkPolicy/reranker-model-predictor", "spec.ingress")]
     netpol(objects)["policyTypes"] = ["Egress"]
-    assert findings("network-policy", objects) == [
-        ("NetworkPolicy/reranker-model-predictor", "spec.policyTypes")
-    ]
+    assert findings("network-policy", objects) == [("NetworkPolicy/reranker-model-predictor", "spec.policyTypes")]
 
 
 def test_keda_autoscaling_follows_kserves_webhook_rules(cpu_objects) -> None:
     objects = copy.deepcopy(cpu_objects)
     isvc = the(objects, "InferenceService")
     predictor = isvc["spec"]["predictor"]
-    predictor["autoScaling"] = {
-        "metrics": [{"type": "External", "external": {"metric": {"backend": "prometheus"}}}]
-    }
+    predictor["autoScaling"] = {"metrics": [{"type": "External", "external": {"metric": {"backend": "prometheus"}}}]}
     predictor["scaleMetric"] = "cpu"
     metric = "spec.predictor.autoScaling.metrics[0]"
     # The default autoscaler (an HPA) scales on Resource metrics only.

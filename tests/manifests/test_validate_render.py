@@ -96,8 +96,7 @@ def test_should_render_components_applied_to_a_kustomization(overlay: Path, tmp_
     component = tmp_path / "component"
     component.mkdir()
     (component / "kustomization.yaml").write_text(
-        "apiVersion: kustomize.config.k8s.io/v1alpha1\nkind: Component\n"
-        "resources: [extra.yaml]\n"
+        "apiVersion: kustomize.config.k8s.io/v1alpha1\nkind: Component\nresources: [extra.yaml]\n"
     )
     (component / "extra.yaml").write_text(CONFIGMAP.replace("settings", "extra"))
 

@@ -47,11 +47,13 @@ def prometheus_config(server_port: int) -> dict:
     return {
         "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
         "rule_files": ["rules.yaml"],
-        "scrape_configs": [{
-            "job_name": "reranker/reranker-model",
-            "metrics_path": "/metrics",
-            "static_configs": [{"targets": [f"127.0.0.1:{server_port}"], "labels": TARGET_LABELS}],
-        }],
+        "scrape_configs": [
+            {
+                "job_name": "reranker/reranker-model",
+                "metrics_path": "/metrics",
+                "static_configs": [{"targets": [f"127.0.0.1:{server_port}"], "labels": TARGET_LABELS}],
+            }
+        ],
     }
 
 
@@ -96,15 +98,25 @@ def without_outcome_matchers(matchers: str) -> str:
 def scraped(minilm_dir, monitoring_objects, prometheus, tmp_path_factory):
     """(Prometheus URL, the statuses of the burst) once Prometheus has scraped the shedding."""
     directory: Path = tmp_path_factory.mktemp("prometheus")
-    flags = [f"--model_id={minilm_dir}", "--backend=torch", "--log_level=warning",
-             "--max_queued_pairs=25", "--request_timeout=4"]
+    flags = [
+        f"--model_id={minilm_dir}",
+        "--backend=torch",
+        "--log_level=warning",
+        "--max_queued_pairs=25",
+        "--request_timeout=4",
+    ]
     with server_process.Server(flags, directory / "server.log") as server:
         (directory / "rules.yaml").write_text(yaml.safe_dump(monitoring.rule_groups(monitoring_objects)))
         (directory / "prometheus.yml").write_text(yaml.safe_dump(prometheus_config(server.port)))
-        command = [prometheus, f"--config.file={directory / 'prometheus.yml'}",
-                   f"--storage.tsdb.path={directory / 'data'}", "--web.listen-address=127.0.0.1:{port}"]
-        with server_process.Server(command=command, log_path=directory / "prometheus.log",
-                                   ready_path="/-/ready") as prom:
+        command = [
+            prometheus,
+            f"--config.file={directory / 'prometheus.yml'}",
+            f"--storage.tsdb.path={directory / 'data'}",
+            "--web.listen-address=127.0.0.1:{port}",
+        ]
+        with server_process.Server(
+            command=command, log_path=directory / "prometheus.log", ready_path="/-/ready"
+        ) as prom:
             assert poll(prom.url, 'up{job="reranker/reranker-model"} == 1'), prom.log()[-3000:]
             statuses = asyncio.run(burst(server.url, clients=32, requests_each=3))
             shed = poll(prom.url, "sum(reranker_requests_shed_total) > 0")

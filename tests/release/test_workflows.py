@@ -9,10 +9,10 @@ import re
 import shlex
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
 
 import pytest
+import tomllib
 import yaml
 
 REPO = Path(__file__).resolve().parents[2]
@@ -29,14 +29,28 @@ def lint(*paths: Path) -> subprocess.CompletedProcess:
     bin_dir = Path(sys.executable).parent
     schema = subprocess.run(
         [str(bin_dir / "check-jsonschema"), "--builtin-schema", "vendor.github-workflows", *map(str, paths)],
-        cwd=REPO, capture_output=True, text=True, timeout=120,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     if schema.returncode != 0:
         return schema
     return subprocess.run(
-        [str(bin_dir / "zizmor"), "--offline", "--no-progress", "--format", "plain",
-         "--config", str(REPO / ".github" / "zizmor.yml"), *map(str, paths)],
-        cwd=REPO, capture_output=True, text=True, timeout=120,
+        [
+            str(bin_dir / "zizmor"),
+            "--offline",
+            "--no-progress",
+            "--format",
+            "plain",
+            "--config",
+            str(REPO / ".github" / "zizmor.yml"),
+            *map(str, paths),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 
@@ -45,7 +59,10 @@ def dependabot_schema(path: Path) -> subprocess.CompletedProcess:
     bin_dir = Path(sys.executable).parent
     return subprocess.run(
         [str(bin_dir / "check-jsonschema"), "--builtin-schema", "vendor.dependabot", str(path)],
-        cwd=REPO, capture_output=True, text=True, timeout=120,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 
@@ -120,8 +137,9 @@ def make_targets(script: str) -> set[str]:
                 in_make = False
             elif in_make and not token.startswith("-") and "=" not in token:
                 targets.add(token)
-            elif token == "make" and (previous is None or set(previous) <= operators
-                                      or previous in {"sudo", "then", "do", "else", "!"}):
+            elif token == "make" and (
+                previous is None or set(previous) <= operators or previous in {"sudo", "then", "do", "else", "!"}
+            ):
                 in_make = True
             previous = token
     return targets
@@ -210,8 +228,11 @@ def test_make_audit_passes_a_service_it_cannot_reach_outside_ci_or_when_allowed(
     env = {k: v for k, v in os.environ.items() if k not in ("CI", "AUDIT_ALLOW_SKIP")}
 
     def status(*args: str, ci: bool) -> int:
-        return subprocess.run(["make", "-s", "-f", str(makefile), "audit", *args], env={**env, **({"CI": "true"} if ci else {})},
-                              capture_output=True).returncode
+        return subprocess.run(
+            ["make", "-s", "-f", str(makefile), "audit", *args],
+            env={**env, **({"CI": "true"} if ci else {})},
+            capture_output=True,
+        ).returncode
 
     assert status(ci=False) == 0
     assert status(ci=True) != 0
@@ -226,7 +247,8 @@ def makefile_variable(name: str) -> str:
 IMAGE_WORKFLOW = "./.github/workflows/release-image.yml"
 # Commands that give an image a name people pull (a tag), where a push by digest gives it none.
 TAGGING = re.compile(
-    r"imagetools create|\bdocker (?:image )?(?:push|tag)\b|\bcrane (?:tag|copy|cp)\b|\boras (?:tag|push)\b")
+    r"imagetools create|\bdocker (?:image )?(?:push|tag)\b|\bcrane (?:tag|copy|cp)\b|\boras (?:tag|push)\b"
+)
 
 
 def needs(job: dict) -> set[str]:
@@ -247,8 +269,11 @@ def pushes_by_name(build: dict) -> bool:
     """A build-push-action step that pushes a tag (push: true with tags, or outputs that push
     without push-by-digest), not only a digest."""
     outputs = build.get("outputs", "")
-    return bool(build.get("tags")) or build.get("push") is True or (
-        "push=true" in outputs and "push-by-digest=true" not in outputs)
+    return (
+        bool(build.get("tags"))
+        or build.get("push") is True
+        or ("push=true" in outputs and "push-by-digest=true" not in outputs)
+    )
 
 
 def tags_images(job: dict, image_workflow: dict) -> bool:
@@ -273,11 +298,13 @@ def partial_release_problems(release: dict, image_workflow: dict) -> list[str]:
             publishes = tags_images(job, image_workflow) or builds(job)
             if publishes and job.get("strategy", {}).get("fail-fast") is False:
                 problems.append(
-                    f"job {name} publishes from a fail-fast: false matrix: one leg can publish, another fail")
+                    f"job {name} publishes from a fail-fast: false matrix: one leg can publish, another fail"
+                )
     for name, job in image_workflow["jobs"].items():
         for build in builds(job):
             if pushes_by_name(build) or not all(
-                    option in build.get("outputs", "") for option in ("push-by-digest=true", "name-canonical=true")):
+                option in build.get("outputs", "") for option in ("push-by-digest=true", "name-canonical=true")
+            ):
                 problems.append(f"job {name}: a build leg pushes a tag, not only its digest")
     for workflow in (release, image_workflow):
         for name, job in workflow["jobs"].items():
@@ -314,7 +341,8 @@ def _one_matrix_job_that_pushes_and_signs(release: dict, image: dict) -> None:
         del release["jobs"][leg]
     del release["jobs"]["publish"]
     release["jobs"]["image"] = {
-        "needs": "ci", "strategy": {"fail-fast": False, "matrix": {"target": ["gpu", "cpu"]}},
+        "needs": "ci",
+        "strategy": {"fail-fast": False, "matrix": {"target": ["gpu", "cpu"]}},
         "steps": [
             {"uses": "docker/build-push-action@x", "with": {"push": True, "tags": "${{ steps.meta.outputs.tags }}"}},
             {"run": 'cosign sign --yes "${IMAGE}"'},
@@ -360,8 +388,13 @@ def test_release_should_build_only_a_tag_equal_to_the_package_version(tmp_path):
     version = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"]
 
     def run(tag: str) -> subprocess.CompletedProcess:
-        return subprocess.run(["bash", "-e", "-c", check["run"]], cwd=REPO, capture_output=True, text=True,
-                              env={**os.environ, "GITHUB_REF_NAME": tag})
+        return subprocess.run(
+            ["bash", "-e", "-c", check["run"]],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            env={**os.environ, "GITHUB_REF_NAME": tag},
+        )
 
     assert run(f"v{version}").returncode == 0
     other = run("v99.0.0")
@@ -458,7 +491,8 @@ def test_only_the_jobs_that_push_or_sign_should_write():
     release = load("release.yml")
     writes = {
         (workflow.name, job_name): {scope for scope, access in job.get("permissions", {}).items() if access == "write"}
-        for workflow in WORKFLOWS.glob("*.yml") for job_name, job in load(workflow.name)["jobs"].items()
+        for workflow in WORKFLOWS.glob("*.yml")
+        for job_name, job in load(workflow.name)["jobs"].items()
     }
     pushing = {("release.yml", leg): {"packages"} for leg in build_legs(release).values()}
     pushing |= {("release-image.yml", "build"): {"packages"}, ("release.yml", "publish"): {"packages", "id-token"}}
@@ -487,8 +521,10 @@ def test_release_should_attach_an_sbom_of_exactly_each_images_lock():
         assert (REPO / "locks" / f"{target}-py{made['env']['IMAGE_PYTHON']}.txt").is_file()
     attest = next(s for s in steps(job) if "cosign attest" in s.get("run", ""))
     for target in targets:
-        assert (f'cosign attest --yes --type cyclonedx --predicate "${{RUNNER_TEMP}}/sbom-{target}.cdx.json" '
-                f'"${{{target.upper()}_IMAGE}}"') in attest["run"]
+        assert (
+            f'cosign attest --yes --type cyclonedx --predicate "${{RUNNER_TEMP}}/sbom-{target}.cdx.json" '
+            f'"${{{target.upper()}_IMAGE}}"'
+        ) in attest["run"]
     names = [s.get("name", "") for s in steps(job)]
     assert names.index(made["name"]) < names.index(attest["name"])
 
@@ -515,7 +551,9 @@ def test_should_report_a_broken_dependabot_configuration(tmp_path, change, findi
 def test_dependabot_should_update_pip_the_actions_and_the_base_image_grouped():
     updates = yaml.safe_load(DEPENDABOT.read_text())["updates"]
     by_ecosystem = {(u["package-ecosystem"], u["directory"]): u for u in updates}
-    assert {("pip", "/"), ("pip", "/tests/clients"), ("github-actions", "/"), ("docker", "/serving")} == set(by_ecosystem)
+    assert {("pip", "/"), ("pip", "/tests/clients"), ("github-actions", "/"), ("docker", "/serving")} == set(
+        by_ecosystem
+    )
     for update in updates:
         # One pull request per ecosystem and directory: every dependency in one group.
         assert [group["patterns"] for group in update["groups"].values()] == [["*"]], update["package-ecosystem"]

@@ -9,15 +9,14 @@ import types
 
 import pytest
 from fastapi.testclient import TestClient
-from tests.support.app import assert_error, wait_ready
 
-from tests.support.fake_engine import FakeEngine
 from reranker.api.admission import Admission, work_of
-from reranker.app import _WARM_UP_PAIRS
 from reranker.api.errors import APIError
-from reranker.app import create_app
+from reranker.app import _WARM_UP_PAIRS, create_app
 from reranker.config import Settings
 from reranker.metrics import Metrics
+from tests.support.app import assert_error, wait_ready
+from tests.support.fake_engine import FakeEngine
 
 
 def _request(documents: int) -> dict:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 from fastapi.testclient import TestClient
-from tests.support.app import SEED_REQUEST, assert_error, wait_ready
 
-from tests.support.fake_engine import FakeEngine
 from reranker.app import create_app
 from reranker.cli import settings_from
 from reranker.config import Settings
+from tests.support.app import SEED_REQUEST, assert_error, wait_ready
+from tests.support.fake_engine import FakeEngine
 
 SCORING = [
     ("POST", "/openai/v1/rerank", SEED_REQUEST),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from tests.support.app import SEED_REQUEST, assert_error, running_app
 
 QUERY, DOCS = SEED_REQUEST["query"], SEED_REQUEST["documents"]
@@ -24,13 +25,22 @@ def client(tiny_cross_encoder_dir):
         ({"query": QUERY, "documents": []}, r"documents: List should have at least 1 item"),
         ({"query": 42, "documents": DOCS}, r"query: Input should be a valid string"),
         ({"query": QUERY, "documents": "Paris"}, r"documents: Input should be a valid list"),
-        ({"query": QUERY, "documents": [1]}, r'documents\.0: invalid value, expected a string or an object \{"text": string\}'),
+        (
+            {"query": QUERY, "documents": [1]},
+            r'documents\.0: invalid value, expected a string or an object \{"text": string\}',
+        ),
         ({"query": QUERY, "documents": [{"txt": "x"}]}, r"documents\.0: invalid value"),
         ({"query": QUERY, "documents": DOCS, "top_n": 0}, r"top_n: Input should be greater than or equal to 1"),
         ({"query": QUERY, "documents": DOCS, "top_n": -3}, r"top_n: Input should be greater than or equal to 1"),
         ({"query": QUERY, "documents": DOCS, "top_n": "2"}, r"top_n: Input should be a valid integer"),
-        ({"query": QUERY, "documents": DOCS, "return_documents": "no"}, r"return_documents: Input should be a valid boolean"),
-        ({"query": QUERY, "documents": DOCS, "max_tokens_per_doc": 0}, r"max_tokens_per_doc: Input should be greater than or equal to 1"),
+        (
+            {"query": QUERY, "documents": DOCS, "return_documents": "no"},
+            r"return_documents: Input should be a valid boolean",
+        ),
+        (
+            {"query": QUERY, "documents": DOCS, "max_tokens_per_doc": 0},
+            r"max_tokens_per_doc: Input should be greater than or equal to 1",
+        ),
         ({"query": QUERY, "documents": ["d"] * 6}, r"too many documents: 6 \(the limit is 5, --max_documents\)"),
     ],
 )
@@ -41,14 +51,17 @@ def test_should_answer_400_naming_the_problem(client, body, pattern):
 
 def test_should_answer_404_for_another_model_name(client):
     error = assert_error(
-        client.post("/openai/v1/rerank", json={**SEED_REQUEST, "model": "bge-large"}), 404,
+        client.post("/openai/v1/rerank", json={**SEED_REQUEST, "model": "bge-large"}),
+        404,
         r"model 'bge-large' not found: this server serves 'reranker'",
     )
     assert error["param"] == "model"
 
 
 def test_should_answer_400_for_malformed_json(client):
-    response = client.post("/openai/v1/rerank", content=b'{"query": "x", "documents": [', headers={"content-type": "application/json"})
+    response = client.post(
+        "/openai/v1/rerank", content=b'{"query": "x", "documents": [', headers={"content-type": "application/json"}
+    )
     assert_error(response, 400, r"request body is not valid JSON")
 
 
@@ -57,7 +70,9 @@ def test_should_answer_400_for_a_body_that_is_not_an_object(client):
 
 
 def test_should_answer_400_without_json_content_type(client):
-    response = client.post("/openai/v1/rerank", content=b'{"query": "x", "documents": ["a"]}', headers={"content-type": "text/plain"})
+    response = client.post(
+        "/openai/v1/rerank", content=b'{"query": "x", "documents": ["a"]}', headers={"content-type": "text/plain"}
+    )
     assert_error(response, 400, r"Content-Type: application/json")
 
 

@@ -20,12 +20,12 @@ from pathlib import Path
 
 import httpx
 import pytest
-from tests.support.app import assert_error, free_port, running_app, wait_http_ok
-from tests.support.peak_memory import overlay_memory_limit, proc_status, reset_peak
 
 from reranker.engine import inputs
 from reranker.engine.base import InputTooLongError, RequestTooLargeError, TruncationPolicy
 from reranker.engine.inputs import TokenReader, encode_embedding_pairs, encode_pairs
+from tests.support.app import assert_error, free_port, running_app, wait_http_ok
+from tests.support.peak_memory import overlay_memory_limit, proc_status, reset_peak
 
 MIB = 1 << 20
 
@@ -33,11 +33,40 @@ MIB = 1 << 20
 # sequences of several code points (ZWJ, skin tone, flags), combining accents, full-width
 # letters (NFKC), runs of spaces, contractions, digits, URLs, tabs and new lines.
 PIECES = [
-    "the", "capital", "of", "France", "is", "Paris", "and", "Berlin", "Germany's", "it's", "city",
-    "x" * 120, "supercalifragilisticexpialidocious" * 3, "東京は日本の首都です",
-    "👨‍👩‍👧‍👦", "👍🏽", "🇫🇷🇩🇪",
-    "cafe\u0301", "e\u0301te\u0301", "Ａｂｃ１２３", "1234567890", "https://example.com/a/b?c=d&e=f",
-    "...!?", "   ", "\n\n", "\t", "naïve", "Straße", "ß", "ﬁne", "—", "«quoted»", "(x+y)/2", "🙂",
+    "the",
+    "capital",
+    "of",
+    "France",
+    "is",
+    "Paris",
+    "and",
+    "Berlin",
+    "Germany's",
+    "it's",
+    "city",
+    "x" * 120,
+    "supercalifragilisticexpialidocious" * 3,
+    "東京は日本の首都です",
+    "👨‍👩‍👧‍👦",
+    "👍🏽",
+    "🇫🇷🇩🇪",
+    "cafe\u0301",
+    "e\u0301te\u0301",
+    "Ａｂｃ１２３",
+    "1234567890",
+    "https://example.com/a/b?c=d&e=f",
+    "...!?",
+    "   ",
+    "\n\n",
+    "\t",
+    "naïve",
+    "Straße",
+    "ß",
+    "ﬁne",
+    "—",
+    "«quoted»",
+    "(x+y)/2",
+    "🙂",
 ]
 
 
@@ -70,15 +99,27 @@ def byte_level_bpe():
     tokenizer = Tokenizer(models.BPE())
     tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tokenizer.decoder = decoders.ByteLevel()
-    tokenizer.train_from_iterator(corpus(), trainers.BpeTrainer(
-        vocab_size=600, special_tokens=["<s>", "<pad>", "</s>", "<unk>"],
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-    ))
+    tokenizer.train_from_iterator(
+        corpus(),
+        trainers.BpeTrainer(
+            vocab_size=600,
+            special_tokens=["<s>", "<pad>", "</s>", "<unk>"],
+            initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        ),
+    )
     tokenizer.post_processor = processors.RobertaProcessing(
         ("</s>", tokenizer.token_to_id("</s>")), ("<s>", tokenizer.token_to_id("<s>")), add_prefix_space=False
     )
-    return _fast(tokenizer, ["input_ids", "attention_mask"], bos_token="<s>", eos_token="</s>", sep_token="</s>",
-                 cls_token="<s>", pad_token="<pad>", unk_token="<unk>")
+    return _fast(
+        tokenizer,
+        ["input_ids", "attention_mask"],
+        bos_token="<s>",
+        eos_token="</s>",
+        sep_token="</s>",
+        cls_token="<s>",
+        pad_token="<pad>",
+        unk_token="<unk>",
+    )
 
 
 def metaspace_unigram():
@@ -89,15 +130,28 @@ def metaspace_unigram():
     tokenizer = Tokenizer(models.Unigram())
     tokenizer.normalizer = normalizers.Sequence([normalizers.NFKC(), normalizers.Replace(Regex(" {2,}"), " ")])
     tokenizer.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always")
-    tokenizer.train_from_iterator(corpus(), trainers.UnigramTrainer(
-        vocab_size=400, special_tokens=["<s>", "<pad>", "</s>", "<unk>"], unk_token="<unk>",
-    ))
+    tokenizer.train_from_iterator(
+        corpus(),
+        trainers.UnigramTrainer(
+            vocab_size=400,
+            special_tokens=["<s>", "<pad>", "</s>", "<unk>"],
+            unk_token="<unk>",
+        ),
+    )
     s, e = tokenizer.token_to_id("<s>"), tokenizer.token_to_id("</s>")
     tokenizer.post_processor = processors.TemplateProcessing(
         single="<s> $A </s>", pair="<s> $A </s> </s> $B </s>", special_tokens=[("<s>", s), ("</s>", e)]
     )
-    return _fast(tokenizer, ["input_ids", "attention_mask"], bos_token="<s>", eos_token="</s>", sep_token="</s>",
-                 cls_token="<s>", pad_token="<pad>", unk_token="<unk>")
+    return _fast(
+        tokenizer,
+        ["input_ids", "attention_mask"],
+        bos_token="<s>",
+        eos_token="</s>",
+        sep_token="</s>",
+        cls_token="<s>",
+        pad_token="<pad>",
+        unk_token="<unk>",
+    )
 
 
 def whole_text_bpe():
@@ -106,15 +160,25 @@ def whole_text_bpe():
 
     tokenizer = Tokenizer(models.BPE(unk_token="<unk>"))
     tokenizer.normalizer = normalizers.Sequence([normalizers.Prepend("▁"), normalizers.Replace(" ", "▁")])
-    tokenizer.train_from_iterator(corpus(), trainers.BpeTrainer(
-        vocab_size=500, special_tokens=["<unk>", "<s>", "</s>"], max_token_length=16,
-    ))
+    tokenizer.train_from_iterator(
+        corpus(),
+        trainers.BpeTrainer(
+            vocab_size=500,
+            special_tokens=["<unk>", "<s>", "</s>"],
+            max_token_length=16,
+        ),
+    )
     s = tokenizer.token_to_id("<s>")
     tokenizer.post_processor = processors.TemplateProcessing(
         single="<s> $A", pair="<s> $A <s> $B:1", special_tokens=[("<s>", s)]
     )
-    return _fast(tokenizer, ["input_ids", "token_type_ids", "attention_mask"], bos_token="<s>", unk_token="<unk>",
-                 pad_token="<unk>")
+    return _fast(
+        tokenizer,
+        ["input_ids", "token_type_ids", "attention_mask"],
+        bos_token="<s>",
+        unk_token="<unk>",
+        pad_token="<unk>",
+    )
 
 
 def minilm(minilm_dir):
@@ -135,8 +199,12 @@ KINDS = ["wordpiece", "byte-level-bpe", "metaspace-unigram", "whole-text-bpe", "
 
 @pytest.fixture(scope="module", params=KINDS)
 def tokenizer(request, minilm_dir):
-    builders = {"byte-level-bpe": byte_level_bpe, "metaspace-unigram": metaspace_unigram,
-                "whole-text-bpe": whole_text_bpe, "python-byt5": python_byt5}
+    builders = {
+        "byte-level-bpe": byte_level_bpe,
+        "metaspace-unigram": metaspace_unigram,
+        "whole-text-bpe": whole_text_bpe,
+        "python-byt5": python_byt5,
+    }
     return minilm(minilm_dir) if request.param == "wordpiece" else builders[request.param]()
 
 
@@ -239,8 +307,11 @@ def test_should_refuse_documents_over_the_limit_under_reject_naming_their_size(m
     reader = TokenReader(minilm(minilm_dir))
     query = "capital"
     fits, over = "paris " * 100, "paris " * 1000
-    with pytest.raises(InputTooLongError, match=r"document 1 is too long: 1004 tokens with the query, "
-                                                r"the model's limit is 128") as raised:
+    with pytest.raises(
+        InputTooLongError,
+        match=r"document 1 is too long: 1004 tokens with the query, "
+        r"the model's limit is 128",
+    ) as raised:
         encode_pairs(reader, [(query, fits[:50]), (query, over)], 128, TruncationPolicy.REJECT)
     assert raised.value.pair_index == 1
     # A document far over the limit is counted only so far: the message says "more than".
@@ -388,9 +459,19 @@ def server_process(tmp_path):
         log = (tmp_path / f"server-{port}.log").open("w")
         env = {**os.environ, "RERANKER_REQUEST_TIMEOUT": "300"}  # a slow CI machine is not what we test
         process = subprocess.Popen(
-            [sys.executable, "-m", "reranker", f"--model_id={model_dir}", "--backend=torch",
-             f"--http_port={port}", "--host=127.0.0.1", "--log_level=warning"],
-            env=env, stdout=log, stderr=subprocess.STDOUT,
+            [
+                sys.executable,
+                "-m",
+                "reranker",
+                f"--model_id={model_dir}",
+                "--backend=torch",
+                f"--http_port={port}",
+                "--host=127.0.0.1",
+                "--log_level=warning",
+            ],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
         started.append(process)
         base = f"http://127.0.0.1:{port}"
@@ -408,8 +489,9 @@ def server_process(tmp_path):
 
 def words_text(chars: int, seed: int) -> str:
     rng = random.Random(seed)
-    vocabulary = ["".join(rng.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(rng.randint(2, 9)))
-                  for _ in range(5000)]
+    vocabulary = [
+        "".join(rng.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(rng.randint(2, 9))) for _ in range(5000)
+    ]
     text = " ".join(rng.choices(vocabulary, k=chars // 5 + 16))
     while len(text) < chars:
         text += " " + text

@@ -8,21 +8,34 @@ import sys
 
 import httpx
 import pytest
-from tests.support.app import SEED_REQUEST, free_port, wait_http_ok
-from tests.support.tiny_models import write_config_only
 
 from reranker.cli import build_parser, settings_from
 from reranker.config import Settings
+from tests.support.app import SEED_REQUEST, free_port, wait_http_ok
+from tests.support.tiny_models import write_config_only
 
 SERVER = [sys.executable, "-m", "reranker"]
 
 
 def run_cli(*args, env=None, timeout=60):
-    return subprocess.run([*SERVER, *args], capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})})
+    return subprocess.run(
+        [*SERVER, *args], capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})}
+    )
 
 
 def test_should_accept_every_kserve_style_flag_and_last_one_wins():
-    settings = settings_from(["--model_name={{.Name}}", "--model_name=reranker", "--task=score", "--http_port", "9000", "--enforce_eager", "--dtype=bfloat16"], environ={})
+    settings = settings_from(
+        [
+            "--model_name={{.Name}}",
+            "--model_name=reranker",
+            "--task=score",
+            "--http_port",
+            "9000",
+            "--enforce_eager",
+            "--dtype=bfloat16",
+        ],
+        environ={},
+    )
     assert settings.model_name == "reranker" and settings.http_port == 9000
     assert settings.enforce_eager is True and settings.dtype == "bfloat16"
 
@@ -62,7 +75,9 @@ def test_should_exit_2_with_one_clear_line_on_bad_flags(args, env, message):
 def test_should_exit_1_with_one_line_when_there_is_no_model(tmp_path):
     result = run_cli(f"--model_dir={tmp_path / 'missing'}")
     assert result.returncode == 1
-    assert result.stderr.strip().splitlines() == [f"reranker-server: error: model directory {tmp_path / 'missing'} does not exist"]
+    assert result.stderr.strip().splitlines() == [
+        f"reranker-server: error: model directory {tmp_path / 'missing'} does not exist"
+    ]
 
 
 def test_should_exit_1_when_the_model_is_not_a_reranker(tmp_path):
@@ -84,7 +99,15 @@ def test_should_exit_1_when_vllm_is_asked_for_but_missing(tiny_cross_encoder_dir
 @pytest.mark.slow  # starts the server process
 def test_should_exit_1_when_the_weights_fail_to_load(tmp_path):
     # A valid cross-encoder config without weights: kind detection passes, loading fails later.
-    write_config_only(tmp_path, {"architectures": ["BertForSequenceClassification"], "model_type": "bert", "max_position_embeddings": 64, "id2label": {"0": "LABEL_0"}})
+    write_config_only(
+        tmp_path,
+        {
+            "architectures": ["BertForSequenceClassification"],
+            "model_type": "bert",
+            "max_position_embeddings": 64,
+            "id2label": {"0": "LABEL_0"},
+        },
+    )
     result = run_cli(f"--model_dir={tmp_path}", f"--http_port={free_port()}", "--backend=torch", timeout=120)
     assert result.returncode == 1
     assert result.stderr.strip().splitlines()[-1].startswith("reranker-server: error: could not load the model:")
@@ -96,7 +119,9 @@ def server_process(tiny_cross_encoder_dir):
     process = subprocess.Popen(
         [*SERVER, f"--model_id={tiny_cross_encoder_dir}", "--backend=torch"],
         env={**os.environ, "RERANKER_HTTP_PORT": str(port), "RERANKER_HOST": "127.0.0.1"},
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     base = f"http://127.0.0.1:{port}"
     wait_http_ok(f"{base}/v2/health/ready", process, lambda: process.stdout.read())

@@ -10,15 +10,13 @@ from __future__ import annotations
 import json
 import select
 import socket
-import sys
 import time
-from pathlib import Path
 
 import httpx
 import pytest
-from tests.support.app import assert_error
 
 from tests.support import server_process
+from tests.support.app import assert_error
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 
@@ -28,9 +26,14 @@ MARGIN_S = 10.0
 
 @pytest.fixture(scope="module")
 def server(tiny_cross_encoder_dir, tmp_path_factory):
-    flags = [f"--model_id={tiny_cross_encoder_dir}", "--backend=torch", "--log_level=warning",
-             f"--header_timeout={HEADER_TIMEOUT:g}", f"--keep_alive_timeout={KEEP_ALIVE_TIMEOUT:g}",
-             f"--body_timeout={BODY_TIMEOUT:g}"]
+    flags = [
+        f"--model_id={tiny_cross_encoder_dir}",
+        "--backend=torch",
+        "--log_level=warning",
+        f"--header_timeout={HEADER_TIMEOUT:g}",
+        f"--keep_alive_timeout={KEEP_ALIVE_TIMEOUT:g}",
+        f"--body_timeout={BODY_TIMEOUT:g}",
+    ]
     with server_process.Server(flags, tmp_path_factory.mktemp("server") / "server.log") as running:
         yield running
     assert "Traceback" not in running.log()
@@ -128,8 +131,10 @@ def test_an_idle_keep_alive_connection_is_closed(server):
 
 def test_a_stalled_body_is_timed_out(server):
     with connect(server) as sock:
-        sock.sendall(b"POST /openai/v1/rerank HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-                     b"Content-Length: 200\r\n\r\n{\"query\": \"q\",")
+        sock.sendall(
+            b"POST /openai/v1/rerank HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            b'Content-Length: 200\r\n\r\n{"query": "q",'
+        )
         data, closed = read_until_closed(sock, BODY_TIMEOUT + MARGIN_S)
     assert closed, "a request whose body stopped coming was held past --body_timeout"
     if data:

@@ -4,6 +4,7 @@ clients can show (api/dialects/)."""
 from __future__ import annotations
 
 import pytest
+
 from tests.support.app import SEED_REQUEST, assert_error, running_app
 
 QUERY, DOCUMENTS = SEED_REQUEST["query"], SEED_REQUEST["documents"]
@@ -12,11 +13,17 @@ LONG = "word " * 2000  # far past any model's limit
 # One request per dialect, each asking for every document with its text (where it can).
 REQUESTS = {
     "seed": ("/openai/v1/rerank", {"model": "reranker", "query": QUERY, "documents": DOCUMENTS}),
-    "cohere-v1": ("/v1/rerank", {"model": "reranker", "query": QUERY, "documents": DOCUMENTS, "return_documents": True}),
+    "cohere-v1": (
+        "/v1/rerank",
+        {"model": "reranker", "query": QUERY, "documents": DOCUMENTS, "return_documents": True},
+    ),
     "cohere-v2": ("/v2/rerank", {"model": "reranker", "query": QUERY, "documents": [{"text": d} for d in DOCUMENTS]}),
     "tei": ("/rerank", {"query": QUERY, "texts": DOCUMENTS, "return_text": True}),
     "infinity": ("/rerank", {"model": "reranker", "query": QUERY, "documents": DOCUMENTS, "return_documents": True}),
-    "nim": ("/v1/ranking", {"model": "reranker", "query": {"text": QUERY}, "passages": [{"text": d} for d in DOCUMENTS]}),
+    "nim": (
+        "/v1/ranking",
+        {"model": "reranker", "query": {"text": QUERY}, "passages": [{"text": d} for d in DOCUMENTS]},
+    ),
 }
 
 
@@ -41,7 +48,9 @@ def answers(tiny_client):
 def test_should_answer_the_seed_route_in_the_seed_shape(answers):
     body = answers["seed"]
     assert set(body) == {"id", "model", "usage", "results"}
-    assert all(set(r) == {"index", "document", "relevance_score"} and isinstance(r["document"], str) for r in body["results"])
+    assert all(
+        set(r) == {"index", "document", "relevance_score"} and isinstance(r["document"], str) for r in body["results"]
+    )
 
 
 @pytest.mark.parametrize(("dialect", "version"), [("cohere-v1", "1"), ("cohere-v2", "2")])
@@ -95,8 +104,12 @@ def test_should_leave_documents_out_when_a_dialect_asks(tiny_client):
 
 def test_should_give_tei_raw_scores_on_request(tiny_client):
     raw = tiny_client.post("/rerank", json={"query": QUERY, "texts": DOCUMENTS, "raw_scores": True}).json()
-    seed = tiny_client.post("/openai/v1/rerank", json={"query": QUERY, "documents": DOCUMENTS, "use_activation": False}).json()
-    assert {r["index"]: r["score"] for r in raw} == pytest.approx({r["index"]: r["relevance_score"] for r in seed["results"]})
+    seed = tiny_client.post(
+        "/openai/v1/rerank", json={"query": QUERY, "documents": DOCUMENTS, "use_activation": False}
+    ).json()
+    assert {r["index"]: r["score"] for r in raw} == pytest.approx(
+        {r["index"]: r["relevance_score"] for r in seed["results"]}
+    )
 
 
 @pytest.mark.parametrize(
@@ -129,8 +142,16 @@ def test_should_fail_tei_requests_in_teis_error_shape(tiny_client):
     ("path", "request_body", "message"),
     [
         ("/v1/rerank", {"query": QUERY, "documents": "not a list"}, r"documents: Input should be a valid list"),
-        ("/v2/rerank", {"query": QUERY, "documents": DOCUMENTS, "model": "rerank-v3.5"}, r"model 'rerank-v3.5' not found"),
-        ("/rerank", {"query": QUERY, "documents": DOCUMENTS, "top_n": 0}, r"top_n: Input should be greater than or equal to 1"),
+        (
+            "/v2/rerank",
+            {"query": QUERY, "documents": DOCUMENTS, "model": "rerank-v3.5"},
+            r"model 'rerank-v3.5' not found",
+        ),
+        (
+            "/rerank",
+            {"query": QUERY, "documents": DOCUMENTS, "top_n": 0},
+            r"top_n: Input should be greater than or equal to 1",
+        ),
         ("/rerank", {"query": QUERY}, r"documents: Field required"),
         ("/v1/ranking", {"query": {"text": ""}, "passages": [{"text": "a"}]}, r"query: query.text must not be empty"),
     ],
@@ -161,9 +182,19 @@ def test_should_say_tei_clients_are_early_in_teis_shape(tiny_cross_encoder_dir):
 def test_should_describe_the_model_on_teis_info_route(tiny_client, minilm_client):
     info = tiny_client.get("/info").json()
     # TEI's required fields (its openapi.json, Info), each of its type.
-    required = {"model_id": str, "served_model_name": str, "model_dtype": str, "version": str, "model_type": dict,
-                "max_concurrent_requests": int, "max_input_length": int, "max_batch_tokens": int,
-                "max_client_batch_size": int, "tokenization_workers": int, "auto_truncate": bool}
+    required = {
+        "model_id": str,
+        "served_model_name": str,
+        "model_dtype": str,
+        "version": str,
+        "model_type": dict,
+        "max_concurrent_requests": int,
+        "max_input_length": int,
+        "max_batch_tokens": int,
+        "max_client_batch_size": int,
+        "tokenization_workers": int,
+        "auto_truncate": bool,
+    }
     assert {k: type(info[k]) for k in required} == required
     assert info["model_id"] == "reranker" and "reranker" in info["model_type"]
     assert info["max_input_length"] > 0 and info["max_client_batch_size"] == 1000
@@ -177,14 +208,17 @@ def test_should_describe_the_model_on_teis_info_route(tiny_client, minilm_client
 
 
 def test_should_answer_to_every_served_name_and_report_the_first(tiny_cross_encoder_dir):
-    with running_app(model_id=str(tiny_cross_encoder_dir), model_name="reranker, rerank-v3.5,jina-reranker-v2-base-multilingual") as client:
+    with running_app(
+        model_id=str(tiny_cross_encoder_dir), model_name="reranker, rerank-v3.5,jina-reranker-v2-base-multilingual"
+    ) as client:
         for name in ("reranker", "rerank-v3.5", "jina-reranker-v2-base-multilingual"):
             body = client.post("/v2/rerank", json={**REQUESTS["cohere-v2"][1], "model": name}).json()
             assert body["model"] == "reranker", body
         assert client.get("/v1/models/rerank-v3.5").status_code == 200
         assert [m["id"] for m in client.get("/v1/models").json()["data"]] == ["reranker"]
         assert_error(
-            client.post("/openai/v1/rerank", json={**SEED_REQUEST, "model": "bge"}), 404,
+            client.post("/openai/v1/rerank", json={**SEED_REQUEST, "model": "bge"}),
+            404,
             r"model 'bge' not found: this server serves 'reranker' or 'rerank-v3.5' or "
             r"'jina-reranker-v2-base-multilingual' \(--model_name\)",
         )

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import re
 import shlex
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import dockerfile
 import pytest
+import tomllib
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -114,13 +114,18 @@ def test_should_define_the_targets_that_make_image_builds():
         assert f"--target {target}" in recipe
 
 
-@pytest.mark.parametrize("name", ["BASE_IMAGE", "TORCH_INDEX_URL", "PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL",
-                                  "PIP_FIND_LINKS", "PIP_TRUSTED_HOST"])
+@pytest.mark.parametrize(
+    "name",
+    ["BASE_IMAGE", "TORCH_INDEX_URL", "PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL", "PIP_FIND_LINKS", "PIP_TRUSTED_HOST"],
+)
 def test_should_take_the_offline_build_arguments_in_every_stage_that_installs(name):
     # A build argument exists only in the stage that declares it (or before the first FROM,
     # for FROM lines): each stage whose pip reaches an index declares pip's own.
-    global_args = [c.value[0].split("=")[0] for c in dockerfile.parse_file(str(DOCKERFILE))
-                   if c.cmd == "ARG" and c.start_line < min(s.commands[0].start_line for s in STAGES.values() if s.commands)]
+    global_args = [
+        c.value[0].split("=")[0]
+        for c in dockerfile.parse_file(str(DOCKERFILE))
+        if c.cmd == "ARG" and c.start_line < min(s.commands[0].start_line for s in STAGES.values() if s.commands)
+    ]
     for stage in STAGES.values():
         installs = [c for c in stage.commands if c.cmd == "RUN" and "pip-build install" in c.value[0]]
         if not installs:
@@ -170,7 +175,9 @@ def test_should_install_vllm_in_the_gpu_image_and_cpu_torch_in_the_cpu_image():
         assert '--require-hashes --no-deps -r "$lock"' in runs
     assert "vllm" in pyproject()["project"]["optional-dependencies"]
     assert "locks/gpu-py" not in cpu_runs
-    torch_index = [c.value[0] for c in instructions(venv_builder("cpu"), "ARG") if c.value[0].startswith("TORCH_INDEX_URL=")]
+    torch_index = [
+        c.value[0] for c in instructions(venv_builder("cpu"), "ARG") if c.value[0].startswith("TORCH_INDEX_URL=")
+    ]
     assert torch_index == ["TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu"]
     assert '--index-url "${TORCH_INDEX_URL}"' in cpu_runs
 
@@ -221,7 +228,8 @@ def test_should_keep_home_and_caches_on_the_runtime_writable_mount(target):
     writable = [m["mountPath"].rstrip("/") + "/" for m in container.get("volumeMounts", [])]
     image_env = env(target)
     paths = {
-        k: v for k, v in image_env.items()
+        k: v
+        for k, v in image_env.items()
         if v.startswith("/") and (k == "HOME" or re.search(r"CACHE|_HOME$|_ROOT$", k))
     }
     assert {"HOME", "HF_HOME", "VLLM_CACHE_ROOT"} <= set(paths)

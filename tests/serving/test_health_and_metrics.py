@@ -9,12 +9,12 @@ import time
 
 import pytest
 from fastapi.testclient import TestClient
-from tests.support.app import SEED_REQUEST, assert_error, wait_ready
 
 from reranker.app import create_app
 from reranker.config import Settings
 from reranker.engine.factory import start_engine
 from reranker.engine.model_source import resolve_model
+from tests.support.app import SEED_REQUEST, assert_error, wait_ready
 
 
 @pytest.fixture

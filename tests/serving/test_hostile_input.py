@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
+
 from tests.support.app import assert_error
 
 LONE = ["\ud800", "\udfff", "a\udc80b"]

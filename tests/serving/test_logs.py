@@ -26,8 +26,16 @@ DOCUMENTS = [f"{MARKER} the capital of France is Paris", f"{MARKER} bananas are 
 @pytest.fixture(scope="module")
 def json_server(tiny_cross_encoder_dir, tmp_path_factory):
     log_path = tmp_path_factory.mktemp("json-log") / "server.log"  # kept after the server stops
-    args = ["--model_id", str(tiny_cross_encoder_dir), "--backend", "torch", "--log_format", "json",
-            "--log_level", "debug"]
+    args = [
+        "--model_id",
+        str(tiny_cross_encoder_dir),
+        "--backend",
+        "torch",
+        "--log_format",
+        "json",
+        "--log_level",
+        "debug",
+    ]
     with Server(args, log_path) as server, httpx.Client(base_url=server.url, timeout=60) as client:
         yield server, client
 
@@ -39,8 +47,11 @@ def test_should_print_only_json_lines_with_request_ids_and_no_text(json_server):
         client.post("/openai/v1/rerank", json={"query": QUERY, "documents": DOCUMENTS}),
         client.post("/v2/rerank", json={"query": QUERY, "documents": DOCUMENTS, "top_n": MARKER}),
         client.post("/openai/v1/rerank", json={"model": MARKER, "query": QUERY, "documents": DOCUMENTS}),
-        client.post("/rerank", content=f'{{"query": "{QUERY}", "texts": ["{MARKER}"',  # cut short: not JSON
-                    headers={"content-type": "application/json"}),
+        client.post(
+            "/rerank",
+            content=f'{{"query": "{QUERY}", "texts": ["{MARKER}"',  # cut short: not JSON
+            headers={"content-type": "application/json"},
+        ),
         client.post("/v1/score", json={"text_1": QUERY, "text_2": [{"text": MARKER}]}),
     ]
     assert [a.status_code for a in answers] == [200, 400, 404, 400, 400]

@@ -4,22 +4,17 @@ them). References are built here from the tokenizer and the model's logits."""
 
 from __future__ import annotations
 
-
 import pytest
 import torch
-from tests.support.app import SEED_REQUEST, assert_error, run_with_engine, running_app, score_with_engine
-from tests.support.tiny_models import CARD_PREFIX, CARD_SUFFIX, CARD_TASK, build_tiny_qwen3_reranker
 
 from reranker.engine.base import RequestTooLargeError, ScoreOptions, TruncationPolicy
+from tests.support.app import SEED_REQUEST, assert_error, run_with_engine, running_app, score_with_engine
+from tests.support.tiny_models import CARD_PREFIX, CARD_SUFFIX, CARD_TASK, build_tiny_qwen3_reranker
 
 QUERY = SEED_REQUEST["query"]
 # About 700 tokens: several windows of the tiny cross-encoder's 128.
 LONG = " ".join(f"sentence {i} says the river bank is near the lazy dog." for i in range(60))
 NEEDLE = LONG + " Paris is the capital and most populous city of France."
-
-
-
-
 
 
 def bert_windows_reference(model_dir, query, document, max_len=128):
@@ -45,7 +40,9 @@ def bert_windows_reference(model_dir, query, document, max_len=128):
 def test_should_score_a_long_document_by_its_best_window(tiny_cross_encoder_dir):
     logits, tokens = bert_windows_reference(tiny_cross_encoder_dir, QUERY, NEEDLE)
     assert len(logits) >= 5
-    result = score_with_engine(tiny_cross_encoder_dir, [(QUERY, NEEDLE)], ScoreOptions(use_activation=False), truncation="chunk")
+    result = score_with_engine(
+        tiny_cross_encoder_dir, [(QUERY, NEEDLE)], ScoreOptions(use_activation=False), truncation="chunk"
+    )
     assert result.scores == pytest.approx([max(logits)], abs=1e-5)
     assert result.total_tokens == tokens  # every window's tokens, the query's again in each
 
@@ -105,8 +102,12 @@ def test_should_chunk_inside_the_llm_reranker_template(tmp_path):
             logits = model(input_ids=torch.tensor([prompt])).logits[0, -1]
         expected.append(float(logits[yes] - logits[no]))
     result = score_with_engine(
-        model_dir, [(QUERY, NEEDLE)], ScoreOptions(use_activation=False),
-        model_family="qwen3-reranker", max_model_len=256, truncation="chunk",
+        model_dir,
+        [(QUERY, NEEDLE)],
+        ScoreOptions(use_activation=False),
+        model_family="qwen3-reranker",
+        max_model_len=256,
+        truncation="chunk",
     )
     assert len(expected) >= 3
     assert result.scores == pytest.approx([max(expected)], abs=1e-4)

@@ -28,6 +28,7 @@ from tests.support.tiny_models import (
 QUERY, DOCS = SEED_REQUEST["query"], SEED_REQUEST["documents"]
 PAIRS = [(QUERY, d) for d in DOCS]
 
+
 def classifier_logits(model_dir, pairs):
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
@@ -58,11 +59,8 @@ def xlm_roberta_dir(tmp_path_factory):
     return build_tiny_xlm_roberta_cross_encoder(tmp_path_factory.mktemp("tiny-xlm-roberta"))
 
 
-
-
-
-
 # --- detection ---------------------------------------------------------------------------------
+
 
 def resolve(path, **values):
     return resolve_model(Settings(model_dir=str(path), **values))
@@ -70,7 +68,9 @@ def resolve(path, **values):
 
 QWEN3_CAUSAL = {"architectures": ["Qwen3ForCausalLM"], "model_type": "qwen3", "max_position_embeddings": 40960}
 QWEN3_SEQ_CLS = {
-    "architectures": ["Qwen3ForSequenceClassification"], "model_type": "qwen3", "max_position_embeddings": 40960,
+    "architectures": ["Qwen3ForSequenceClassification"],
+    "model_type": "qwen3",
+    "max_position_embeddings": 40960,
     "id2label": {"0": "LABEL_0"},
 }
 
@@ -97,7 +97,9 @@ def test_should_serve_a_causal_qwen3_as_a_reranker_when_the_flag_names_it(tmp_pa
     write_config_only(tmp_path, QWEN3_CAUSAL)
     model = resolve(tmp_path, model_family="qwen3-reranker")
     assert (model.kind, model.family.head, model.family.takes_instruction) == (
-        ModelKind.CROSS_ENCODER, ScoreHead.YES_NO, True,
+        ModelKind.CROSS_ENCODER,
+        ScoreHead.YES_NO,
+        True,
     )
     assert model.max_model_len == 8192  # the model card's length, not the config's 40960
     assert resolve(tmp_path, model_family="qwen3-reranker", max_model_len=16384).max_model_len == 16384
@@ -113,10 +115,15 @@ def test_should_detect_a_qwen3_seq_cls_conversion_and_keep_its_template(tmp_path
 
 
 def test_should_refuse_a_decoder_classifier_whose_template_is_unknown(tmp_path):
-    write_config_only(tmp_path, {
-        "architectures": ["LlamaForSequenceClassification"], "model_type": "llama",
-        "max_position_embeddings": 4096, "id2label": {"0": "LABEL_0"},
-    })
+    write_config_only(
+        tmp_path,
+        {
+            "architectures": ["LlamaForSequenceClassification"],
+            "model_type": "llama",
+            "max_position_embeddings": 4096,
+            "id2label": {"0": "LABEL_0"},
+        },
+    )
     with pytest.raises(ModelSourceError, match=r"decoder .* converted to sequence classification.*--model_family"):
         resolve(tmp_path)
     assert resolve(tmp_path, model_family="cross-encoder").family.template is None
@@ -151,6 +158,7 @@ def test_should_refuse_chunking_for_embedding_models(minilm_dir):
 
 
 # --- scores against the models' own logits -----------------------------------------------------
+
 
 def test_should_score_the_causal_reranker_as_its_model_card(qwen3_dir):
     expected, lengths = card_scores(qwen3_dir, PAIRS)
@@ -205,6 +213,7 @@ def test_should_give_modernbert_no_segment_ids_and_its_long_limit(modernbert_dir
 
 # --- instruction -------------------------------------------------------------------------------
 
+
 def test_should_put_the_instruction_in_the_prompt(qwen3_dir):
     task = "Given a question about Europe, find the sentence that names a capital"
     expected, _ = card_scores(qwen3_dir, PAIRS, instruction=task)
@@ -231,10 +240,14 @@ INSTRUCTION_ROUTES = {
     "/v1/rerank": (_RERANK_BODY, _RERANK_SCORES),
     "/v2/rerank": (_RERANK_BODY, _RERANK_SCORES),
     "/rerank": (_RERANK_BODY, _RERANK_SCORES),  # Infinity's body (TEI's "texts" takes none)
-    "/openai/v1/score": (lambda query, docs: {"text_1": query, "text_2": docs},
-                         lambda body: {d["index"]: d["score"] for d in body["data"]}),
-    "/v1/score": (lambda query, docs: {"text_1": query, "text_2": docs},
-                  lambda body: {d["index"]: d["score"] for d in body["data"]}),
+    "/openai/v1/score": (
+        lambda query, docs: {"text_1": query, "text_2": docs},
+        lambda body: {d["index"]: d["score"] for d in body["data"]},
+    ),
+    "/v1/score": (
+        lambda query, docs: {"text_1": query, "text_2": docs},
+        lambda body: {d["index"]: d["score"] for d in body["data"]},
+    ),
 }
 
 
@@ -268,19 +281,24 @@ def test_should_take_the_instruction_field_in_every_rerank_and_score_route(qwen3
     answered = scores(instructed.json())
     assert [answered[i] for i in range(len(DOCS))] == pytest.approx(expected, abs=1e-5)
     assert scores(plain.json()) != pytest.approx(scores(instructed.json()), abs=1e-6)
-    assert_error(qwen3_client.post(path, json={**body(QUERY, DOCS), "instruction": " "}),
-                 400, r"instruction must not be empty")
+    assert_error(
+        qwen3_client.post(path, json={**body(QUERY, DOCS), "instruction": " "}), 400, r"instruction must not be empty"
+    )
 
 
 def test_should_answer_400_to_an_instruction_for_a_model_that_takes_none(tiny_client):
     body = {"query": QUERY, "documents": DOCS, "instruction": "Find answers"}
     error = assert_error(tiny_client.post("/openai/v1/rerank", json=body), 400, r"^instruction: .*takes no instruction")
     assert error["param"] == "instruction"
-    assert_error(tiny_client.post("/v1/score", json={"text_1": QUERY, "text_2": DOCS, "instruction": "x"}),
-                 400, r"^instruction: .*takes no instruction")
+    assert_error(
+        tiny_client.post("/v1/score", json={"text_1": QUERY, "text_2": DOCS, "instruction": "x"}),
+        400,
+        r"^instruction: .*takes no instruction",
+    )
 
 
 # --- the seed contract, for each family --------------------------------------------------------
+
 
 @pytest.mark.slow  # loads a model (request.getfixturevalue)
 @pytest.mark.parametrize(

@@ -5,11 +5,11 @@ from __future__ import annotations
 import shutil
 
 import pytest
-from tests.support.tiny_models import write_config_only
 
 from reranker.config import Settings
 from reranker.engine.base import ModelKind
 from reranker.engine.model_source import ModelSourceError, resolve_model
+from tests.support.tiny_models import write_config_only
 
 
 def test_should_detect_a_cross_encoder_and_its_limit(tiny_cross_encoder_dir):
@@ -24,7 +24,9 @@ def test_should_detect_an_embedding_model_and_its_sentence_transformers_limit(mi
     assert model.max_model_len == 256
 
 
-def test_should_serve_the_embedded_model_when_nothing_is_given_and_nothing_is_mounted(minilm_dir, monkeypatch, tmp_path):
+def test_should_serve_the_embedded_model_when_nothing_is_given_and_nothing_is_mounted(
+    minilm_dir, monkeypatch, tmp_path
+):
     monkeypatch.setattr("reranker.engine.model_source.DEFAULT_MODEL_DIR", str(tmp_path / "absent"))
     model = resolve_model(Settings(model_dir=str(tmp_path / "absent")))
     assert model.embedded_default and model.path == str(minilm_dir)
@@ -46,7 +48,14 @@ def test_should_find_the_model_in_a_single_subdirectory(tiny_cross_encoder_dir, 
 
 
 def test_should_reject_a_classifier_with_several_labels(tmp_path):
-    write_config_only(tmp_path, {"architectures": ["BertForSequenceClassification"], "id2label": {"0": "a", "1": "b", "2": "c"}, "max_position_embeddings": 512})
+    write_config_only(
+        tmp_path,
+        {
+            "architectures": ["BertForSequenceClassification"],
+            "id2label": {"0": "a", "1": "b", "2": "c"},
+            "max_position_embeddings": 512,
+        },
+    )
     with pytest.raises(ModelSourceError, match=r"sequence classifier with 3 labels"):
         resolve_model(Settings(model_dir=str(tmp_path)))
 
@@ -64,7 +73,15 @@ def test_should_reject_a_text_generator_naming_the_flag_for_llm_rerankers(tmp_pa
 
 
 def test_should_subtract_the_roberta_position_offset(tmp_path):
-    write_config_only(tmp_path, {"architectures": ["XLMRobertaForSequenceClassification"], "model_type": "xlm-roberta", "max_position_embeddings": 514, "id2label": {"0": "LABEL_0"}})
+    write_config_only(
+        tmp_path,
+        {
+            "architectures": ["XLMRobertaForSequenceClassification"],
+            "model_type": "xlm-roberta",
+            "max_position_embeddings": 514,
+            "id2label": {"0": "LABEL_0"},
+        },
+    )
     assert resolve_model(Settings(model_dir=str(tmp_path))).max_model_len == 512
 
 

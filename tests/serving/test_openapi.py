@@ -8,18 +8,23 @@ import re
 import sys
 
 import pytest
-from tests.support.app import SEED_REQUEST, assert_error
 
 from reranker.api.schemas import NOT_BLANK_PATTERN
 from reranker.app import create_app
 from reranker.config import Settings
+from tests.support.app import SEED_REQUEST, assert_error
 
 QUERY, DOCS = SEED_REQUEST["query"], SEED_REQUEST["documents"]
 
 SCORING = {"200", "400", "404", "405", "408", "413", "429", "503", "504"}
 SCORING_ROUTES = [
-    ("post", "/openai/v1/rerank"), ("post", "/v1/rerank"), ("post", "/v2/rerank"), ("post", "/rerank"),
-    ("post", "/v1/ranking"), ("post", "/openai/v1/score"), ("post", "/v1/score"),
+    ("post", "/openai/v1/rerank"),
+    ("post", "/v1/rerank"),
+    ("post", "/v2/rerank"),
+    ("post", "/rerank"),
+    ("post", "/v1/ranking"),
+    ("post", "/openai/v1/score"),
+    ("post", "/v1/score"),
 ]
 # Every route and the statuses it can send without an API key.
 STATUSES = {
@@ -33,8 +38,12 @@ STATUSES = {
     ("get", "/v1/models/{name}"): {"200", "404", "503"},
     ("get", "/v2/models/{name}/ready"): {"200", "404", "503"},
 }
-PROBES = {("get", "/v2/health/live"), ("get", "/v2/health/ready"), ("get", "/v1/models/{name}"),
-          ("get", "/v2/models/{name}/ready")}
+PROBES = {
+    ("get", "/v2/health/live"),
+    ("get", "/v2/health/ready"),
+    ("get", "/v1/models/{name}"),
+    ("get", "/v2/models/{name}/ready"),
+}
 
 
 def document(**settings) -> dict:
@@ -111,7 +120,9 @@ def test_should_add_401_and_a_bearer_scheme_only_with_an_api_key(spec):
     assert "securitySchemes" not in spec["components"]
     secured = document(api_key="secret")
     assert secured["components"]["securitySchemes"]["bearerAuth"] == {
-        "type": "http", "scheme": "bearer", "description": "One of the server's API keys (--api_key)."
+        "type": "http",
+        "scheme": "bearer",
+        "description": "One of the server's API keys (--api_key).",
     }
     for route, operation in operations(secured):
         if route in PROBES or route == ("get", "/metrics"):
@@ -261,17 +272,18 @@ def test_should_describe_tei_info_as_served(tiny_client, spec):
 def test_should_offer_instruction_only_where_the_served_model_takes_one(takes_instruction):
     # The server refuses "instruction" for a model without a prompt (400), so its document must
     # not offer the field there; an LLM reranker's document does. Known once the model loads.
-    from tests.support.fake_engine import FakeEngine
-    from tests.support.app import wait_ready
     from fastapi.testclient import TestClient
 
     from reranker.engine.base import ModelInfo, ModelKind
+    from tests.support.app import wait_ready
+    from tests.support.fake_engine import FakeEngine
 
     class Engine(FakeEngine):
         @property
         def info(self) -> ModelInfo:
-            return ModelInfo("reranker", "fake", ModelKind.CROSS_ENCODER, 512, "fake",
-                             takes_instruction=takes_instruction)
+            return ModelInfo(
+                "reranker", "fake", ModelKind.CROSS_ENCODER, 512, "fake", takes_instruction=takes_instruction
+            )
 
     async def load():
         return Engine()
@@ -282,9 +294,19 @@ def test_should_offer_instruction_only_where_the_served_model_takes_one(takes_in
         wait_ready(client)
         spec = client.get("/openapi.json").json()
     offered = {
-        route for route, schemas in request_schemas(spec).items()
+        route
+        for route, schemas in request_schemas(spec).items()
         if any("instruction" in schema.get("properties", {}) for schema in schemas)
     }
-    assert offered == ({("post", "/openai/v1/rerank"), ("post", "/v1/rerank"), ("post", "/v2/rerank"),
-                        ("post", "/rerank"), ("post", "/openai/v1/score"), ("post", "/v1/score")}
-                       if takes_instruction else set())
+    assert offered == (
+        {
+            ("post", "/openai/v1/rerank"),
+            ("post", "/v1/rerank"),
+            ("post", "/v2/rerank"),
+            ("post", "/rerank"),
+            ("post", "/openai/v1/score"),
+            ("post", "/v1/score"),
+        }
+        if takes_instruction
+        else set()
+    )

@@ -8,16 +8,15 @@ error bodies and the server's own counters.
 from __future__ import annotations
 
 import asyncio
-import sys
 import time
 from collections import Counter
 from pathlib import Path
 
 import httpx
 import pytest
-from tests.support.app import assert_error
 
 from tests.support import metrics, server_process, workload
+from tests.support.app import assert_error
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 
@@ -44,7 +43,9 @@ async def clients(url: str, count: int, requests_each: int, documents: int) -> t
         async with httpx.AsyncClient(timeout=120, limits=httpx.Limits(max_connections=1)) as http:
             for n in range(requests_each):
                 try:
-                    responses.append(await http.post(url + ROUTE, json=workload.rerank_body(documents, 30, index * 7 + n)))
+                    responses.append(
+                        await http.post(url + ROUTE, json=workload.rerank_body(documents, 30, index * 7 + n))
+                    )
                 except httpx.HTTPError as exc:
                     failures.append(f"client {index} request {n}: {type(exc).__name__}: {exc}")
 
@@ -119,8 +120,10 @@ def test_work_of_clients_that_gave_up_is_dropped_not_computed(minilm_dir, tmp_pa
     abandoned_count, documents_each, blocking_documents = 8, 20, 600
     # Distinct documents: seconds of model time, however fast the machine (the deadline is raised
     # so that a slow one finishes them too: deadlines are the other test's subject).
-    blocker = {"query": "what is the capital of france",
-               "documents": [f"document {i}: " + d for i, d in enumerate(workload.make_documents(blocking_documents, 30, 3))]}
+    blocker = {
+        "query": "what is the capital of france",
+        "documents": [f"document {i}: " + d for i, d in enumerate(workload.make_documents(blocking_documents, 30, 3))],
+    }
     abandoned = [workload.rerank_body(documents_each, 30, 100 + i) for i in range(abandoned_count)]
     with server_process.Server(server_args(minilm_dir, "--request_timeout=300"), tmp_path / "server.log") as server:
         before = metrics.scrape(server.url)
@@ -128,7 +131,10 @@ def test_work_of_clients_that_gave_up_is_dropped_not_computed(minilm_dir, tmp_pa
         assert blocked.status_code == 200, blocked.text
 
         deadline = time.monotonic() + 60  # the server counts a cancellation when it sees the connection close
-        while metrics.metric(after := metrics.scrape(server.url), CANCELLED) - metrics.metric(before, CANCELLED) < abandoned_count:
+        while (
+            metrics.metric(after := metrics.scrape(server.url), CANCELLED) - metrics.metric(before, CANCELLED)
+            < abandoned_count
+        ):
             assert time.monotonic() < deadline, "the server did not notice that the clients left"
             time.sleep(0.1)
         following = httpx.post(server.url + ROUTE, json=workload.rerank_body(documents_each, 30, 1), timeout=120)

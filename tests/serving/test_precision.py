@@ -93,9 +93,7 @@ def test_should_keep_the_gpu_rule_whatever_the_cpu(monkeypatch, capabilities, co
     ("amx", "avx512_bf16", "native"),
     [(True, False, True), (False, True, True), (False, False, False)],
 )
-def test_should_read_the_older_torch_helpers_without_get_capabilities(
-    monkeypatch, amx, avx512_bf16, native
-):
+def test_should_read_the_older_torch_helpers_without_get_capabilities(monkeypatch, amx, avx512_bf16, native):
     # torch 2.11 (the GPU machine's) has no torch.cpu.get_capabilities.
     monkeypatch.delattr(torch.cpu, "get_capabilities", raising=False)
     monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx, raising=False)
@@ -156,8 +154,10 @@ def test_fake_amx_makes_every_process_pick_bfloat16():
     from pathlib import Path
 
     root = Path(__file__).resolve().parents[2]
-    probe = ("import torch; from reranker.engine.precision import cpu_bf16_support, pick_dtype; "
-             "print(cpu_bf16_support().reason, pick_dtype('auto', torch.device('cpu'), {}))")
+    probe = (
+        "import torch; from reranker.engine.precision import cpu_bf16_support, pick_dtype; "
+        "print(cpu_bf16_support().reason, pick_dtype('auto', torch.device('cpu'), {}))"
+    )
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(root / "tests" / "fake_amx"), str(root / "serving")])}
     out = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["CPU", "has", "AMX", "torch.bfloat16"]

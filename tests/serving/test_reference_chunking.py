@@ -23,11 +23,11 @@ import math
 
 import pytest
 import torch
-from tests.support.app import run_with_engine, score_with_engine
 from test_reference_precision import logit_tolerance
-from tests.support.tiny_models import build_tiny_xlm_roberta_cross_encoder
 
 from reranker.engine.base import ScoreOptions, TruncationPolicy
+from tests.support.app import run_with_engine, score_with_engine
+from tests.support.tiny_models import build_tiny_xlm_roberta_cross_encoder
 
 # float32 on both sides, the same weights and the same token ids: what is left is the order of
 # float32 sums, which differs between one window alone (here) and windows padded into one batch
@@ -62,10 +62,13 @@ CJK = "".join(
 )
 # Emoji (skin tone and ZWJ sequences that the tokenizer never saw: <unk>), NFKC rewrites
 # (ligature, full-width, circled digits) and the query's own words late in the document.
-EMOJI = " ".join(
-    f"{i}: rerankers 🔎 score ﬁles 📄 for Ｐａｒｉｓ ① 👍🏽 👨‍👩‍👧 and the best one wins 🏆🎉." for i in range(40)
-) + " Paris est la capitale de la France 🗼."
-MIXED = " ".join(f"{ACCENTED[i * 90:(i + 1) * 90]} {CJK[i * 40:(i + 1) * 40]} 🍕" for i in range(12))
+EMOJI = (
+    " ".join(
+        f"{i}: rerankers 🔎 score ﬁles 📄 for Ｐａｒｉｓ ① 👍🏽 👨‍👩‍👧 and the best one wins 🏆🎉." for i in range(40)
+    )
+    + " Paris est la capitale de la France 🗼."
+)
+MIXED = " ".join(f"{ACCENTED[i * 90 : (i + 1) * 90]} {CJK[i * 40 : (i + 1) * 40]} 🍕" for i in range(12))
 SHORT = "Paris est la capitale de la France."
 
 
@@ -149,8 +152,10 @@ def test_reference_documents_need_several_windows_and_are_not_trivially_tokenize
     assert "ﬁ" not in "".join(tokenizer.convert_ids_to_tokens(reference.ids(EMOJI)))  # NFKC: "fi"
     assert any(len(piece) > 1 for piece in tokenizer.convert_ids_to_tokens(reference.ids(CJK)))  # multi-char CJK pieces
     # The best window is not always the first: the max over windows is exercised.
-    best = [max(range(len(logits)), key=logits.__getitem__) for logits in
-            (reference.window_logits(QUERY, d) for d in DOCUMENTS.values())]
+    best = [
+        max(range(len(logits)), key=logits.__getitem__)
+        for logits in (reference.window_logits(QUERY, d) for d in DOCUMENTS.values())
+    ]
     assert any(index > 0 for index in best), best
 
 

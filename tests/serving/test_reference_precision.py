@@ -22,9 +22,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from tests.support.app import run_with_engine
 
 from reranker.engine.base import ScoreOptions
+from tests.support.app import run_with_engine
 
 # --- tolerances ----------------------------------------------------------------------------------
 #
@@ -124,6 +124,7 @@ HEAD_SEEDS = [0, 7]  # both rank their top 4 apart past a tie; 7 drifts the most
 
 # --- the independent scorers ---------------------------------------------------------------------
 
+
 def cross_encoder_logits(model_dir: Path, pairs: list[tuple[str, str]]) -> list[float]:
     """float32 logits as a cross-encoder's model card computes them: the tokenizer's own pair
     encoding (only the document truncated), padded in one batch, the one label's logit."""
@@ -198,6 +199,7 @@ def engine_scores(model_dir: Path, pairs, dtype: str, **settings_values) -> dict
 
 
 # --- the tests -----------------------------------------------------------------------------------
+
 
 def test_reference_is_the_tokenizers_pair_encoding_and_the_head_spreads_the_logits(minilm_cross_encoder_dir):
     from transformers import AutoTokenizer

@@ -28,10 +28,10 @@ from test_reference_precision import (
     sigmoid,
 )
 
-from reranker.config import Settings  
-from reranker.engine.base import ScoreOptions  
-from reranker.engine.model_source import resolve_model  
-from reranker.engine.vllm_engine import VllmEngine  
+from reranker.config import Settings
+from reranker.engine.base import ScoreOptions
+from reranker.engine.model_source import resolve_model
+from reranker.engine.vllm_engine import VllmEngine
 
 pytestmark = pytest.mark.vllm
 

@@ -6,9 +6,9 @@ import copy
 import re
 
 import pytest
-from tests.support.app import SEED_REQUEST, assert_error, running_app
 
 from reranker.api.schemas import RerankResponse
+from tests.support.app import SEED_REQUEST, assert_error, running_app
 
 # The seed's shape exactly; /rerank (Infinity) answers a superset of it (object, created,
 # usage.prompt_tokens): seed clients calling it keep working.

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from tests.support.app import SEED_REQUEST, assert_error
 
 from reranker.api.schemas import ScoreResponse
+from tests.support.app import SEED_REQUEST, assert_error
 
 QUERY, DOCS = SEED_REQUEST["query"], SEED_REQUEST["documents"]
 

@@ -15,12 +15,12 @@ import warnings
 import numpy as np
 import pytest
 import torch
-from tests.support.app import SEED_REQUEST, run_with_engine
 from torch.overrides import TorchFunctionMode
 
 from reranker.engine.base import ScoreOptions, TruncationPolicy
 from reranker.engine.inputs import EmbeddingInputs
 from reranker.engine.scoring import cosine_scores, relevance_scores
+from tests.support.app import SEED_REQUEST, run_with_engine
 
 QUERY, DOCS = SEED_REQUEST["query"], SEED_REQUEST["documents"]
 
@@ -60,8 +60,9 @@ def test_the_mode_sees_torch_calls_on_its_own_thread_only():
 def test_a_cross_encoder_request_runs_no_torch_on_the_event_loop(tiny_cross_encoder_dir):
     long_document = " ".join(DOCS * 40)  # chunked into windows: the best window per pair
     pairs = [(QUERY, d) for d in DOCS] + [(QUERY, long_document)]
-    result, calls = _score_watching_the_loop(tiny_cross_encoder_dir, pairs, ScoreOptions(),
-                                             truncation=TruncationPolicy.CHUNK.value)
+    result, calls = _score_watching_the_loop(
+        tiny_cross_encoder_dir, pairs, ScoreOptions(), truncation=TruncationPolicy.CHUNK.value
+    )
     assert calls == []
     assert len(result.scores) == len(pairs) and all(0.0 < s < 1.0 for s in result.scores)
 
@@ -101,4 +102,5 @@ def test_relevance_is_the_sigmoid_of_each_pairs_best_window():
         scores = relevance_scores(logits, owners, 4, activation=True)
     assert scores == pytest.approx([0.5, 1 / (1 + math.exp(-3.0)), 1.0, 0.0], abs=1e-15)
     assert relevance_scores([0.5, -0.5], [0, 1], 2, activation=True) == pytest.approx(
-        torch.sigmoid(torch.tensor([0.5, -0.5], dtype=torch.float64)).tolist(), abs=1e-15)
+        torch.sigmoid(torch.tensor([0.5, -0.5], dtype=torch.float64)).tolist(), abs=1e-15
+    )

@@ -12,12 +12,12 @@ import time
 
 import httpx
 import pytest
-from tests.support.app import free_port
 
-from tests.support.fake_engine import FakeEngine
 from reranker.app import create_app
 from reranker.config import Settings
 from reranker.server import make_server
+from tests.support.app import free_port
+from tests.support.fake_engine import FakeEngine
 
 
 class _Running:

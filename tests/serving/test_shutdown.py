@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import signal
 import subprocess
-import sys
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -19,9 +18,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from tests.support.app import assert_error
 
 from tests.support import metrics, server_process, workload
+from tests.support.app import assert_error
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 
@@ -50,8 +49,10 @@ def wait_exit(process: subprocess.Popen, signalled_at: float, bound: float) -> i
         return process.wait(timeout=max(0.0, signalled_at + bound - time.monotonic()))
     except subprocess.TimeoutExpired:
         process.wait()
-        pytest.fail(f"the server exited {time.monotonic() - signalled_at:.1f} s after SIGTERM, over the "
-                    f"{bound:g} s (drain + request_timeout + {GRACE_MARGIN_S}) the grace period allows")
+        pytest.fail(
+            f"the server exited {time.monotonic() - signalled_at:.1f} s after SIGTERM, over the "
+            f"{bound:g} s (drain + request_timeout + {GRACE_MARGIN_S}) the grace period allows"
+        )
 
 
 def test_sigterm_under_load_keeps_serving_through_the_drain_and_exits_0(minilm_dir, tmp_path):
@@ -73,7 +74,9 @@ def test_sigterm_under_load_keeps_serving_through_the_drain_and_exits_0(minilm_d
                     at = time.monotonic()
                     try:
                         response = await http.post(url + ROUTE, json=workload.rerank_body(4, 20, index * 100 + n))
-                        sent.append(Sent(at, response.status_code, "" if response.status_code == 200 else response.text))
+                        sent.append(
+                            Sent(at, response.status_code, "" if response.status_code == 200 else response.text)
+                        )
                     except httpx.HTTPError as exc:
                         sent.append(Sent(at, None, f"{type(exc).__name__}: {exc}"))
                     n += 1
@@ -127,8 +130,9 @@ def test_sigterm_with_a_deep_queue_answers_every_accepted_request_in_our_shape(m
 
         async def queued() -> float:
             async with httpx.AsyncClient(timeout=10) as http:
-                return metrics.metric(metrics.parse_metrics((await http.get(f"{url}/metrics")).text),
-                                      "reranker_queue_requests")
+                return metrics.metric(
+                    metrics.parse_metrics((await http.get(f"{url}/metrics")).text), "reranker_queue_requests"
+                )
 
         async def scenario() -> tuple[list[httpx.Response], list[str]]:
             failures: list[str] = []

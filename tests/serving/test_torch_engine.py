@@ -6,13 +6,11 @@ import asyncio
 
 import pytest
 import torch
-from tests.support.app import SEED_REQUEST, run_with_engine
 
 from reranker.engine.base import InputTooLongError, ModelKind, ScoreOptions
+from tests.support.app import SEED_REQUEST, run_with_engine
 
 QUERY, DOCS = SEED_REQUEST["query"], SEED_REQUEST["documents"]
-
-
 
 
 def reference_cross_encoder_logits(model_dir, pairs):

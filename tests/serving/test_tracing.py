@@ -32,8 +32,16 @@ def traced(tiny_cross_encoder_dir):
             "OTEL_BSP_SCHEDULE_DELAY": "100",  # milliseconds: spans reach the receiver soon
             "OTEL_SERVICE_NAME": "reranker-under-test",
         }
-        args = ["--model_id", str(tiny_cross_encoder_dir), "--backend", "torch", "--log_format", "json",
-                "--log_level", "debug"]
+        args = [
+            "--model_id",
+            str(tiny_cross_encoder_dir),
+            "--backend",
+            "torch",
+            "--log_format",
+            "json",
+            "--log_level",
+            "debug",
+        ]
         with Server(args, env=env) as server, httpx.Client(base_url=server.url, timeout=60) as client:
             yield server, client, receiver
 
@@ -51,8 +59,11 @@ def spans_of(receiver: OtlpReceiver, trace_id: str, count: int = 1) -> list:
     return of_trace(receiver.received())
 
 
-@pytest.mark.parametrize(("dialect", "path", "body"), dialect_requests(QUERY, DOCUMENTS),
-                         ids=lambda value: value if isinstance(value, str) else "")
+@pytest.mark.parametrize(
+    ("dialect", "path", "body"),
+    dialect_requests(QUERY, DOCUMENTS),
+    ids=lambda value: value if isinstance(value, str) else "",
+)
 def test_should_continue_the_callers_trace_with_a_server_span_and_children(traced, dialect, path, body):
     server, client, receiver = traced
     header, trace_id, parent_id = traceparent()
@@ -73,8 +84,11 @@ def test_should_continue_the_callers_trace_with_a_server_span_and_children(trace
     assert {"admission", "score"} <= children
     # The model batch serves several requests: a span of its own, linked to this request's.
     request_span_ids = {s.span_id for s in spans}
-    batches = receiver.wait_for(lambda all_spans: any(
-        s.name == "model batch" and any(link.span_id in request_span_ids for link in s.links) for s in all_spans))
+    batches = receiver.wait_for(
+        lambda all_spans: any(
+            s.name == "model batch" and any(link.span_id in request_span_ids for link in s.links) for s in all_spans
+        )
+    )
     assert any(s.name == "tokenize" for s in spans)
     assert batches
 
@@ -82,12 +96,16 @@ def test_should_continue_the_callers_trace_with_a_server_span_and_children(trace
 def test_should_log_the_trace_and_span_ids_of_each_request(traced):
     server, client, receiver = traced
     header, trace_id, _ = traceparent()
-    response = client.post("/openai/v1/rerank", json={"query": "q", "documents": ["a", "b"]},
-                           headers={"traceparent": header})
+    response = client.post(
+        "/openai/v1/rerank", json={"query": "q", "documents": ["a", "b"]}, headers={"traceparent": header}
+    )
     (root,) = [s for s in spans_of(receiver, trace_id) if s.kind == SERVER_KIND]
     lines = [json.loads(line) for line in server.log().splitlines() if line.strip()]
-    access = [line for line in lines if line.get("request_id") == response.headers["x-request-id"]
-              and line["logger"] == "reranker.access"]
+    access = [
+        line
+        for line in lines
+        if line.get("request_id") == response.headers["x-request-id"] and line["logger"] == "reranker.access"
+    ]
     assert len(access) == 1
     assert access[0]["trace_id"] == trace_id
     assert access[0]["span_id"] == root.span_id.hex()
@@ -131,10 +149,13 @@ print(sorted(m for m in sys.modules if m.startswith(("opentelemetry.sdk", "opent
     assert result.stdout.strip().splitlines()[-1] == "[]"
 
 
-@pytest.mark.parametrize(("protocol", "module"), [
-    ("grpc", "opentelemetry.exporter.otlp.proto.grpc.trace_exporter"),
-    ("http/protobuf", "opentelemetry.exporter.otlp.proto.http.trace_exporter"),
-])
+@pytest.mark.parametrize(
+    ("protocol", "module"),
+    [
+        ("grpc", "opentelemetry.exporter.otlp.proto.grpc.trace_exporter"),
+        ("http/protobuf", "opentelemetry.exporter.otlp.proto.http.trace_exporter"),
+    ],
+)
 def test_should_export_over_the_protocol_the_environment_names(protocol, module):
     script = f"""
 import sys
@@ -153,6 +174,7 @@ def test_should_refuse_an_unknown_protocol():
     from reranker.observability import tracing
 
     with pytest.raises(ValueError, match="http/json"):
-        tracing.set_up(None, {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:9",
-                              "OTEL_EXPORTER_OTLP_PROTOCOL": "http/json"})
+        tracing.set_up(
+            None, {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:9", "OTEL_EXPORTER_OTLP_PROTOCOL": "http/json"}
+        )
     assert not tracing.enabled()

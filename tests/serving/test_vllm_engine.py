@@ -18,21 +18,20 @@ import pytest
 
 pytest.importorskip("vllm")
 
-from tests.support.app import SEED_REQUEST, free_port, wait_ready  
-from tests.support.tiny_models import (  
+from reranker.config import Settings
+from reranker.engine.base import InputTooLongError, ModelKind, ScoreOptions, TruncationPolicy
+from reranker.engine.factory import start_engine
+from reranker.engine.model_source import resolve_model
+from reranker.engine.torch_engine import TorchEngine
+from reranker.engine.vllm_engine import VllmEngine, engine_args, hf_overrides, segment_boundary
+from tests.support.app import SEED_REQUEST, free_port, wait_ready
+from tests.support.tiny_models import (
     build_tiny_modernbert_cross_encoder,
     build_tiny_qwen3_reranker,
     build_tiny_qwen3_seq_cls,
     build_tiny_xlm_roberta_cross_encoder,
     card_scores,
 )
-
-from reranker.config import Settings  
-from reranker.engine.base import InputTooLongError, ModelKind, ScoreOptions, TruncationPolicy  
-from reranker.engine.factory import start_engine  
-from reranker.engine.model_source import resolve_model  
-from reranker.engine.torch_engine import TorchEngine  
-from reranker.engine.vllm_engine import VllmEngine, engine_args, hf_overrides, segment_boundary  
 
 pytestmark = pytest.mark.vllm
 
@@ -78,9 +77,16 @@ def assert_same_scores(vllm_result, torch_result):
 
 def test_engine_args_pass_the_server_settings_through(tiny_cross_encoder_dir):
     settings = Settings(
-        model_id=str(tiny_cross_encoder_dir), model_name="ranker", dtype="bfloat16", max_model_len=64,
-        gpu_memory_utilization=0.5, max_num_seqs=8, max_num_batched_tokens=4096, enforce_eager=True,
-        tensor_parallel_size=2, trust_remote_code=True,
+        model_id=str(tiny_cross_encoder_dir),
+        model_name="ranker",
+        dtype="bfloat16",
+        max_model_len=64,
+        gpu_memory_utilization=0.5,
+        max_num_seqs=8,
+        max_num_batched_tokens=4096,
+        enforce_eager=True,
+        tensor_parallel_size=2,
+        trust_remote_code=True,
     )
     model = resolve_model(settings)
     args = engine_args(settings, model)
@@ -190,9 +196,10 @@ class TestCrossEncoder:
 
     def test_should_answer_concurrent_requests_each_with_its_own_scores(self, engines):
         vllm, torch = engines
-        requests = [[(f"{QUERY} {word}", d) for d in DOCS[: 1 + i % 4]] for i, word in enumerate(
-            ("paris", "berlin", "tower", "europe", "city", "country", "capital", "largest")
-        )]
+        requests = [
+            [(f"{QUERY} {word}", d) for d in DOCS[: 1 + i % 4]]
+            for i, word in enumerate(("paris", "berlin", "tower", "europe", "city", "country", "capital", "largest"))
+        ]
 
         async def all_at_once():
             return await asyncio.gather(*(vllm.engine.score(pairs, ScoreOptions()) for pairs in requests))
@@ -228,7 +235,7 @@ class TestEmbeddingModel:
 
     def test_should_answer_concurrent_requests_each_with_its_own_scores(self, engines):
         vllm, torch = engines
-        requests = [[(DOCS[i % 4], d) for d in DOCS[i % 3:]] for i in range(8)]
+        requests = [[(DOCS[i % 4], d) for d in DOCS[i % 3 :]] for i in range(8)]
 
         async def all_at_once():
             return await asyncio.gather(*(vllm.engine.score(pairs, ScoreOptions()) for pairs in requests))
@@ -311,7 +318,8 @@ def test_server_process_serves_the_seed_request_through_vllm(tmp_path):
     with log.open("w") as sink:
         server = subprocess.Popen(
             [sys.executable, "-m", "reranker", "--backend", "vllm", "--http_port", str(port), "--enforce_eager"],
-            stdout=sink, stderr=subprocess.STDOUT,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
         )
     try:
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:

@@ -12,7 +12,10 @@ def dialect_requests(query: str, documents: list[str]) -> list[tuple[str, str, d
         ("cohere", "/v2/rerank", {"model": "reranker", "query": query, "documents": [{"text": d} for d in documents]}),
         ("tei", "/rerank", {"query": query, "texts": documents}),
         ("infinity", "/rerank", {"model": "reranker", "query": query, "documents": documents}),
-        ("nim", "/v1/ranking",
-         {"model": "reranker", "query": {"text": query}, "passages": [{"text": d} for d in documents]}),
+        (
+            "nim",
+            "/v1/ranking",
+            {"model": "reranker", "query": {"text": query}, "passages": [{"text": d} for d in documents]},
+        ),
         ("score", "/openai/v1/score", {"model": "reranker", "text_1": query, "text_2": documents}),
     ]

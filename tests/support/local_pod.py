@@ -157,9 +157,7 @@ def poll_probe(
         time.sleep(interval)
 
 
-def wait_for_probe(
-    process: subprocess.Popen, path: str, port: int, log_path: Path, timeout_s: float = 180
-) -> int:
+def wait_for_probe(process: subprocess.Popen, path: str, port: int, log_path: Path, timeout_s: float = 180) -> int:
     """``poll_probe`` against a local server process."""
     return poll_probe(path, port, process.poll, lambda: _tail(log_path), who="the server", timeout_s=timeout_s)
 

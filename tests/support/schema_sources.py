@@ -77,9 +77,7 @@ def _configured(env: Mapping[str, str], name: str) -> Path | None:
     return path.resolve()
 
 
-def kserve_crd_dir(
-    env: Mapping[str, str], cache_dir: Path | None = None, fetch: Fetch = _fetch
-) -> Path:
+def kserve_crd_dir(env: Mapping[str, str], cache_dir: Path | None = None, fetch: Fetch = _fetch) -> Path:
     """A directory of the KServe CRDs: $KSERVE_CRD_DIR, else the pinned release in the cache."""
     configured = _configured(env, KSERVE_ENV)
     if configured is not None:
@@ -100,9 +98,7 @@ def kserve_crd_dir(
     return Path(schemas.source.removeprefix("directory "))
 
 
-def crd_schema_dir(
-    env: Mapping[str, str], cache_dir: Path | None = None, fetch: Fetch = _fetch
-) -> Path:
+def crd_schema_dir(env: Mapping[str, str], cache_dir: Path | None = None, fetch: Fetch = _fetch) -> Path:
     """A directory in the CRDs-catalog layout: $CRD_SCHEMA_DIR, else the pinned catalog commit's
     schemas of CATALOG_KINDS in the cache."""
     configured = _configured(env, CATALOG_ENV)

@@ -42,9 +42,16 @@ class Server:
     readiness is a 200 from ``ready_path``.
     """
 
-    def __init__(self, args: Sequence[str] = (), log_path: Path | None = None, env: Mapping[str, str] | None = None,
-                 *, python: str | None = None, command: Sequence[str] | None = None,
-                 ready_path: str = "/v2/health/ready"):
+    def __init__(
+        self,
+        args: Sequence[str] = (),
+        log_path: Path | None = None,
+        env: Mapping[str, str] | None = None,
+        *,
+        python: str | None = None,
+        command: Sequence[str] | None = None,
+        ready_path: str = "/v2/health/ready",
+    ):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.ready_path = ready_path
@@ -55,13 +62,22 @@ class Server:
             log_path = Path(name)
         self.log_path = Path(log_path)
         if command is None:
-            command = [python or sys.executable, "-m", "reranker", "--host", "127.0.0.1",
-                       "--http_port", str(self.port), *args]
+            command = [
+                python or sys.executable,
+                "-m",
+                "reranker",
+                "--host",
+                "127.0.0.1",
+                "--http_port",
+                str(self.port),
+                *args,
+            ]
         else:
             command = [part.replace("{port}", str(self.port)) for part in command]
         with self.log_path.open("w") as log:
-            self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
-                                            env={**os.environ, **(env or {})})
+            self.process = subprocess.Popen(
+                command, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})}
+            )
 
     def __enter__(self) -> Server:
         """Started and ready (the process is stopped if it does not get ready)."""
@@ -91,8 +107,9 @@ class Server:
         return self.process.returncode
 
 
-def wait_ready(url: str, process: subprocess.Popen | None = None, timeout: float = 300, output=None,
-               path: str = "/v2/health/ready") -> None:
+def wait_ready(
+    url: str, process: subprocess.Popen | None = None, timeout: float = 300, output=None, path: str = "/v2/health/ready"
+) -> None:
     deadline = time.monotonic() + timeout
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback: never a proxy
     while time.monotonic() < deadline:

@@ -38,7 +38,8 @@ def build_tiny_cross_encoder(path: Path, num_labels: int = 1, seed: int = 0) -> 
     wordpiece.train_from_iterator(CORPUS * 4, trainers.WordPieceTrainer(vocab_size=300, special_tokens=specials))
     cls, sep = wordpiece.token_to_id("[CLS]"), wordpiece.token_to_id("[SEP]")
     wordpiece.post_processor = processors.TemplateProcessing(
-        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1",
+        single="[CLS] $A [SEP]",
+        pair="[CLS] $A [SEP] $B:1 [SEP]:1",
         special_tokens=[("[CLS]", cls), ("[SEP]", sep)],
     )
     tokenizer = BertTokenizerFast(tokenizer_object=wordpiece, model_max_length=128)
@@ -46,9 +47,14 @@ def build_tiny_cross_encoder(path: Path, num_labels: int = 1, seed: int = 0) -> 
 
     torch.manual_seed(seed)
     config = BertConfig(
-        vocab_size=wordpiece.get_vocab_size(), hidden_size=64, num_hidden_layers=2,
-        num_attention_heads=2, intermediate_size=128, max_position_embeddings=128,
-        num_labels=num_labels, pad_token_id=wordpiece.token_to_id("[PAD]"),
+        vocab_size=wordpiece.get_vocab_size(),
+        hidden_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=128,
+        max_position_embeddings=128,
+        num_labels=num_labels,
+        pad_token_id=wordpiece.token_to_id("[PAD]"),
     )
     model = BertForSequenceClassification(config).eval()
     # Spread the classifier so scores differ visibly between documents.
@@ -80,9 +86,7 @@ CARD_TASK = "Given a web search query, retrieve relevant passages that answer th
 def card_format_instruction(instruction, query, doc):
     if instruction is None:
         instruction = CARD_TASK
-    return "<Instruct>: {instruction}\n<Query>: {query}\n<Document>: {doc}".format(
-        instruction=instruction, query=query, doc=doc
-    )
+    return f"<Instruct>: {instruction}\n<Query>: {query}\n<Document>: {doc}"
 
 
 def card_scores(model_dir, pairs, instruction=None, max_length=512):
@@ -99,7 +103,10 @@ def card_scores(model_dir, pairs, instruction=None, max_length=512):
     token_true_id = tokenizer.convert_tokens_to_ids("yes")
     texts = [card_format_instruction(instruction, q, d) for q, d in pairs]
     inputs = tokenizer(
-        texts, padding=False, truncation="longest_first", return_attention_mask=False,
+        texts,
+        padding=False,
+        truncation="longest_first",
+        return_attention_mask=False,
         max_length=max_length - len(prefix_tokens) - len(suffix_tokens),
     )
     for i, ele in enumerate(inputs["input_ids"]):
@@ -117,12 +124,16 @@ def card_scores(model_dir, pairs, instruction=None, max_length=512):
 
 # Texts the LLM reranker's tokenizer learns from: the corpus, the template's words, and the
 # answers "yes" and "no" as words of their own (the model card reads their logits).
-_PROMPT_CORPUS = CORPUS + [
-    "Judge whether the Document meets the requirements based on the Query and the Instruct provided.",
-    'Note that the answer can only be "yes" or "no".',
-    "<Instruct>: Given a web search query, retrieve relevant passages that answer the query",
-    "<Query>: <Document>: system user assistant",
-] + ["yes", "no", "yes no"] * 8
+_PROMPT_CORPUS = (
+    CORPUS
+    + [
+        "Judge whether the Document meets the requirements based on the Query and the Instruct provided.",
+        'Note that the answer can only be "yes" or "no".',
+        "<Instruct>: Given a web search query, retrieve relevant passages that answer the query",
+        "<Query>: <Document>: system user assistant",
+    ]
+    + ["yes", "no", "yes no"] * 8
+)
 QWEN_SPECIALS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
 QWEN_ADDED = ["<think>", "</think>"]
 
@@ -144,7 +155,10 @@ def _byte_level_tokenizer():
     for answer in ("yes", "no"):
         assert bpe.token_to_id(answer) is not None, f"the tiny vocabulary lacks {answer!r}"
     return PreTrainedTokenizerFast(
-        tokenizer_object=bpe, eos_token="<|im_end|>", pad_token="<|endoftext|>", model_max_length=512,
+        tokenizer_object=bpe,
+        eos_token="<|im_end|>",
+        pad_token="<|endoftext|>",
+        model_max_length=512,
         model_input_names=["input_ids", "attention_mask"],
     )
 
@@ -153,9 +167,17 @@ def _tiny_qwen3_config(vocab_size: int, pad_token_id: int, **extra):
     from transformers import Qwen3Config
 
     return Qwen3Config(
-        vocab_size=vocab_size, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-        num_attention_heads=2, num_key_value_heads=1, head_dim=32, max_position_embeddings=512,
-        tie_word_embeddings=True, pad_token_id=pad_token_id, **extra,
+        vocab_size=vocab_size,
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        head_dim=32,
+        max_position_embeddings=512,
+        tie_word_embeddings=True,
+        pad_token_id=pad_token_id,
+        **extra,
     )
 
 
@@ -212,7 +234,8 @@ def _wordpiece(lowercase: bool = True):
     wordpiece.train_from_iterator(CORPUS * 4, trainers.WordPieceTrainer(vocab_size=300, special_tokens=specials))
     cls, sep = wordpiece.token_to_id("[CLS]"), wordpiece.token_to_id("[SEP]")
     wordpiece.post_processor = processors.TemplateProcessing(
-        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B [SEP]",
+        single="[CLS] $A [SEP]",
+        pair="[CLS] $A [SEP] $B [SEP]",
         special_tokens=[("[CLS]", cls), ("[SEP]", sep)],
     )
     return wordpiece
@@ -228,17 +251,33 @@ def build_tiny_modernbert_cross_encoder(path: Path, seed: int = 0) -> Path:
     path.mkdir(parents=True, exist_ok=True)
     wordpiece = _wordpiece()
     tokenizer = PreTrainedTokenizerFast(
-        tokenizer_object=wordpiece, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]", sep_token="[SEP]",
-        mask_token="[MASK]", model_max_length=8192, model_input_names=["input_ids", "attention_mask"],
+        tokenizer_object=wordpiece,
+        unk_token="[UNK]",
+        pad_token="[PAD]",
+        cls_token="[CLS]",
+        sep_token="[SEP]",
+        mask_token="[MASK]",
+        model_max_length=8192,
+        model_input_names=["input_ids", "attention_mask"],
     )
     tokenizer.save_pretrained(path)
     torch.manual_seed(seed)
     token = wordpiece.token_to_id
     config = ModernBertConfig(
-        vocab_size=wordpiece.get_vocab_size(), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-        num_attention_heads=2, max_position_embeddings=8192, local_attention=64, num_labels=1,
-        pad_token_id=token("[PAD]"), cls_token_id=token("[CLS]"), sep_token_id=token("[SEP]"),
-        bos_token_id=token("[CLS]"), eos_token_id=token("[SEP]"), classifier_pooling="cls",
+        vocab_size=wordpiece.get_vocab_size(),
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        max_position_embeddings=8192,
+        local_attention=64,
+        num_labels=1,
+        pad_token_id=token("[PAD]"),
+        cls_token_id=token("[CLS]"),
+        sep_token_id=token("[SEP]"),
+        bos_token_id=token("[CLS]"),
+        eos_token_id=token("[SEP]"),
+        classifier_pooling="cls",
         initializer_range=0.2,  # wide weights: scores that differ visibly between documents
     )
     model = ModernBertForSequenceClassification(config).eval()
@@ -269,15 +308,25 @@ def build_tiny_xlm_roberta_cross_encoder(
     )
     bos, eos = unigram.token_to_id("<s>"), unigram.token_to_id("</s>")
     unigram.post_processor = processors.TemplateProcessing(
-        single="<s> $A </s>", pair="<s> $A </s> </s> $B </s>", special_tokens=[("<s>", bos), ("</s>", eos)],
+        single="<s> $A </s>",
+        pair="<s> $A </s> </s> $B </s>",
+        special_tokens=[("<s>", bos), ("</s>", eos)],
     )
     tokenizer = XLMRobertaTokenizerFast(tokenizer_object=unigram, model_max_length=128)
     tokenizer.save_pretrained(path)
     torch.manual_seed(seed)
     config = XLMRobertaConfig(
-        vocab_size=unigram.get_vocab_size(), hidden_size=64, num_hidden_layers=2, num_attention_heads=2,
-        intermediate_size=128, max_position_embeddings=130, type_vocab_size=1, num_labels=1,
-        pad_token_id=unigram.token_to_id("<pad>"), bos_token_id=bos, eos_token_id=eos,
+        vocab_size=unigram.get_vocab_size(),
+        hidden_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=128,
+        max_position_embeddings=130,
+        type_vocab_size=1,
+        num_labels=1,
+        pad_token_id=unigram.token_to_id("<pad>"),
+        bos_token_id=bos,
+        eos_token_id=eos,
         initializer_range=0.2,  # wide weights: scores that differ visibly between documents
     )
     model = XLMRobertaForSequenceClassification(config).eval()
@@ -298,10 +347,17 @@ def build_tiny_dynamic_rope_llama(path: Path, tokenizer_dir: Path, seed: int = 0
     tokenizer.save_pretrained(path)
     torch.manual_seed(seed)
     config = LlamaConfig(
-        vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-        num_attention_heads=2, num_key_value_heads=1, head_dim=32, max_position_embeddings=16,
+        vocab_size=len(tokenizer),
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        head_dim=32,
+        max_position_embeddings=16,
         rope_parameters={"rope_type": "dynamic", "factor": 2.0, "rope_theta": 10000.0},
-        num_labels=1, pad_token_id=tokenizer.pad_token_id,
+        num_labels=1,
+        pad_token_id=tokenizer.pad_token_id,
     )
     model = LlamaForSequenceClassification(config).eval()
     with torch.no_grad():

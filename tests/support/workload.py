@@ -18,10 +18,7 @@ SEED_REQUEST = {
     "top_n": 2,
 }
 
-WORDS = (
-    "paris france capital city berlin germany europe tower river museum history people "
-    "language government population economy culture science music art food travel"
-).split()
+WORDS = ["paris", "france", "capital", "city", "berlin", "germany", "europe", "tower", "river", "museum", "history", "people", "language", "government", "population", "economy", "culture", "science", "music", "art", "food", "travel"]
 
 # Common English words that BERT's uncased WordPiece vocabulary (MiniLM's) keeps whole: a document
 # of n of them is n tokens, and random draws make every benchmark document distinct (an engine
@@ -57,13 +54,19 @@ def make_documents(count: int, words_per_doc: int, seed: int) -> list[str]:
 
 def rerank_body(documents: int, words: int, seed: int) -> dict:
     """A seed-shaped rerank request: one query and ``documents`` documents of ``words`` words."""
-    return {"query": f"what is the capital of {WORDS[seed % len(WORDS)]}",
-            "documents": make_documents(documents, words, seed), "return_documents": False}
+    return {
+        "query": f"what is the capital of {WORDS[seed % len(WORDS)]}",
+        "documents": make_documents(documents, words, seed),
+        "return_documents": False,
+    }
 
 
 def distinct_rerank_body(documents: int, words: int, seed: int, model: str = "reranker") -> dict:
     """A rerank request whose query (6 words) and documents (``words`` words each) are random
     draws from VOCABULARY: distinct across seeds, the same for the same seed."""
     rng = random.Random(seed)
-    return {"model": model, "query": " ".join(rng.choices(VOCABULARY, k=6)),
-            "documents": [" ".join(rng.choices(VOCABULARY, k=words)) for _ in range(documents)]}
+    return {
+        "model": model,
+        "query": " ".join(rng.choices(VOCABULARY, k=6)),
+        "documents": [" ".join(rng.choices(VOCABULARY, k=words)) for _ in range(documents)],
+    }

@@ -61,8 +61,5 @@ def check_target(target: Path | str, options: CheckOptions) -> TargetReport:
 
     # A runtime shared by two pods yields its findings twice: keep the first of each.
     unique = list(dict.fromkeys(findings))
-    report.findings = [
-        f.waived() if f.check in options.skip and f.status is Status.VIOLATION else f
-        for f in unique
-    ]
+    report.findings = [f.waived() if f.check in options.skip and f.status is Status.VIOLATION else f for f in unique]
     return report

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import yaml
 
@@ -37,8 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
         "targets",
         nargs="*",
         metavar="KUSTOMIZATION_DIR",
-        help=f"a kustomization, or DIR{COMBINE}COMPONENT_DIR[{COMBINE}...] for components "
-        "applied to one",
+        help=f"a kustomization, or DIR{COMBINE}COMPONENT_DIR[{COMBINE}...] for components applied to one",
     )
     source = parser.add_mutually_exclusive_group()
     source.add_argument(
@@ -69,8 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--kserve-version",
         default=crds.KSERVE_VERSION,
-        help="KServe release whose CRDs are downloaded when no other source is given "
-        "(default: %(default)s)",
+        help="KServe release whose CRDs are downloaded when no other source is given (default: %(default)s)",
     )
     parser.add_argument(
         "--cache-dir",
@@ -99,9 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="the bundle's components, whose Secrets count as provided (default: the nearest "
         "components/ folder above each kustomization)",
     )
-    parser.add_argument(
-        "--renderer", choices=RENDERERS, help="force a renderer (default: the first available)"
-    )
+    parser.add_argument("--renderer", choices=RENDERERS, help="force a renderer (default: the first available)")
     parser.add_argument("--output", choices=sorted(FORMATS), default="text", help="report format")
     parser.add_argument("--output-file", type=Path, metavar="FILE", help="write the report to FILE")
     parser.add_argument("--list-policies", action="store_true", help="list policy ids and exit")
@@ -178,8 +174,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.list_policies:
         print(
-            f"{SCHEMA:<26} objects match the Kubernetes, KServe and third-party CRD schemas "
-            "(unknown fields are errors)"
+            f"{SCHEMA:<26} objects match the Kubernetes, KServe and third-party CRD schemas (unknown fields are errors)"
         )
         for policy in POLICIES.values():
             print(f"{policy.id:<26} {policy.reason}")
@@ -195,9 +190,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         schemas = load_schemas(args)
         third_party = load_catalog(args)
         options = CheckOptions(
-            schemas=SchemaChecker(
-                schemas, args.kubernetes_version, third_party, require=args.require_schemas
-            ),
+            schemas=SchemaChecker(schemas, args.kubernetes_version, third_party, require=args.require_schemas),
             skip=set(args.skip),
             components_dir=args.components,
             renderer=args.renderer,

@@ -9,9 +9,10 @@ from __future__ import annotations
 import os
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import yaml
 
@@ -125,9 +126,7 @@ def _fetch_url(url: str) -> str:
         return response.read().decode("utf-8")
 
 
-def from_release(
-    version: str = KSERVE_VERSION, cache_dir: Path | None = None, fetch: Fetch = _fetch_url
-) -> CrdSchemas:
+def from_release(version: str = KSERVE_VERSION, cache_dir: Path | None = None, fetch: Fetch = _fetch_url) -> CrdSchemas:
     """The KServe CRDs of ``version``, downloaded once into ``cache_dir`` and read from there."""
     release_dir = (cache_dir or default_cache_dir()) / f"kserve-{version}"
     release_dir.mkdir(parents=True, exist_ok=True)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any, Iterable
+from typing import Any
 
 from .render import RenderError
 
@@ -26,7 +27,7 @@ class Finding:
     message: str
     status: Status = Status.VIOLATION
 
-    def waived(self) -> "Finding":
+    def waived(self) -> Finding:
         return Finding(self.check, self.obj, self.path, self.message, Status.WAIVED)
 
 

@@ -71,11 +71,7 @@ class PredictorContainer:
 
     def plain_env(self) -> dict[str, str]:
         """The env entries with a literal value (``valueFrom`` needs a cluster)."""
-        return {
-            e["name"]: str(e.get("value", ""))
-            for e in self.spec.get("env") or []
-            if "valueFrom" not in e
-        }
+        return {e["name"]: str(e.get("value", "")) for e in self.spec.get("env") or [] if "valueFrom" not in e}
 
     def port_number(self, port: int | str) -> int:
         """A probe's ``port``: a number, or the name of one of the container's ports."""
@@ -111,9 +107,7 @@ def predictor_container(
     name = metadata["name"]
     model = ((isvc.get("spec") or {}).get("predictor") or {}).get("model")
     if not isinstance(model, dict):
-        raise KServeCommandError(
-            f"{name}: no spec.predictor.model (custom containers are not built by KServe)"
-        )
+        raise KServeCommandError(f"{name}: no spec.predictor.model (custom containers are not built by KServe)")
     runtime_name = model.get("runtime")
     if not runtime_name:
         raise KServeCommandError(
@@ -121,15 +115,9 @@ def predictor_container(
         )
     runtime = runtimes_by_name(objects).get(runtime_name)
     if runtime is None:
-        raise KServeCommandError(
-            f"{name}: runtime {runtime_name!r} is not among the rendered objects"
-        )
+        raise KServeCommandError(f"{name}: runtime {runtime_name!r} is not among the rendered objects")
     runtime_container = next(
-        (
-            c
-            for c in (runtime.get("spec") or {}).get("containers") or []
-            if c.get("name") == KSERVE_CONTAINER
-        ),
+        (c for c in (runtime.get("spec") or {}).get("containers") or [] if c.get("name") == KSERVE_CONTAINER),
         None,
     )
     if runtime_container is None:
@@ -156,9 +144,7 @@ def replace_placeholders(value: Any, metadata: dict[str, Any]) -> Any:
     return value
 
 
-def container_argv(
-    container: PredictorContainer, entrypoint: list[str], cmd: list[str] | None = None
-) -> list[str]:
+def container_argv(container: PredictorContainer, entrypoint: list[str], cmd: list[str] | None = None) -> list[str]:
     """The process the kubelet starts: Kubernetes' command/args rules over the image's
     ENTRYPOINT and CMD, with ``$(VAR)`` expanded from the container's env."""
     if container.command:
@@ -168,9 +154,7 @@ def container_argv(
     else:
         argv = [*entrypoint, *(cmd or [])]
     if not argv:
-        raise KServeCommandError(
-            f"{container.isvc_name}: no command, no image ENTRYPOINT and no CMD"
-        )
+        raise KServeCommandError(f"{container.isvc_name}: no command, no image ENTRYPOINT and no CMD")
     env = container.plain_env()
     return [_expand_env_references(arg, env) for arg in argv]
 

@@ -43,10 +43,7 @@ def to_text(reports: list[TargetReport], info: RunInfo) -> str:
             continue
         violations = len(report.with_status(Status.VIOLATION))
         state = f"{violations} violation(s)" if violations else "ok"
-        lines.append(
-            f"{report.target}: {state} "
-            f"({report.object_count} objects, rendered by {report.renderer})"
-        )
+        lines.append(f"{report.target}: {state} ({report.object_count} objects, rendered by {report.renderer})")
         for status in (Status.VIOLATION, Status.WAIVED, Status.NOT_CHECKED):
             lines += [f"  {_TEXT_LABEL[status]:<11} {_line(f)}" for f in report.with_status(status)]
     counts = summary_counts(reports)
@@ -101,9 +98,7 @@ def to_junit(reports: list[TargetReport], info: RunInfo) -> str:
         cases = 0
         failures = errors = skipped = 0
         if report.error is not None:
-            case = ET.SubElement(
-                suite, "testcase", classname=report.target, name="render-and-check"
-            )
+            case = ET.SubElement(suite, "testcase", classname=report.target, name="render-and-check")
             ET.SubElement(case, "error", message=str(report.error))
             cases, errors = 1, 1
         for check in report.checks_run:
@@ -120,9 +115,7 @@ def to_junit(reports: list[TargetReport], info: RunInfo) -> str:
                 ET.SubElement(case, "skipped", message="waived with --skip")
             notes = [f for f in mine if f.status is not Status.VIOLATION]
             if notes:
-                ET.SubElement(case, "system-out").text = "\n".join(
-                    f"{f.status.value}: {_line(f)}" for f in notes
-                )
+                ET.SubElement(case, "system-out").text = "\n".join(f"{f.status.value}: {_line(f)}" for f in notes)
         suite.set("tests", str(cases))
         suite.set("failures", str(failures))
         suite.set("errors", str(errors))

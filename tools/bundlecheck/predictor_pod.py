@@ -50,12 +50,12 @@ def predictor_pod(objects: list[dict[str, Any]], isvc_name: str | None = None) -
     """The predictor Pod of the InferenceService ``isvc_name`` (or the only one in ``objects``)."""
     container = predictor_container(objects, isvc_name)
     isvc = next(
-        o for o in objects
-        if o.get("kind") == "InferenceService" and o["metadata"]["name"] == container.isvc_name
+        o for o in objects if o.get("kind") == "InferenceService" and o["metadata"]["name"] == container.isvc_name
     )
     predictor = isvc["spec"]["predictor"]
     runtime = next(
-        o for o in objects
+        o
+        for o in objects
         if o.get("kind") in ("ServingRuntime", "ClusterServingRuntime")
         and o["metadata"]["name"] == container.runtime_name
     )

@@ -160,12 +160,8 @@ def _render_with_binary(path: Path, command: list[str], renderer: str) -> str:
 
 _RENDER_TEXT = {
     PYKUSTOMIZE: _render_with_pykustomize,
-    KUSTOMIZE_BINARY: lambda path: _render_with_binary(
-        path, ["kustomize", "build"], KUSTOMIZE_BINARY
-    ),
-    KUBECTL_KUSTOMIZE: lambda path: _render_with_binary(
-        path, ["kubectl", "kustomize"], KUBECTL_KUSTOMIZE
-    ),
+    KUSTOMIZE_BINARY: lambda path: _render_with_binary(path, ["kustomize", "build"], KUSTOMIZE_BINARY),
+    KUBECTL_KUSTOMIZE: lambda path: _render_with_binary(path, ["kubectl", "kustomize"], KUBECTL_KUSTOMIZE),
 }
 
 
@@ -177,7 +173,5 @@ def _parse(path: Path, text: str, renderer: str) -> list[dict[str, Any]]:
     objects = [doc for doc in documents if doc is not None]
     for index, obj in enumerate(objects):
         if not isinstance(obj, dict) or "kind" not in obj or "apiVersion" not in obj:
-            raise RenderError(
-                path, f"document {index} is not a Kubernetes object (no kind/apiVersion)", renderer
-            )
+            raise RenderError(path, f"document {index} is not a Kubernetes object (no kind/apiVersion)", renderer)
     return objects

@@ -14,7 +14,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import jsonschema
 import kubernetes_validate
@@ -96,9 +97,7 @@ class SchemaChecker:
         probe = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": obj.get("metadata", {})}
         yield from self._builtin_findings(probe, ref, "v1", "ConfigMap")
 
-    def _builtin_findings(
-        self, obj: dict[str, Any], ref: str, api_version: str, kind: str
-    ) -> list[Finding]:
+    def _builtin_findings(self, obj: dict[str, Any], ref: str, api_version: str, kind: str) -> list[Finding]:
         try:
             kubernetes_validate.validate(obj, self.kubernetes_version, strict=True)
         except kubernetes_validate.ValidationError as error:
@@ -114,8 +113,7 @@ class SchemaChecker:
                         SCHEMA,
                         ref,
                         "",
-                        f"{api_version} {kind} does not exist in Kubernetes "
-                        f"{self.kubernetes_version}",
+                        f"{api_version} {kind} does not exist in Kubernetes {self.kubernetes_version}",
                     )
                 ]
             where = f" in {self.catalog.source}" if self.catalog is not None else ""

@@ -32,9 +32,7 @@ def strict_schema(schema: dict[str, Any], root: bool = True) -> dict[str, Any]:
     if node.get(EMBEDDED_RESOURCE):
         node["properties"] = {**_EMBEDDED_FIELDS, **(node.get("properties") or {})}
     if "properties" in node:
-        node["properties"] = {
-            name: _strict_property(name, sub, root) for name, sub in node["properties"].items()
-        }
+        node["properties"] = {name: _strict_property(name, sub, root) for name, sub in node["properties"].items()}
     if isinstance(node.get("items"), dict):
         node["items"] = strict_schema(node["items"], root=False)
     if isinstance(node.get("additionalProperties"), dict):

@@ -9,8 +9,9 @@ effective view, and report paths inside the object the user edits.
 from __future__ import annotations
 
 import copy
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any
 
 # corev1.Container's patchMergeKey for the lists that strategic merge merges item by item.
 LIST_MERGE_KEYS = {
@@ -175,15 +176,11 @@ def _isvc_pods(isvc: dict[str, Any], runtimes: dict[str, dict[str, Any]]):
         # The runtime's other containers (sidecars) run in the same pod.
         if runtime:
             found += [
-                c
-                for c in _pod_containers(runtime, ["spec"], runtime_spec)
-                if c.spec.get("name") != KSERVE_CONTAINER
+                c for c in _pod_containers(runtime, ["spec"], runtime_spec) if c.spec.get("name") != KSERVE_CONTAINER
             ]
         if isinstance(model, dict):
             effective = merge_containers(runtime_container(runtime), model)
-            found.insert(
-                0, Container(isvc, [*path, "model"], effective, spec.get("securityContext") or {})
-            )
+            found.insert(0, Container(isvc, [*path, "model"], effective, spec.get("securityContext") or {}))
         yield Pod(isvc, path, fields, found), (runtime_name if runtime else None)
 
 

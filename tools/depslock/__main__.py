@@ -20,19 +20,27 @@ def check(locks, exclude_newer: str, torch_index: str) -> list[str]:
     keeping their pins where those still satisfy pyproject.toml and locks/*.in, they change."""
     with tempfile.TemporaryDirectory() as scratch:
         fresh = compile_all(locks, Path(scratch), exclude_newer, torch_index, seeded=True)
-        return [lock.name for lock, new in zip(locks, fresh)
-                if not lock.path.is_file() or not filecmp.cmp(lock.path, new, shallow=False)]
+        return [
+            lock.name
+            for lock, new in zip(locks, fresh)
+            if not lock.path.is_file() or not filecmp.cmp(lock.path, new, shallow=False)
+        ]
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="depslock", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
-    for name, text in (("compile", "write locks/<name>.txt from locks/*.in and pyproject.toml"),
-                       ("check", "fail when a committed lock differs from a fresh compile")):
+    for name, text in (
+        ("compile", "write locks/<name>.txt from locks/*.in and pyproject.toml"),
+        ("check", "fail when a committed lock differs from a fresh compile"),
+    ):
         sub = commands.add_parser(name, help=text)
         sub.add_argument("--exclude-newer", required=True, help="no release uploaded after this time (RFC 3339)")
-        sub.add_argument("--torch-index", default="",
-                         help="where the torch CPU wheel comes from (default: pip sources, then the PyTorch index)")
+        sub.add_argument(
+            "--torch-index",
+            default="",
+            help="where the torch CPU wheel comes from (default: pip sources, then the PyTorch index)",
+        )
         sub.add_argument("names", nargs="*", help=f"locks (default all: {', '.join(lock.name for lock in LOCKS)})")
     sub = commands.add_parser("verify", help="compare an installed environment with its locks")
     sub.add_argument("--python", required=True, help="the environment's python")
@@ -55,8 +63,10 @@ def main(argv: list[str] | None = None) -> int:
                     same = lock.path.is_file() and filecmp.cmp(lock.path, fresh, shallow=False)
                     if not same:
                         shutil.copyfile(fresh, lock.path)
-                    print(f"lock: {'unchanged' if same else 'wrote'} {lock.path.relative_to(lock.path.parents[1])} "
-                          f"({', '.join(lock.platforms())}, Python {lock.python})")
+                    print(
+                        f"lock: {'unchanged' if same else 'wrote'} {lock.path.relative_to(lock.path.parents[1])} "
+                        f"({', '.join(lock.platforms())}, Python {lock.python})"
+                    )
             return 0
         if args.command == "check":
             stale = check(by_name(args.names), args.exclude_newer, args.torch_index)

@@ -15,11 +15,12 @@ import json
 import shutil
 import subprocess
 import sys
-import tomllib
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+
+import tomllib
 
 from .locks import LOCK_DIR, Lock, normalize, pins
 
@@ -93,8 +94,20 @@ def pip_audit_command(lock_file: Path, service: str) -> list[str]:
     found = shutil.which("pip-audit", path=str(Path(sys.executable).parent)) or shutil.which("pip-audit")
     if found is None:
         raise AuditError("pip-audit is not installed (make setup installs it)")
-    return [found, "--requirement", str(lock_file), "--require-hashes", "--disable-pip", "--no-deps",
-            "--vulnerability-service", service, "--format", "json", "--progress-spinner", "off"]
+    return [
+        found,
+        "--requirement",
+        str(lock_file),
+        "--require-hashes",
+        "--disable-pip",
+        "--no-deps",
+        "--vulnerability-service",
+        service,
+        "--format",
+        "json",
+        "--progress-spinner",
+        "off",
+    ]
 
 
 def audit_lock(lock: Lock, service: str) -> tuple[list[Finding], list[str]]:
@@ -113,8 +126,16 @@ def parse_report(lock: str, report: dict) -> tuple[list[Finding], list[str]]:
         if "skip_reason" in dep:
             skipped.append(f"{dep['name']} ({dep['skip_reason']})")
         for vuln in dep.get("vulns", []):
-            findings.append(Finding(lock, normalize(dep["name"]), dep.get("version", "?"), vuln["id"],
-                                    tuple(vuln.get("aliases", [])), tuple(vuln.get("fix_versions", []))))
+            findings.append(
+                Finding(
+                    lock,
+                    normalize(dep["name"]),
+                    dep.get("version", "?"),
+                    vuln["id"],
+                    tuple(vuln.get("aliases", [])),
+                    tuple(vuln.get("fix_versions", [])),
+                )
+            )
     return findings, skipped
 
 
@@ -138,14 +159,20 @@ def run(locks: list[Lock], service: str, out=sys.stdout) -> int:
     for lock in locks:
         findings, skipped = audit_lock(lock, service)
         if skipped and len(skipped) >= len(pins(lock.path)):
-            print(f"audit: cannot run here: the {service} service audited none of {lock.name}'s packages "
-                  f"(first: {skipped[0]})", file=out)
+            print(
+                f"audit: cannot run here: the {service} service audited none of {lock.name}'s packages "
+                f"(first: {skipped[0]})",
+                file=out,
+            )
             return CANNOT_RUN
         new = unaccepted(findings, accepted)
         kept = len(findings) - len(new)
-        print(f"audit: {lock.name}: {len(findings)} known vulnerabilit{'y' if len(findings) == 1 else 'ies'}"
-              f"{f', {kept} accepted in {IGNORE_FILE.name}' if kept else ''}"
-              f"{f'; not audited: {len(skipped)} ({skipped[0]}...)' if skipped else ''}", file=out)
+        print(
+            f"audit: {lock.name}: {len(findings)} known vulnerabilit{'y' if len(findings) == 1 else 'ies'}"
+            f"{f', {kept} accepted in {IGNORE_FILE.name}' if kept else ''}"
+            f"{f'; not audited: {len(skipped)} ({skipped[0]}...)' if skipped else ''}",
+            file=out,
+        )
         for finding in new:
             print(f"  {finding.line()}", file=out)
         failed |= bool(new)

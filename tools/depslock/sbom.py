@@ -5,8 +5,9 @@ The same lock in gives the same document out (no timestamp, no random serial num
 from __future__ import annotations
 
 import re
-import tomllib
 from pathlib import Path
+
+import tomllib
 
 from .locks import REPO, Lock, normalize, pins
 
@@ -34,8 +35,13 @@ def document(lock: Lock) -> dict:
     digests = hashes(lock.path)
     components = []
     for name, version in sorted({**pins(lock.path), **lock_apart(lock)}.items()):
-        component = {"type": "library", "bom-ref": f"pkg:pypi/{name}@{version}", "name": name,
-                     "version": version, "purl": f"pkg:pypi/{name}@{version}"}
+        component = {
+            "type": "library",
+            "bom-ref": f"pkg:pypi/{name}@{version}",
+            "name": name,
+            "version": version,
+            "purl": f"pkg:pypi/{name}@{version}",
+        }
         if digests.get(name):
             component["hashes"] = [{"alg": "SHA-256", "content": d} for d in digests[name]]
         else:
@@ -47,8 +53,13 @@ def document(lock: Lock) -> dict:
         "specVersion": SPEC,
         "version": 1,
         "metadata": {
-            "component": {"type": "application", "bom-ref": root, "name": project["name"],
-                          "version": project["version"], "purl": root},
+            "component": {
+                "type": "application",
+                "bom-ref": root,
+                "name": project["name"],
+                "version": project["version"],
+                "purl": root,
+            },
             "properties": [{"name": "kserve-reranker:lock", "value": f"locks/{lock.path.name}"}],
         },
         "components": components,

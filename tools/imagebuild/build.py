@@ -117,10 +117,19 @@ def torch_index_for(sources: PipSources, torch_version: str) -> str:
 def build_command(engine: Engine, target: str, tag: str, options: BuildOptions) -> list[str]:
     """The engine's arguments that build ``target`` of serving/Dockerfile as ``tag``."""
     args = [
-        "build", "-f", DOCKERFILE, "--target", target, "-t", tag,
-        "--build-arg", f"BASE_IMAGE={options.base_image}",
-        "--build-arg", f"TORCH_INDEX_URL={options.torch_index_url}",
-        "--build-arg", f"VERSION={options.version}",
+        "build",
+        "-f",
+        DOCKERFILE,
+        "--target",
+        target,
+        "-t",
+        tag,
+        "--build-arg",
+        f"BASE_IMAGE={options.base_image}",
+        "--build-arg",
+        f"TORCH_INDEX_URL={options.torch_index_url}",
+        "--build-arg",
+        f"VERSION={options.version}",
     ]
     sources = options.sources
     if sources.index_url:
@@ -169,8 +178,9 @@ def build(
         with log.open("w") as out:
             out.write("$ " + " ".join(argv) + "\n")
             out.flush()
-            completed = subprocess.run(argv, cwd=REPO, stdout=out, stderr=subprocess.STDOUT, timeout=timeout,
-                                       env={**os.environ, **engine.env})
+            completed = subprocess.run(
+                argv, cwd=REPO, stdout=out, stderr=subprocess.STDOUT, timeout=timeout, env={**os.environ, **engine.env}
+            )
     if completed.returncode != 0:
         tail = "\n".join(log.read_text(errors="replace").splitlines()[-40:])
         raise RuntimeError(f"building target {target} failed ({engine.name} exited {completed.returncode}):\n{tail}")
@@ -192,8 +202,10 @@ def without_cpu_only_wheels(sources: PipSources, scratch: Path) -> PipSources:
             links.append(link)
             continue
         names = ", ".join(wheel.name for wheel in cpu_only)
-        sources.skipped.append(f"find-links {link}: left out of this target its CPU-only wheels ({names}), "
-                               "which pip would take over the CUDA torch vLLM pins")
+        sources.skipped.append(
+            f"find-links {link}: left out of this target its CPU-only wheels ({names}), "
+            "which pip would take over the CUDA torch vLLM pins"
+        )
         kept = [entry for entry in directory.iterdir() if entry.is_file() and entry not in cpu_only]
         if not kept:
             continue
@@ -208,7 +220,9 @@ def without_cpu_only_wheels(sources: PipSources, scratch: Path) -> PipSources:
     return replace(sources, find_links=links)
 
 
-def make_debian_base(engine: Engine, tag: str = DEBIAN_BASE_IMAGE, suite: str = "bookworm", workdir: Path | None = None) -> str:
+def make_debian_base(
+    engine: Engine, tag: str = DEBIAN_BASE_IMAGE, suite: str = "bookworm", workdir: Path | None = None
+) -> str:
     """A base image from Debian's packages (mmdebstrap, then ``import``): python3 with venv and
     CA certificates, for builders that reach Debian's archive but no image registry."""
     if shutil.which("mmdebstrap") is None:
@@ -217,7 +231,9 @@ def make_debian_base(engine: Engine, tag: str = DEBIAN_BASE_IMAGE, suite: str = 
         rootfs = Path(scratch) / "rootfs.tar"
         subprocess.run(
             ["mmdebstrap", "--variant=minbase", f"--include={DEBIAN_BASE_PACKAGES}", suite, str(rootfs)],
-            check=True, capture_output=True, timeout=900,
+            check=True,
+            capture_output=True,
+            timeout=900,
         )
         engine.command("import", "--change", 'CMD ["/bin/bash"]', str(rootfs), tag, timeout=600)
     return tag

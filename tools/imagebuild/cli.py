@@ -37,19 +37,33 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--target", action="append", choices=TARGETS, help="target to build (repeat; default: both)")
     p.add_argument("--repo", default="ghcr.io/example/kserve-reranker", help="image repository (default: %(default)s)")
     p.add_argument("--version", default="0.1.0", help="version: the tag is VERSION-TARGET (default: %(default)s)")
-    p.add_argument("--engine", default=os.environ.get("CONTAINER_ENGINE"), help="podman or docker (default: the first that works)")
-    p.add_argument("--base-image", default=DEFAULT_BASE_IMAGE,
-                   help=f"base image (default: %(default)s); 'debian' makes {DEBIAN_BASE_IMAGE} from Debian's "
-                   "packages with mmdebstrap, for builders that reach no image registry")
-    p.add_argument("--torch-index-url", default="auto",
-                   help=f"index of the CPU torch wheel; '' takes it from the pip sources; auto (default): "
-                   f"{TORCH_CPU_INDEX}, or '' when the pip sources' wheel directories hold that wheel")
-    p.add_argument("--pip-sources", choices=("host", "none"), default="host",
-                   help="host (default): hand this machine's pip index, mirrors, wheel directories and CA bundle "
-                   "to the build; none: the Dockerfile's defaults")
+    p.add_argument(
+        "--engine", default=os.environ.get("CONTAINER_ENGINE"), help="podman or docker (default: the first that works)"
+    )
+    p.add_argument(
+        "--base-image",
+        default=DEFAULT_BASE_IMAGE,
+        help=f"base image (default: %(default)s); 'debian' makes {DEBIAN_BASE_IMAGE} from Debian's "
+        "packages with mmdebstrap, for builders that reach no image registry",
+    )
+    p.add_argument(
+        "--torch-index-url",
+        default="auto",
+        help=f"index of the CPU torch wheel; '' takes it from the pip sources; auto (default): "
+        f"{TORCH_CPU_INDEX}, or '' when the pip sources' wheel directories hold that wheel",
+    )
+    p.add_argument(
+        "--pip-sources",
+        choices=("host", "none"),
+        default="host",
+        help="host (default): hand this machine's pip index, mirrors, wheel directories and CA bundle "
+        "to the build; none: the Dockerfile's defaults",
+    )
     p.add_argument("--pip-conf", help="a pip.conf handed to the build as a secret (index credentials)")
     p.add_argument("--no-cache", action="store_true", help="rebuild every layer (a release, or a timing)")
-    p.add_argument("--log-dir", type=Path, default=Path("build"), help="where each target's build log goes (default: %(default)s)")
+    p.add_argument(
+        "--log-dir", type=Path, default=Path("build"), help="where each target's build log goes (default: %(default)s)"
+    )
     return p
 
 
@@ -68,9 +82,14 @@ def main(argv: list[str] | None = None) -> int:
         torch_index = args.torch_index_url
         if torch_index == "auto":
             torch_index = torch_index_for(sources, dockerfile_arg("TORCH_VERSION"))
-        options = BuildOptions(base_image=base, torch_index_url=torch_index, version=args.version,
-                               sources=sources, pip_conf=args.pip_conf,
-                               extra_args=["--no-cache"] if args.no_cache else [])
+        options = BuildOptions(
+            base_image=base,
+            torch_index_url=torch_index,
+            version=args.version,
+            sources=sources,
+            pip_conf=args.pip_conf,
+            extra_args=["--no-cache"] if args.no_cache else [],
+        )
         for target in args.target or TARGETS:
             tag = f"{args.repo}:{args.version}-{target}"
             result = build(engine, target, tag, options, args.log_dir / f"image-{target}.log")

@@ -4,7 +4,8 @@ and must not stop what they exist to allow (node drains, traffic to the serving 
 from __future__ import annotations
 
 import math
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 from ..findings import Finding
 from ..workloads import PredictorPod, predictor_pods, selector_matches
@@ -32,8 +33,7 @@ def check_disruption_budget(context: Context) -> Iterator[Finding]:
                 "disruption-budget",
                 budget,
                 ["spec", "selector"],
-                "selects no predictor pod of this bundle "
-                f"({_names(predictors)}): it protects nothing",
+                f"selects no predictor pod of this bundle ({_names(predictors)}): it protects nothing",
             )
             continue
         for pod in selected:
@@ -122,8 +122,7 @@ def check_network_policy(context: Context) -> Iterator[Finding]:
                 "network-policy",
                 netpol,
                 ["spec", "podSelector"],
-                f"selects no predictor pod of this bundle ({_names(predictors)}): their "
-                "ingress stays open",
+                f"selects no predictor pod of this bundle ({_names(predictors)}): their ingress stays open",
             )
             continue
         types = spec.get("policyTypes") or ["Ingress"]

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 from ..findings import Finding
 from ..workloads import Pod, pods
@@ -16,8 +17,7 @@ GPU_TAINT_KEY = "nvidia.com/gpu"
 
 @policy(
     "gpu-request",
-    "GPUs are whole devices that cannot be overcommitted: request an integer count, "
-    "limit = request",
+    "GPUs are whole devices that cannot be overcommitted: request an integer count, limit = request",
 )
 def check_gpu_request(context: Context) -> Iterator[Finding]:
     for pod in pods(context.objects):
@@ -34,8 +34,7 @@ def check_gpu_request(context: Context) -> Iterator[Finding]:
                         "gpu-request",
                         pod.obj,
                         [*path, kind, GPU_RESOURCE],
-                        f"{GPU_RESOURCE} is set in only one of requests/limits; set both to the "
-                        "same whole number",
+                        f"{GPU_RESOURCE} is set in only one of requests/limits; set both to the same whole number",
                     )
                 elif _whole_gpus(value) is None:
                     yield violation(
@@ -76,8 +75,7 @@ def check_gpu_placement(context: Context) -> Iterator[Finding]:
                 "gpu-placement",
                 pod.obj,
                 [*pod.path, "tolerations"],
-                f"requests {GPU_RESOURCE} but does not tolerate the {GPU_TAINT_KEY}:NoSchedule "
-                "taint of GPU nodes",
+                f"requests {GPU_RESOURCE} but does not tolerate the {GPU_TAINT_KEY}:NoSchedule taint of GPU nodes",
             )
         if not wants_gpu and selects:
             yield violation(
@@ -91,8 +89,7 @@ def check_gpu_placement(context: Context) -> Iterator[Finding]:
                 "gpu-placement",
                 pod.obj,
                 [*pod.path, "tolerations"],
-                f"requests no GPU but tolerates the {GPU_TAINT_KEY} taint (it would hold a GPU "
-                "node's CPU and memory)",
+                f"requests no GPU but tolerates the {GPU_TAINT_KEY} taint (it would hold a GPU node's CPU and memory)",
             )
 
 
@@ -103,10 +100,7 @@ def _whole_gpus(value: Any) -> int | None:
 
 def requests_gpu(container: dict[str, Any]) -> bool:
     resources = container.get("resources") or {}
-    return any(
-        (resources.get(kind) or {}).get(GPU_RESOURCE) not in (None, 0, "0")
-        for kind in ("requests", "limits")
-    )
+    return any((resources.get(kind) or {}).get(GPU_RESOURCE) not in (None, 0, "0") for kind in ("requests", "limits"))
 
 
 def _selects_gpu_nodes(pod: Pod) -> bool:
@@ -124,7 +118,6 @@ def _selects_gpu_nodes(pod: Pod) -> bool:
 
 def _tolerates_gpu_taint(pod: Pod) -> bool:
     return any(
-        toleration.get("key") == GPU_TAINT_KEY
-        and toleration.get("effect") in (None, "", "NoSchedule")
+        toleration.get("key") == GPU_TAINT_KEY and toleration.get("effect") in (None, "", "NoSchedule")
         for toleration in pod.fields.get("tolerations") or []
     )

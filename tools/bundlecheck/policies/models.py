@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import io
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 from ..findings import Finding
 from ..model_components import FITS_OVERLAYS, MODEL_FAMILY, ModelClaim, claim_from_annotations
@@ -45,9 +46,7 @@ ARGS_PATH = [*PREDICTOR_PATH, "model", "args"]
     "and the server must get its --max_model_len (within the model's limit) and its family",
 )
 def check_model_fit(context: Context) -> Iterator[Finding]:
-    gpu_classes = {
-        id(pod.obj): _gpu_class(pod) for pod in pods(context.objects) if pod.path == PREDICTOR_PATH
-    }
+    gpu_classes = {id(pod.obj): _gpu_class(pod) for pod in pods(context.objects) if pod.path == PREDICTOR_PATH}
     for pod in predictor_pods(context.objects):
         claim = claim_from_annotations((pod.isvc.get("metadata") or {}).get("annotations"))
         if claim is None or not pod.container:
@@ -61,9 +60,7 @@ def check_model_fit(context: Context) -> Iterator[Finding]:
 def _claimed_overlay(isvc: dict[str, Any], claim: ModelClaim, where: str | None):
     path = ["metadata", "annotations", FITS_OVERLAYS]
     if not claim.fits:
-        yield violation(
-            "model-fit", isvc, path, f"model component {claim.name} claims no overlay it fits"
-        )
+        yield violation("model-fit", isvc, path, f"model component {claim.name} claims no overlay it fits")
     elif where is not None and where not in claim.fits:
         yield violation(
             "model-fit",
@@ -109,8 +106,7 @@ def _served_settings(isvc: dict[str, Any], claim: ModelClaim, settings: Any):
                 "model-fit",
                 isvc,
                 ["metadata", "annotations", MODEL_FAMILY],
-                f"{claim.name} is a {claim.family} model; the server gets "
-                f"--model_family={settings.model_family}",
+                f"{claim.name} is a {claim.family} model; the server gets --model_family={settings.model_family}",
             )
 
 
@@ -129,9 +125,7 @@ def _server_settings(container: dict[str, Any]) -> Any:
     from reranker.cli import settings_from
 
     environ = {
-        e["name"]: str(e.get("value", ""))
-        for e in container.get("env") or []
-        if "valueFrom" not in e and e.get("name")
+        e["name"]: str(e.get("value", "")) for e in container.get("env") or [] if "valueFrom" not in e and e.get("name")
     }
     argv = [str(a) for a in container.get("args") or []]
     try:

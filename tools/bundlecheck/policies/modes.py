@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 from ..findings import Finding
 from ..workloads import ISVC_COMPONENTS
@@ -47,8 +48,7 @@ def check_deployment_mode(context: Context) -> Iterator[Finding]:
                 "deployment-mode",
                 obj,
                 path,
-                f"mode {mode!r} differs from others in this bundle "
-                f"({', '.join(sorted(modes - {mode}))})",
+                f"mode {mode!r} differs from others in this bundle ({', '.join(sorted(modes - {mode}))})",
             )
 
 
@@ -97,8 +97,7 @@ def _isvc_scaling(obj: dict[str, Any]) -> Iterator[Finding]:
                     "scaling",
                     obj,
                     [*path, "minReplicas"],
-                    f"minReplicas 0 in {mode} mode needs {AUTOSCALER_ANNOTATION}: keda "
-                    "(an HPA cannot scale to zero)",
+                    f"minReplicas 0 in {mode} mode needs {AUTOSCALER_ANNOTATION}: keda (an HPA cannot scale to zero)",
                 )
             if metric and autoscaler in (None, "hpa") and metric not in HPA_METRICS:
                 yield violation(
@@ -109,9 +108,7 @@ def _isvc_scaling(obj: dict[str, Any]) -> Iterator[Finding]:
                     f"{' or '.join(sorted(HPA_METRICS))}",
                 )
         elif mode in KNATIVE_MODES and metric and metric not in KNATIVE_METRICS:
-            yield violation(
-                "scaling", obj, [*path, "scaleMetric"], f"unknown Knative scaleMetric {metric!r}"
-            )
+            yield violation("scaling", obj, [*path, "scaleMetric"], f"unknown Knative scaleMetric {metric!r}")
 
 
 def _autoscaling_metrics(
@@ -134,15 +131,12 @@ def _autoscaling_metrics(
                 "scaling",
                 obj,
                 [*here, "type"],
-                f"an HPA scales on Resource metrics only, not {kind}: set "
-                f"{AUTOSCALER_ANNOTATION}: keda",
+                f"an HPA scales on Resource metrics only, not {kind}: set {AUTOSCALER_ANNOTATION}: keda",
             )
         if kind == "External":
             external = metric.get("external") or {}
             if not (external.get("metric") or {}).get("query"):
-                yield violation(
-                    "scaling", obj, [*here, "external", "metric", "query"], "the query is empty"
-                )
+                yield violation("scaling", obj, [*here, "external", "metric", "query"], "the query is empty")
             if (external.get("target") or {}).get("value") is None:
                 yield violation(
                     "scaling",

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import io
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 from ..findings import Finding
 from ..workloads import RUNTIME_KINDS, pods, predictor_pods
@@ -35,8 +36,7 @@ def check_service_account_token(context: Context) -> Iterator[Finding]:
                 "service-account-token",
                 pod.obj,
                 [*pod.path, "automountServiceAccountToken"],
-                "the service-account token is mounted into the pod: set "
-                "automountServiceAccountToken: false",
+                "the service-account token is mounted into the pod: set automountServiceAccountToken: false",
             )
 
 
@@ -70,9 +70,7 @@ def shutdown_settings(container: dict[str, Any]) -> tuple[float, float]:
     and plain env, else the defaults."""
     argv = [str(a) for a in container.get("args") or []]
     environ = {
-        e["name"]: str(e.get("value", ""))
-        for e in container.get("env") or []
-        if "valueFrom" not in e and e.get("name")
+        e["name"]: str(e.get("value", "")) for e in container.get("env") or [] if "valueFrom" not in e and e.get("name")
     }
     settings: Any = None
     try:
@@ -92,4 +90,3 @@ def _dig(obj: Any, path: list[Any]) -> Any:
     for key in path:
         obj = obj.get(key) if isinstance(obj, dict) else None
     return obj
-

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import yaml
 
@@ -66,8 +67,7 @@ def check_secret_refs(context: Context) -> Iterator[Finding]:
                     "secret-ref-resolves",
                     obj,
                     path,
-                    f"refers to Secret {name!r}, which neither this render nor any component "
-                    "provides",
+                    f"refers to Secret {name!r}, which neither this render nor any component provides",
                 )
 
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 from kubernetes.utils import parse_quantity
 
@@ -18,8 +19,7 @@ SECCOMP_CONFINED = {"RuntimeDefault", "Localhost"}
 
 @policy(
     "non-root",
-    "a container running as root, or able to gain privileges, turns a server bug into a node "
-    "compromise",
+    "a container running as root, or able to gain privileges, turns a server bug into a node compromise",
 )
 def check_non_root(context: Context) -> Iterator[Finding]:
     for container in effective_containers(context.objects):
@@ -28,9 +28,7 @@ def check_non_root(context: Context) -> Iterator[Finding]:
         user = security.get("runAsUser", container.pod_security.get("runAsUser"))
         non_root = security.get("runAsNonRoot", container.pod_security.get("runAsNonRoot"))
         if user == 0:
-            yield violation(
-                "non-root", container.obj, [*path, "runAsUser"], "runs as root (runAsUser: 0)"
-            )
+            yield violation("non-root", container.obj, [*path, "runAsUser"], "runs as root (runAsUser: 0)")
         elif not non_root and not (isinstance(user, int) and user > 0):
             yield violation(
                 "non-root",

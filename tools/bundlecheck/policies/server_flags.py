@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import contextlib
 import io
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 from ..findings import Finding
 from ..workloads import KSERVE_CONTAINER, RUNTIME_KINDS, runtime_container, runtimes_by_name
@@ -17,8 +18,7 @@ from .base import Context, policy, violation
 
 @policy(
     "server-flags",
-    "KServe passes these args to the reranker server; a flag it does not know stops the pod "
-    "at start-up",
+    "KServe passes these args to the reranker server; a flag it does not know stops the pod at start-up",
 )
 def check_server_flags(context: Context) -> Iterator[Finding]:
     known = server_flags()
@@ -85,6 +85,4 @@ def _rejected_values(obj: dict[str, Any], path: list[Any], argv: list[Any]) -> I
     except SystemExit as exit_:
         if exit_.code:
             message = stderr.getvalue().strip().splitlines()[-1:] or ["rejected"]
-            yield violation(
-                "server-flags", obj, path, f"the server rejects these args: {message[0]}"
-            )
+            yield violation("server-flags", obj, path, f"the server rejects these args: {message[0]}")

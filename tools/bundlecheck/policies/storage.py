@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 from ..findings import Finding
 from ..workloads import ISVC_COMPONENTS
@@ -36,8 +37,7 @@ KSERVE_BUILTIN_FORMATS: dict[str, list[dict[str, str]]] = {
 
 @policy(
     "storage-uri-pinned",
-    "an hf:// model without a commit follows the repository's main branch: every restart may "
-    "serve different weights",
+    "an hf:// model without a commit follows the repository's main branch: every restart may serve different weights",
 )
 def check_storage_uri_pinned(context: Context) -> Iterator[Finding]:
     for obj, path, uri in storage_uris(context.objects):
@@ -83,18 +83,13 @@ def check_storage_container(context: Context) -> Iterator[Finding]:
                     f"ClusterStorageContainer {pinned!r} does not support {uri!r}",
                 )
             continue
-        claimants = [
-            n
-            for n, formats in {**KSERVE_BUILTIN_FORMATS, **bundled}.items()
-            if claims(formats, uri)
-        ]
+        claimants = [n for n, formats in {**KSERVE_BUILTIN_FORMATS, **bundled}.items() if claims(formats, uri)]
         if len(claimants) > 1:
             yield violation(
                 "storage-container",
                 obj,
                 path,
-                f"{uri!r} is claimed by {', '.join(sorted(claimants))}: set "
-                f"spec.{component}.storageContainerName",
+                f"{uri!r} is claimed by {', '.join(sorted(claimants))}: set spec.{component}.storageContainerName",
             )
 
 
@@ -113,11 +108,7 @@ def check_storage_initializer_cache(context: Context) -> Iterator[Finding]:
             continue
         if (container.get("securityContext") or {}).get("readOnlyRootFilesystem") is not True:
             continue  # a writable root has a writable home (container-hardening reports it)
-        env = {
-            e.get("name"): (index, e)
-            for index, e in enumerate(container.get("env") or [])
-            if isinstance(e, dict)
-        }
+        env = {e.get("name"): (index, e) for index, e in enumerate(container.get("env") or []) if isinstance(e, dict)}
         if "HF_HOME" not in env:
             yield violation(
                 "storage-initializer-cache",
