@@ -186,10 +186,10 @@ image: setup ## Build the GPU (vLLM) and CPU (torch) images with podman or docke
 		--base-image '$(BASE_IMAGE)' --torch-index-url '$(TORCH_INDEX_URL)' $(IMAGE_ARGS)
 
 test-image: setup ## Build the CPU image and run overlays/cpu's predictor Pod in it (podman kube play)
-	BASE_IMAGE='$(TEST_BASE_IMAGE)' $(BIN)/python -m pytest tests/e2e -m image -p no:cacheprovider $(PYTEST_ARGS)
+	BASE_IMAGE='$(TEST_BASE_IMAGE)' $(BIN)/python -m pytest tests/image -m image -p no:cacheprovider $(PYTEST_ARGS)
 
 test-image-gpu: setup ## Build the GPU (vLLM) image as test-image builds the CPU one (~4 GB of wheels) and run a GPU overlay's predictor in it, on CPU (IMAGE_GPU_OVERLAY=a100)
-	BASE_IMAGE='$(TEST_BASE_IMAGE)' $(BIN)/python -m pytest tests/e2e -m image_gpu -p no:cacheprovider $(PYTEST_ARGS)
+	BASE_IMAGE='$(TEST_BASE_IMAGE)' $(BIN)/python -m pytest tests/image -m image_gpu -p no:cacheprovider $(PYTEST_ARGS)
 
 # What `podman kube play` needs (podman, conmon, an OCI runtime, the pause binary catatonit,
 # netavark, rootless helpers, mmdebstrap for a base image where no registry is reachable) is looked
@@ -219,7 +219,7 @@ test-monitoring: setup ## components/monitoring with promtool and a real Prometh
 	$(BIN)/python -m pytest tests/monitoring -m monitoring -p no:cacheprovider $(PYTEST_ARGS)
 
 e2e: setup ## Kind end-to-end suite on pytest-kind's cluster (needs Docker that runs privileged containers; kind, kubectl downloaded); KEEP_CLUSTER=1 keeps it; can't run: one SKIPPED line, fails (E2E_ALLOW_SKIP=1: passes)
-	$(BIN)/python -m pytest tests/e2e -m e2e -p no:cacheprovider $(if $(KEEP_CLUSTER),--keep-cluster) $(PYTEST_ARGS)$(if $(E2E_ALLOW_SKIP), || [ $$? -eq 77 ])
+	$(BIN)/python -m pytest tests/kind -m e2e -p no:cacheprovider $(if $(KEEP_CLUSTER),--keep-cluster) $(PYTEST_ARGS)$(if $(E2E_ALLOW_SKIP), || [ $$? -eq 77 ])
 
 docs: setup ## Regenerate what the docs restate from code: the flag reference, the route table, the client versions tested
 	$(BIN)/python -m docgen

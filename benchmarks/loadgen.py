@@ -27,10 +27,10 @@ if importlib.util.find_spec("sniffio") is None:
     sys.modules.setdefault("sniffio", None)
 
 # What the tests share with the benchmarks: the requests, the server process, /metrics, peak memory.
-from tests.support.metrics import metric, parse_metrics, scrape  # noqa: E402,F401
-from tests.support.peak_memory import peak_rss, reset_peak  # noqa: E402,F401
-from tests.support.server_process import Server, free_port, raise_open_files_limit, wait_ready  # noqa: E402,F401
-from tests.support.workload import (  # noqa: E402,F401
+from harness.metrics import metric, parse_metrics, scrape  # noqa: E402,F401
+from harness.peak_memory import peak_rss, reset_peak  # noqa: E402,F401
+from harness.server_process import Server, free_port, raise_open_files_limit, wait_ready  # noqa: E402,F401
+from harness.workload import (  # noqa: E402,F401
     SEED_REQUEST,
     VOCABULARY,
     WORDS,

@@ -19,7 +19,8 @@ import httpx
 import pytest
 import yaml
 
-from tests.support import monitoring, server_process, workload
+from harness import server_process, workload
+from tests.support import monitoring
 
 pytestmark = [pytest.mark.monitoring, pytest.mark.slow, pytest.mark.timeout(300)]
 

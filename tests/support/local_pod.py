@@ -24,7 +24,7 @@ import dockerfile
 import httpx
 
 from bundlecheck.kserve_command import PredictorContainer, container_argv
-from tests.support.server_process import terminate
+from harness.server_process import terminate
 
 REPO = Path(__file__).resolve().parents[2]
 DOCKERFILE = REPO / "serving" / "Dockerfile"

@@ -137,7 +137,7 @@ def _tolerance(dtype: torch.dtype) -> tuple[float, float]:
         # what weights rounded to tf32 (3.7e-3) or bfloat16 (1.1e-2) would show: a reorder that
         # quietly drops precision fails too.
         return 1e-5, 1e-4
-    # bfloat16 and float16: the precision tests' bound (tests/serving/test_reference_precision.py),
+    # bfloat16 and float16: the precision tests' bound (tests/serving/engine/reference/test_reference_precision.py),
     # 48 unit roundoffs of the dtype, of each value (both sides round their outputs, the fused
     # activation once more) and of the outputs' RMS.
     roundoffs = 48 * torch.finfo(dtype).eps / 2
