@@ -1,43 +1,20 @@
-"""The load scripts' (bench.py, soak.py) closed-loop load generator and percentiles, over what
-they share with the tests (``tests.support``: the requests, the server process, /metrics, peak
-memory).
+"""The benchmark's closed-loop load generator (raw HTTP/1.1 over asyncio streams, as cheap for
+the client as it can be) and the percentiles both load scripts report (bench, soak).
 
 Run the scripts as modules from the repository root (``python -m benchmarks.bench``).
-Standard library only at import time: bench.py runs it on the air-gapped GPU machine, whose
-Python may lack httpx; only ``scrape`` (soak.py and the tests) imports httpx.
+Standard library only: the benchmark runs it on the air-gapped GPU machine, whose Python may lack
+httpx.
 """
 
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import json
-import sys
 import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
-
-# httpcore tries `import sniffio` for every lock it creates (several per request); where sniffio is
-# not installed each failed import searches all of sys.path, which made a 1000-client soak spend a
-# third of its CPU in the import system. A None entry fails that import at once (httpcore then
-# takes asyncio, which is what runs here).
-if importlib.util.find_spec("sniffio") is None:
-    sys.modules.setdefault("sniffio", None)
-
-# What the tests share with the benchmarks: the requests, the server process, /metrics, peak memory.
-from harness.metrics import metric, parse_metrics, scrape  # noqa: E402,F401
-from harness.peak_memory import peak_rss, reset_peak  # noqa: E402,F401
-from harness.server_process import Server, free_port, raise_open_files_limit, wait_ready  # noqa: E402,F401
-from harness.workload import (  # noqa: E402,F401
-    SEED_REQUEST,
-    VOCABULARY,
-    WORDS,
-    distinct_rerank_body,
-    make_documents,
-    rerank_body,
-)
 
 
 def percentile(sorted_values: Sequence[float], q: float) -> float | None:

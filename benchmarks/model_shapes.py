@@ -21,7 +21,7 @@ import json
 import os
 from pathlib import Path
 
-from benchmarks.loadgen import SEED_REQUEST, VOCABULARY, WORDS
+from harness.request_bodies import SEED_REQUEST, VOCABULARY, WORDS
 
 CACHE = Path(os.environ.get("BENCH_MODEL_CACHE", "/tmp/kserve-reranker-bench-models"))
 
@@ -156,7 +156,7 @@ def _qwen_tokenizer():
     from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
-    from benchmarks.workloads import INSTRUCTION
+    from benchmarks.varied_bodies import INSTRUCTION
 
     template = (
         "Judge whether the Document meets the requirements based on the Query and the Instruct provided. "

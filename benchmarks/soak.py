@@ -25,6 +25,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import importlib.util
 import ipaddress
 import json
 import os
@@ -41,6 +43,16 @@ from urllib.parse import urlsplit
 import httpx
 
 from benchmarks import loadgen
+from harness.metrics import metric, parse_metrics, scrape
+from harness.request_bodies import rerank_body
+from harness.server_process import Server, raise_open_files_limit, wait_ready
+
+# httpcore tries `import sniffio` for every lock it creates (several per request); where sniffio is
+# not installed each failed import searches all of sys.path, which made a 1000-client soak spend a
+# third of its CPU in the import system. A None entry fails that import at once (httpcore then
+# takes asyncio, which is what runs here).
+if importlib.util.find_spec("sniffio") is None:
+    sys.modules.setdefault("sniffio", None)
 
 ROUTE = "/openai/v1/rerank"
 MAX_CLIENTS = 10000
@@ -132,7 +144,7 @@ def probe_readiness(url: str, run: Run, started: float, done: threading.Event, s
                 signalled.wait(0.5)  # woken at once by SIGTERM
 
 
-async def soak(url: str, args: argparse.Namespace, server: loadgen.Server | None) -> Run:
+async def soak(url: str, args: argparse.Namespace, server: Server | None) -> Run:
     run = Run()
     started = time.monotonic()
     stop_at = started + args.duration
@@ -153,7 +165,7 @@ async def soak(url: str, args: argparse.Namespace, server: loadgen.Server | None
         ) as http:
             await asyncio.sleep(index * args.ramp / max(args.clients, 1))  # spread the first requests
             while not stopped.is_set() and time.monotonic() < stop_at:
-                body = loadgen.rerank_body(args.documents, args.words, seed)
+                body = rerank_body(args.documents, args.words, seed)
                 seed += args.clients
                 sent = now()
                 pause = 0.0
@@ -182,7 +194,7 @@ async def soak(url: str, args: argparse.Namespace, server: loadgen.Server | None
                 try:
                     response = await http.get(f"{url}/metrics")
                     if response.status_code == 200:
-                        run.metrics_last = loadgen.parse_metrics(response.text)
+                        run.metrics_last = parse_metrics(response.text)
                         run.peak_queue_pairs = max(
                             run.peak_queue_pairs, run.metrics_last.get("reranker_queue_pairs", 0.0)
                         )
@@ -214,7 +226,7 @@ async def soak(url: str, args: argparse.Namespace, server: loadgen.Server | None
         await asyncio.sleep(args.duration)
         stopped.set()
 
-    run.metrics_before = run.metrics_last = await asyncio.to_thread(loadgen.scrape, url, 30, args.headers)
+    run.metrics_before = run.metrics_last = await asyncio.to_thread(scrape, url, 30, args.headers)
     # Readiness is probed from a thread of its own, so that what it measures is the server, not
     # this process's event loop busy with the clients.
     probing_done, signalled = threading.Event(), threading.Event()
@@ -233,10 +245,8 @@ async def soak(url: str, args: argparse.Namespace, server: loadgen.Server | None
     signalled.set()
     await asyncio.to_thread(probing.join)
     if server is None or server.process.poll() is None:
-        try:
-            run.metrics_last = await asyncio.to_thread(loadgen.scrape, url, 30, args.headers)
-        except httpx.HTTPError:
-            pass
+        with contextlib.suppress(httpx.HTTPError):
+            run.metrics_last = await asyncio.to_thread(scrape, url, 30, args.headers)
     return run
 
 
@@ -248,9 +258,9 @@ def summarize(run: Run, args: argparse.Namespace) -> dict:
     ok = sorted(o.seconds for o in run.outcomes if o.kind == "200")
     answered = [o for o in run.outcomes if o.status is not None and o.status != 200]
     before, after = run.metrics_before, run.metrics_last
-    delta = {name: loadgen.metric(after, metric) - loadgen.metric(before, metric) for name, metric in COUNTERS.items()}
+    delta = {name: metric(after, counter) - metric(before, counter) for name, counter in COUNTERS.items()}
     for reason in SHED_REASONS:
-        delta[f"shed_{reason}"] = loadgen.metric(after, COUNTERS["shed"], reason=reason) - loadgen.metric(
+        delta[f"shed_{reason}"] = metric(after, COUNTERS["shed"], reason=reason) - metric(
             before, COUNTERS["shed"], reason=reason
         )
     probes = sorted(run.probe_seconds)
@@ -447,21 +457,19 @@ def main() -> None:
     headers = {"Authorization": f"Bearer {args.api_key}"} if args.api_key else None
     args.headers = headers
 
-    loadgen.raise_open_files_limit()  # before starting the server: it inherits the limit
+    raise_open_files_limit()  # before starting the server: it inherits the limit
     server = None
     url = args.url.rstrip("/") if args.url else None
     if url is None:
         server_env = {"RERANKER_API_KEY": args.api_key} if args.api_key else None
-        server = loadgen.Server(["--log_level", "warning", *shlex.split(args.server_args)], env=server_env)
+        server = Server(["--log_level", "warning", *shlex.split(args.server_args)], env=server_env)
         url = server.url
     try:
         try:
-            loadgen.wait_ready(url, server and server.process, output=server and server.log)
+            wait_ready(url, server and server.process, output=server and server.log)
         except RuntimeError as exc:
             sys.exit(f"soak: {exc}")
-        warm = httpx.post(
-            url + ROUTE, json=loadgen.rerank_body(args.documents, args.words, 0), headers=headers, timeout=120
-        )
+        warm = httpx.post(url + ROUTE, json=rerank_body(args.documents, args.words, 0), headers=headers, timeout=120)
         if warm.status_code != 200:
             sys.exit(f"soak: warm-up request answered {warm.status_code}: {warm.text[:500]}")
         run = asyncio.run(soak(url, args, server))

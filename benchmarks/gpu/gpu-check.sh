@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # GPU check: on an NVIDIA machine without network whose Python has CUDA torch, transformers and
 # sentence-transformers (and no vLLM, FastAPI or uvicorn), install our server from the wheels
-# carried in .whl/, build a random-weight model in bge-reranker-base's shape, and run bench.py's
+# carried in .whl/, build a random-weight model in bge-reranker-base's shape, and run the benchmark's
 # side-by-side there: sentence-transformers in-process against our server's torch engine on the
 # same GPU, float16 and bfloat16, concurrency 1, 16 and 64 (1 query + 20 documents of 30 tokens),
 # and the seed request alone, both systems loaded together and measured in turns (2 rounds per
@@ -19,7 +19,7 @@
 #                         stand-in of the same architecture for CPU runs)
 #   DEVICE=cuda           cpu runs the same check without a GPU (the CI run)
 #   DTYPES="float16 bfloat16"  CONCURRENCY="1 16 64"  POINT_SECONDS=5  REPEAT=2  WARMUP=2
-#   BENCH_ARGS="..."      more bench.py flags (e.g. --server-args "--max_batch_tokens 32768")
+#   BENCH_ARGS="..."      more benchmarks.bench flags (e.g. --server-args "--max_batch_tokens 32768")
 #
 # Why a --target folder on PYTHONPATH and not a virtual environment: on some GPU hosts the
 # Python that has torch is itself a venv (/opt/torch/.venv), and a venv made from it with

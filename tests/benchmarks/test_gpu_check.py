@@ -1,6 +1,6 @@
-"""The air-gapped GPU check (benchmarks/gpu/gpu-check.sh) and the wheels it carries: lint-clean, refuses a machine without a GPU
-driver, the wheel list stays under what a GPU machine's call can carry, and the whole script runs
-on CPU with only what the air-gapped GPU machine has.
+"""The air-gapped GPU check (benchmarks/gpu/gpu-check.sh) and the wheels it carries: lint-clean,
+refuses a machine without a GPU driver, the wheel list stays under what a GPU machine's call can
+carry, and the whole script runs on CPU with only what the air-gapped GPU machine has.
 
 The GPU machine's Python has torch, transformers and sentence-transformers (and what they
 need), not our server's web stack. The end-to-end test builds such a Python from .venv: a fresh

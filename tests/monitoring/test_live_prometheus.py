@@ -19,7 +19,8 @@ import httpx
 import pytest
 import yaml
 
-from harness import server_process, workload
+from harness import request_bodies as workload
+from harness import server_process
 from tests.support import monitoring
 
 pytestmark = [pytest.mark.monitoring, pytest.mark.slow, pytest.mark.timeout(300)]

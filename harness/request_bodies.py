@@ -18,7 +18,12 @@ SEED_REQUEST = {
     "top_n": 2,
 }
 
-WORDS = ["paris", "france", "capital", "city", "berlin", "germany", "europe", "tower", "river", "museum", "history", "people", "language", "government", "population", "economy", "culture", "science", "music", "art", "food", "travel"]
+# The words of the seed-shaped bodies' documents (make_documents, rerank_body).
+_WORDS_TEXT = (
+    "paris france capital city berlin germany europe tower river museum history people language "
+    "government population economy culture science music art food travel"
+)
+WORDS = _WORDS_TEXT.split()
 
 # Common English words that BERT's uncased WordPiece vocabulary (MiniLM's) keeps whole: a document
 # of n of them is n tokens, and random draws make every benchmark document distinct (an engine

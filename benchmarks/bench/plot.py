@@ -7,14 +7,8 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
-SYSTEM_ORDER = ("in-process", "server", "server-no-prefix-reuse", "vllm", "server-vllm")
-LABELS = {
-    "in-process": "sentence-transformers in-process",
-    "server": "our server (torch)",
-    "server-no-prefix-reuse": "our server (torch), no prefix reuse",
-    "vllm": "vLLM serve",
-    "server-vllm": "our server (vLLM engine)",
-}
+from benchmarks.bench.systems import LABELS, SYSTEMS
+
 WORKLOAD_TITLES = {
     "cross-encoder": "uniform documents",
     "varied": "documents of varied length",
@@ -25,7 +19,7 @@ WORKLOAD_TITLES = {
 
 
 def write_plot(rows: list[dict], path: Path, machine: dict | None = None) -> Path | None:
-    """A PNG of ``rows`` (bench.py's report rows) at ``path``; None where matplotlib is absent."""
+    """A PNG of ``rows`` (report.py's rows) at ``path``; None where matplotlib is absent."""
     if importlib.util.find_spec("matplotlib") is None or not rows:
         return None
     import matplotlib
@@ -40,7 +34,7 @@ def write_plot(rows: list[dict], path: Path, machine: dict | None = None) -> Pat
     figure, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 5.2), squeeze=False)
     for axis, (workload, dtype) in zip(axes[0], panels):
         mine = [r for r in rows if r["workload"] == workload and r["dtype"] == dtype]
-        systems = [s for s in SYSTEM_ORDER if any(r["system"] == s for r in mine)]
+        systems = [s for s in SYSTEMS if any(r["system"] == s for r in mine)]
         concurrencies = sorted({r["concurrency"] for r in mine})
         width = 0.8 / max(1, len(systems))
         for i, system in enumerate(systems):
@@ -51,7 +45,7 @@ def write_plot(rows: list[dict], path: Path, machine: dict | None = None) -> Pat
                 [values.get(c, 0) for c in concurrencies],
                 width,
                 label=LABELS.get(system, system),
-                color=f"C{SYSTEM_ORDER.index(system)}",
+                color=f"C{SYSTEMS.index(system)}",
             )
             axis.bar_label(bars, fmt="%.0f", fontsize=7)
         axis.set_xticks(range(len(concurrencies)), [f"concurrency {c}" for c in concurrencies])

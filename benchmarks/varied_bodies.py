@@ -1,5 +1,5 @@
-"""The request bodies of the benchmark's workloads beyond the uniform one (loadgen's
-``distinct_rerank_body``): passages of varied length, and an LLM reranker's instructed requests.
+"""Rerank bodies of varied length, and the same with an LLM reranker's instruction: the
+benchmark's workloads beyond the uniform one (harness/request_bodies.py's ``distinct_rerank_body``).
 
 Varied: what retrieval hands a reranker is passages of many lengths, not one. Each document's
 length in words is drawn log-uniformly between 8 and 300 (median about 49 words, mean about 81):
@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import random
 
-from benchmarks.loadgen import VOCABULARY
+from harness.request_bodies import VOCABULARY
 
 VARIED_WORDS = (8, 300)  # the shortest and longest document, in words
 
