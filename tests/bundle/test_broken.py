@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from bundlecheck.catalog import DirectoryCatalog
 from bundlecheck.check import CheckOptions, check_target
-from bundlecheck.crds import from_directory
 from bundlecheck.findings import SCHEMA, Status
 from bundlecheck.policies import POLICIES
-from bundlecheck.schemas import SchemaChecker
+from bundlecheck.schemas.catalog import DirectoryCatalog
+from bundlecheck.schemas.checker import SchemaChecker
+from bundlecheck.schemas.crds import from_directory
 
 REPO = Path(__file__).resolve().parents[2]
 BROKEN = Path(__file__).resolve().parent / "broken"

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from bundlecheck.cli import main as validate
-from bundlecheck.predictor_pod import predictor_pod
+from bundlecheck.kserve.predictor_pod import predictor_pod
 from bundlecheck.render import render
 
 REPO = Path(__file__).resolve().parents[2]

@@ -13,7 +13,7 @@ from depslock.locks import IMAGE_LOCKS, LOCK_DIR, pins
 from depslock.sbom import lock_apart
 from depslock.verify import LIST_DISTRIBUTIONS, differences, parse_distributions
 from imagebuild.build import DOCKERFILE, BuildOptions, build_command, host_pip_sources
-from imagebuild.engine import Engine
+from imagebuild.container_engine import ContainerEngine as Engine
 
 from tests.support.local_pod import REPO
 

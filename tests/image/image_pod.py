@@ -34,10 +34,10 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from imagebuild.engine import Engine
+from imagebuild.container_engine import ContainerEngine as Engine
 
-from bundlecheck.kserve_command import PROBES
-from bundlecheck.predictor_pod import MODEL_MOUNT, STORAGE_INITIALIZER
+from bundlecheck.kserve.predictor_container import PROBES
+from bundlecheck.kserve.predictor_pod import MODEL_MOUNT, STORAGE_INITIALIZER
 from tests.support.local_pod import poll_probe
 
 MAIN_CONTAINER = "kserve-container"

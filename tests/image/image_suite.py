@@ -32,7 +32,9 @@ from imagebuild.build import (
     make_debian_base,
     torch_index_for,
 )
-from imagebuild.engine import Engine, EngineError, find_engine, podman_missing_tools
+from imagebuild.container_engine import ContainerEngine as Engine
+from imagebuild.container_engine import ContainerEngineError as EngineError
+from imagebuild.container_engine import find_engine, podman_missing_tools
 
 TEST_TAG = "localhost/kserve-reranker:test-cpu"
 GPU_TEST_TAG = "localhost/kserve-reranker:test-gpu"

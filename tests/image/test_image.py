@@ -18,8 +18,8 @@ import httpx
 import pytest
 import yaml
 
-from bundlecheck.kserve_command import PROBES
-from bundlecheck.predictor_pod import MODEL_MOUNT, predictor_pod
+from bundlecheck.kserve.predictor_container import PROBES
+from bundlecheck.kserve.predictor_pod import MODEL_MOUNT, predictor_pod
 from bundlecheck.render import render
 from tests.image.image_lock import lock_differences, tampered_build_command, tampered_context
 from tests.image.image_pod import (

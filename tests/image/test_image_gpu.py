@@ -21,7 +21,7 @@ import pytest
 import tomllib
 from packaging.requirements import Requirement
 
-from bundlecheck.predictor_pod import predictor_pod
+from bundlecheck.kserve.predictor_pod import predictor_pod
 from bundlecheck.render import render
 from tests.image.image_lock import lock_differences
 from tests.image.image_pod import MAIN_CONTAINER, for_podman, on_cpu, play, wait_for_http_probe

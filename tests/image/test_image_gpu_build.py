@@ -5,7 +5,7 @@ the CUDA torch vLLM pins (their local version, +cpu, sorts above the CUDA build'
 from __future__ import annotations
 
 from imagebuild.build import WHEEL_MOUNT, BuildOptions, PipSources, build_command, without_cpu_only_wheels
-from imagebuild.engine import Engine
+from imagebuild.container_engine import ContainerEngine as Engine
 
 CPU_TORCH = "torch-2.13.0+cpu-cp311-cp311-manylinux_2_28_x86_64.whl"
 OTHER = "tokenizers-0.22.0-cp39-abi3-manylinux_2_17_x86_64.whl"

@@ -7,8 +7,8 @@ import os
 
 import pytest
 
-from bundlecheck.kserve_command import PROBES
-from bundlecheck.predictor_pod import MODEL_MOUNT, STORAGE_INITIALIZER, predictor_pod
+from bundlecheck.kserve.predictor_container import PROBES
+from bundlecheck.kserve.predictor_pod import MODEL_MOUNT, STORAGE_INITIALIZER, predictor_pod
 from bundlecheck.render import render
 from tests.image.image_pod import (
     COPY_PACKAGED_MODEL,

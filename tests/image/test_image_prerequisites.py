@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 import pytest
-from imagebuild import engine as engine_module
+from imagebuild import container_engine as engine_module
 
 from tests.image.image_suite import build_cpu_image, build_gpu_image
 from tests.kind.test_kind_prerequisites import fake_tools

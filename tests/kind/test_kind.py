@@ -25,9 +25,10 @@ import json
 import httpx
 import pytest
 from imagebuild.build import BuildOptions, build, dockerfile_arg, host_pip_sources, torch_index_for
-from imagebuild.engine import Engine
+from imagebuild.container_engine import ContainerEngine as Engine
 
-from bundlecheck.kserve_command import KSERVE_CONTAINER, predictor_container
+from bundlecheck.kserve.container_merge import KSERVE_CONTAINER
+from bundlecheck.kserve.predictor_container import predictor_container
 from bundlecheck.render import render
 from tests.kind.kind_budget import (
     IMAGE_BUILD_S,

@@ -23,7 +23,7 @@ from pathlib import Path
 import dockerfile
 import httpx
 
-from bundlecheck.kserve_command import PredictorContainer, container_argv
+from bundlecheck.kserve.predictor_container import PredictorContainer, container_argv
 from harness.server_process import terminate
 
 REPO = Path(__file__).resolve().parents[2]

@@ -23,7 +23,7 @@ from typing import NoReturn
 
 import pytest
 
-from bundlecheck import catalog, crds
+from bundlecheck.schemas import catalog, crds
 
 KSERVE_ENV = "KSERVE_CRD_DIR"
 CATALOG_ENV = "CRD_SCHEMA_DIR"

@@ -6,10 +6,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .findings import SCHEMA, Finding, Status, TargetReport
+from .overlays import OVERLAYS_DIR
 from .policies import POLICIES, Context
 from .policies.secrets import component_secret_names
 from .render import RenderError, is_combination, render, render_combination
-from .schemas import SchemaChecker
+from .schemas.checker import SchemaChecker
 
 
 class PolicyError(Exception):
@@ -27,9 +28,20 @@ class CheckOptions:
 
 
 def find_components_dir(target: Path) -> Path | None:
+    """The nearest components/ folder at or above ``target``."""
+    folder = _nearest_holding(target, Path("components"))
+    return folder / "components" if folder else None
+
+
+def find_bundle_root(target: Path) -> Path | None:
+    """The nearest folder at or above ``target`` that holds overlays/."""
+    return _nearest_holding(target, OVERLAYS_DIR)
+
+
+def _nearest_holding(target: Path, name: Path) -> Path | None:
     for folder in [target, *target.parents]:
-        if (folder / "components").is_dir():
-            return folder / "components"
+        if (folder / name).is_dir():
+            return folder
     return None
 
 
@@ -50,7 +62,7 @@ def check_target(target: Path | str, options: CheckOptions) -> TargetReport:
         findings.extend(options.schemas.check(obj))
     components_dir = options.components_dir or find_components_dir(rendered.path)
     secrets = component_secret_names(components_dir) if components_dir else set()
-    context = Context(rendered.objects, component_secrets=secrets)
+    context = Context(rendered.objects, component_secrets=secrets, bundle_root=find_bundle_root(rendered.path))
     for policy in POLICIES.values():
         try:
             findings.extend(policy.check(context))

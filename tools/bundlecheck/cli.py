@@ -12,13 +12,15 @@ from pathlib import Path
 
 import yaml
 
-from . import catalog, crds, model_components
+from . import model_components
 from .check import CheckOptions, check_target
 from .findings import SCHEMA, Status
 from .output import FORMATS, RunInfo
+from .overlays import overlay_dirs
 from .policies import POLICIES
 from .render import COMBINE, RENDERERS
-from .schemas import DEFAULT_KUBERNETES_VERSION, SchemaChecker
+from .schemas import catalog, crds
+from .schemas.checker import DEFAULT_KUBERNETES_VERSION, SchemaChecker
 
 EXIT_CLEAN, EXIT_VIOLATIONS, EXIT_ERROR = 0, 1, 2
 
@@ -112,7 +114,7 @@ def default_targets(root: Path) -> list[Path | str]:
     """Every overlay, every kustomization among the GitOps examples, each opt-in component
     on COMPONENT_OVERLAY (``overlays/cpu+components/monitoring``) and each model component on
     every overlay it claims (``overlays/l4+components/models/bge-reranker-v2-m3``)."""
-    overlays = sorted(p.parent for p in root.glob("overlays/*/kustomization.yaml"))
+    overlays = overlay_dirs(root)
     gitops = sorted(p.parent for p in root.glob("gitops/**/kustomization.yaml"))
     models = model_components.model_targets(root, COMBINE, _component_base(root, overlays))
     return [*overlays, *gitops, *component_targets(root, overlays), *models]

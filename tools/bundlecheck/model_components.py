@@ -14,8 +14,9 @@ from typing import Any
 
 import yaml
 
+from .overlays import OVERLAYS_DIR
+
 MODELS_DIR = Path("components") / "models"
-OVERLAYS_DIR = Path("overlays")
 
 _PREFIX = "kserve-reranker.example.com/"
 MODEL = _PREFIX + "model"  # the component's name

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import urlparse
 
-from .engine import Engine
+from .container_engine import ContainerEngine
 
 REPO = Path(__file__).resolve().parents[2]
 DOCKERFILE = "serving/Dockerfile"
@@ -114,7 +114,7 @@ def torch_index_for(sources: PipSources, torch_version: str) -> str:
     return "" if sources.find_links_has(f"torch-{torch_version}+cpu-*.whl") else TORCH_CPU_INDEX
 
 
-def build_command(engine: Engine, target: str, tag: str, options: BuildOptions) -> list[str]:
+def build_command(engine: ContainerEngine, target: str, tag: str, options: BuildOptions) -> list[str]:
     """The engine's arguments that build ``target`` of serving/Dockerfile as ``tag``."""
     args = [
         "build",
@@ -165,7 +165,7 @@ class BuildResult:
 
 
 def build(
-    engine: Engine, target: str, tag: str, options: BuildOptions, log: Path, timeout: float | None = None
+    engine: ContainerEngine, target: str, tag: str, options: BuildOptions, log: Path, timeout: float | None = None
 ) -> BuildResult:
     """Build and tag one target; the engine's output goes to ``log``. ``timeout``: the target's
     BUILD_TIMEOUT_S by default."""
@@ -221,7 +221,7 @@ def without_cpu_only_wheels(sources: PipSources, scratch: Path) -> PipSources:
 
 
 def make_debian_base(
-    engine: Engine, tag: str = DEBIAN_BASE_IMAGE, suite: str = "bookworm", workdir: Path | None = None
+    engine: ContainerEngine, tag: str = DEBIAN_BASE_IMAGE, suite: str = "bookworm", workdir: Path | None = None
 ) -> str:
     """A base image from Debian's packages (mmdebstrap, then ``import``): python3 with venv and
     CA certificates, for builders that reach Debian's archive but no image registry."""

@@ -24,7 +24,7 @@ from .build import (
     make_debian_base,
     torch_index_for,
 )
-from .engine import EngineError, find_engine
+from .container_engine import ContainerEngineError, find_engine
 
 TARGETS = ("gpu", "cpu")
 
@@ -64,27 +64,44 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--log-dir", type=Path, default=Path("build"), help="where each target's build log goes (default: %(default)s)"
     )
+    p.add_argument(
+        "--print-torch-index",
+        action="store_true",
+        help="print the CPU torch index --torch-index-url gives (empty: the pip sources) and exit; "
+        "make resolves TORCH_INDEX=auto with it",
+    )
     return p
+
+
+def pip_sources(choice: str) -> PipSources:
+    return host_pip_sources() if choice == "host" else PipSources()
+
+
+def torch_index(requested: str, sources: PipSources) -> str:
+    """``--torch-index-url``'s value, with auto resolved against the pip sources."""
+    if requested == "auto":
+        return torch_index_for(sources, dockerfile_arg("TORCH_VERSION"))
+    return requested
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    if args.print_torch_index:
+        print(torch_index(args.torch_index_url, pip_sources(args.pip_sources)))
+        return 0
     engine, missing = find_engine(args.engine)
     if engine is None:
         print(f"build_image.py: {missing}", file=sys.stderr)
         return 2
-    sources = host_pip_sources() if args.pip_sources == "host" else PipSources()
+    sources = pip_sources(args.pip_sources)
     base = args.base_image
     try:
         if base == "debian":
             base = DEBIAN_BASE_IMAGE if engine.has_image(DEBIAN_BASE_IMAGE) else make_debian_base(engine)
         args.log_dir.mkdir(parents=True, exist_ok=True)
-        torch_index = args.torch_index_url
-        if torch_index == "auto":
-            torch_index = torch_index_for(sources, dockerfile_arg("TORCH_VERSION"))
         options = BuildOptions(
             base_image=base,
-            torch_index_url=torch_index,
+            torch_index_url=torch_index(args.torch_index_url, sources),
             version=args.version,
             sources=sources,
             pip_conf=args.pip_conf,
@@ -94,9 +111,13 @@ def main(argv: list[str] | None = None) -> int:
             tag = f"{args.repo}:{args.version}-{target}"
             result = build(engine, target, tag, options, args.log_dir / f"image-{target}.log")
             print(f"{tag}: built with {engine.name} in {result.seconds:.0f} s, {result.size_bytes / 1e6:.0f} MB")
-    except (EngineError, RuntimeError) as error:
+    except (ContainerEngineError, RuntimeError) as error:
         print(f"build_image.py: {error}", file=sys.stderr)
         return 1
     for reason in sources.skipped:
         print(f"note: pip source not used: {reason}", file=sys.stderr)
     return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

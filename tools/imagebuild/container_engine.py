@@ -40,12 +40,12 @@ PAUSE_BINARY = "catatonit"
 OVERRIDE_SINCE = (4, 5)
 
 
-class EngineError(RuntimeError):
+class ContainerEngineError(RuntimeError):
     """An engine command failed; the message ends with what it printed."""
 
 
 @dataclass
-class Engine:
+class ContainerEngine:
     name: str  # podman or docker
     env: dict[str, str] = field(default_factory=dict)  # added to every command's environment
 
@@ -60,7 +60,9 @@ class Engine:
         )
         if check and completed.returncode != 0:
             output = (completed.stderr.strip() or completed.stdout.strip())[-3000:]
-            raise EngineError(f"`{self.name} {' '.join(args[:3])} ...` exited {completed.returncode}:\n{output}")
+            raise ContainerEngineError(
+                f"`{self.name} {' '.join(args[:3])} ...` exited {completed.returncode}:\n{output}"
+            )
         return completed
 
     def has_image(self, ref: str) -> bool:
@@ -70,7 +72,7 @@ class Engine:
         return int(self.command("image", "inspect", "--format", "{{.Size}}", ref, timeout=60).stdout.strip())
 
 
-def find_engine(preferred: str | None = None) -> tuple[Engine | None, str]:
+def find_engine(preferred: str | None = None) -> tuple[ContainerEngine | None, str]:
     """The first engine that can run a container (``preferred``, else $CONTAINER_ENGINE, else
     podman then docker), or None and one line saying why none can."""
     chosen = preferred or os.environ.get("CONTAINER_ENGINE")
@@ -80,7 +82,7 @@ def find_engine(preferred: str | None = None) -> tuple[Engine | None, str]:
         if shutil.which(name) is None:
             problems.append(f"`{name}` is not on PATH")
             continue
-        engine = Engine(name, podman_host_config(podman_version()) if name == "podman" else {})
+        engine = ContainerEngine(name, podman_host_config(podman_version()) if name == "podman" else {})
         info = engine.command("info", check=False, timeout=60)
         if info.returncode != 0:
             last = (info.stderr.strip().splitlines() or ["no output"])[-1]
@@ -159,7 +161,7 @@ def write_podman_config(
     else:
         # CONTAINERS_CONF replaces every other file, so ours repeats what they say, then ours.
         variable, content = "CONTAINERS_CONF", containers_conf.merged(containers_conf.layered_files(), settings)
-    text = "# Written by kserve-reranker's imagebuild.engine for this host (see its docstring).\n"
+    text = "# Written by kserve-reranker's imagebuild.container_engine for this host (see its docstring).\n"
     text += containers_conf.dumps(content)
     cache.mkdir(parents=True, exist_ok=True)
     path = cache / "containers.conf"

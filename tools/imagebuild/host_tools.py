@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .engine import HYBRID_CGROUP_MOUNT, PODMAN_HELPER_DIRS, SYSTEM_DIRS
+from .container_engine import HYBRID_CGROUP_MOUNT, PODMAN_HELPER_DIRS, SYSTEM_DIRS
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from pathlib import Path
 import tomllib
 from starlette.routing import Match
 
-from bundlecheck.kserve_command import PROBES
+from bundlecheck.kserve.predictor_container import PROBES
 from reranker.cli import settings_from
 from reranker.config import Settings
 from tests.support.local_pod import MODEL_MOUNT, REPO, LocalPod

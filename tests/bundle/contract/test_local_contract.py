@@ -16,7 +16,7 @@ import httpx
 import pytest
 import yaml
 
-from bundlecheck.kserve_command import PROBES, predictor_container
+from bundlecheck.kserve.predictor_container import PROBES, predictor_container
 from bundlecheck.render import render
 from tests.bundle.contract.contract_checks import ContractViolation, check_command_line, check_probes_routed
 from tests.support.app import SEED_REQUEST, free_port

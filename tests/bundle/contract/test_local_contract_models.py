@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from bundlecheck.kserve_command import predictor_container
+from bundlecheck.kserve.predictor_container import predictor_container
 from bundlecheck.model_components import model_components, read_claim
 from bundlecheck.render import render, render_combination
 from tests.bundle.contract.contract_checks import ContractViolation, check_command_line, check_probes_routed

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bundlecheck.kserve_command import PredictorContainer
+from bundlecheck.kserve.predictor_container import PredictorContainer
 from tests.support.local_pod import LocalPod, image_defaults, localize
 
 DOCKERFILE = """\

@@ -9,15 +9,15 @@ import subprocess
 import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 import yaml
 
-from bundlecheck import catalog, crds
 from bundlecheck.cli import default_targets, main
 from bundlecheck.model_components import read_claim
 from bundlecheck.policies import POLICIES, Context, Policy
+from bundlecheck.schemas import catalog
+from tests.tools.bundlecheck.schemas.sample_crds import TINY_CRD
 
 # slow: the validator renders every overlay and component with kustomize.
 pytestmark = pytest.mark.slow
@@ -276,75 +276,3 @@ def test_script_runs_from_a_checkout(kserve_crds: Path) -> None:
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert done.stdout.startswith("overlays/cpu: ok")
-
-
-# --- schema sources ----------------------------------------------------------------------------
-
-TINY_CRD = {
-    "apiVersion": "apiextensions.k8s.io/v1",
-    "kind": "CustomResourceDefinition",
-    "spec": {
-        "group": "serving.kserve.io",
-        "names": {"kind": "InferenceService"},
-        "versions": [
-            {"name": "v1beta1", "served": True, "schema": {"openAPIV3Schema": {"type": "object"}}},
-        ],
-    },
-}
-
-
-def test_release_download_is_cached(tmp_path: Path) -> None:
-    fetched: list[str] = []
-
-    def fetch(url: str) -> str:
-        fetched.append(url)
-        return yaml.safe_dump(TINY_CRD)
-
-    first = crds.from_release("v0.20.0", tmp_path, fetch)
-    again = crds.from_release("v0.20.0", tmp_path, fetch)
-
-    assert len(fetched) == len(crds.KSERVE_CRD_PATHS)
-    assert all(u.startswith("https://raw.githubusercontent.com/kserve/kserve/v0.20.0/") for u in fetched)
-    assert first.lookup("serving.kserve.io/v1beta1", "InferenceService") is not None
-    assert again.schemas == first.schemas
-
-
-def test_release_download_tries_the_older_path(tmp_path: Path) -> None:
-    def fetch(url: str) -> str:
-        if "/clusterstoragecontainer/" in url:
-            raise OSError("404")
-        return yaml.safe_dump(TINY_CRD)
-
-    crds.from_release("v0.20.0", tmp_path, fetch)
-    assert (tmp_path / "kserve-v0.20.0/serving.kserve.io_clusterstoragecontainers.yaml").is_file()
-
-
-def test_offline_without_cache_says_what_to_do(tmp_path: Path) -> None:
-    def offline(url: str) -> str:
-        raise OSError("network unreachable")
-
-    with pytest.raises(crds.SchemaSourceError, match="--schema-dir DIR or --from-cluster"):
-        crds.from_release("v0.20.0", tmp_path, offline)
-    assert not list((tmp_path / "kserve-v0.20.0").iterdir())  # no truncated cache file
-
-
-def test_from_cluster_reads_the_listed_crds(monkeypatch: pytest.MonkeyPatch) -> None:
-    from kubernetes import client, config
-
-    monkeypatch.setattr(config, "load_kube_config", lambda context=None: None)
-    monkeypatch.setattr(
-        client,
-        "ApiextensionsV1Api",
-        lambda api: SimpleNamespace(list_custom_resource_definition=lambda: SimpleNamespace(items=[TINY_CRD])),
-    )
-
-    schemas = crds.from_cluster()
-
-    assert schemas.source == "the live cluster"
-    assert schemas.lookup("serving.kserve.io/v1beta1", "InferenceService") == {"type": "object"}
-
-
-def test_schema_dir_reads_only_crds(tmp_path: Path) -> None:
-    shutil.copy(REPO / "base/kustomization.yaml", tmp_path / "kustomization.yaml")
-    (tmp_path / "crd.yaml").write_text(yaml.safe_dump(TINY_CRD))
-    assert crds.from_directory(tmp_path).kinds() == ["serving.kserve.io/v1beta1 InferenceService"]

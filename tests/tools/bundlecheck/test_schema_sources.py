@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bundlecheck import catalog, crds
+from bundlecheck.schemas import catalog, crds
 from tests.support.schema_sources import (
     CATALOG_ENV,
     CATALOG_KINDS,

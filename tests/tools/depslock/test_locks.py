@@ -1,29 +1,23 @@
-"""The locks (locks/*.txt): current with pyproject.toml and locks/*.in, installed exactly by make
-setup, matched by the upper bounds of what the server uses internals of, complete for the images,
-audited, and listed exactly by the release's SBOM."""
+"""locks.py: the locks (locks/*.txt) are current with pyproject.toml and locks/*.in, hashed,
+matched by the upper bounds of what the server uses internals of, and complete for the images.
+verify, audit and sbom have their tests beside this file."""
 
 from __future__ import annotations
 
 import datetime as dt
-import io
-import json
 import os
 import re
-import subprocess
-import sys
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 import tomllib
-from depslock import audit, sbom, verify
+from depslock import sbom
 from depslock.__main__ import check
 from depslock.locks import (
     IMAGE_LOCKS,
     LOCK_DIR,
     LOCKS,
     Unreachable,
-    _uv,
     by_name,
     normalize,
     pins,
@@ -66,26 +60,6 @@ def test_every_lock_should_come_from_make_lock_with_hashes():
         pin = r"^[A-Za-z0-9][^\s]*==[^\s]+ \\\n"
         entries = re.findall(pin + r"(?:    --hash=sha256:[0-9a-f]{64}(?: \\)?\n)+", text, re.M)
         assert len(entries) == len(pins(lock.path)) > 0, f"{lock.name}: a pin without its hashes"
-
-
-def test_setups_environment_should_hold_exactly_the_dev_lock():
-    if Path(sys.prefix).resolve() != (REPO / ".venv").resolve():
-        pytest.skip(f"runs in make setup's .venv (this is {sys.prefix})")
-    wanted = verify.expected([by_name(["dev"])[0].path, by_name(["pykustomize"])[0].path])
-    assert verify.differences(verify.frozen(sys.executable), wanted) == []
-
-
-@pytest.mark.parametrize(
-    ("installed", "problem"),
-    [
-        ({"fastapi": "1.0", "extra": "2.0"}, "extra==2.0 is installed but not locked"),
-        ({}, "fastapi==1.0 is locked but not installed"),
-        ({"fastapi": "1.1"}, "fastapi is 1.1, locked 1.0"),
-    ],
-)
-def test_verify_should_name_each_difference(installed, problem):
-    assert verify.differences(installed, {"fastapi": "1.0"}) == [problem]
-    assert verify.differences({"fastapi": "1.0", "kserve-reranker": "0.1.0"}, {"fastapi": "1.0"}) == []
 
 
 @pytest.mark.parametrize("name", ["uvicorn", "h11", "vllm"])
@@ -140,109 +114,6 @@ def test_the_dockerfiles_default_base_image_should_be_a_literal_from_line():
 def test_the_lock_date_should_be_a_past_utc_time():
     when = dt.datetime.fromisoformat(makefile_variable("LOCK_DATE").replace("Z", "+00:00"))
     assert when.tzinfo is not None and when <= dt.datetime.now(dt.timezone.utc)
-
-
-@pytest.mark.parametrize("name", sorted(IMAGE_LOCKS))
-def test_the_sbom_should_list_exactly_the_locked_packages(name, tmp_path):
-    from depslock.__main__ import main
-
-    lock = IMAGE_LOCKS[name]
-    assert main(["sbom", name, "-o", str(tmp_path / "sbom.json")]) == 0
-    document = json.loads((tmp_path / "sbom.json").read_text())
-    listed = {c["name"]: c["version"] for c in document["components"]}
-    assert listed == {**pins(lock.path), **sbom.lock_apart(lock)}
-    assert document["bomFormat"] == "CycloneDX" and document["metadata"]["component"]["name"] == "kserve-reranker"
-    hashed = {c["name"] for c in document["components"] if c.get("hashes")}
-    assert hashed == set(pins(lock.path)), "every locked package with its hashes"
-
-
-# ---- the audit ------------------------------------------------------------------------------------
-
-
-def test_every_accepted_vulnerability_should_have_a_date_and_a_reason():
-    for entry in audit.load_accepted():
-        assert entry.reason and entry.date <= dt.date.today()
-
-
-@pytest.mark.parametrize("missing", ["date", "reason"])
-def test_an_acceptance_without_a_date_or_a_reason_should_be_refused(tmp_path, missing):
-    entry = {"id": "GHSA-9wx4-h78v-vm56", "package": "requests", "date": "2026-12-01", "reason": "why"}
-    del entry[missing]
-    lines = "\n".join(f"{k} = {v}" if k == "date" else f'{k} = "{v}"' for k, v in entry.items())
-    (tmp_path / "audit-ignore.toml").write_text(f"[[ignore]]\n{lines}\n")
-    with pytest.raises(audit.AuditError, match=f"lacks {missing}"):
-        audit.load_accepted(tmp_path / "audit-ignore.toml")
-
-
-REPORT = {
-    "dependencies": [
-        {
-            "name": "requests",
-            "version": "2.31.0",
-            "vulns": [{"id": "GHSA-9wx4-h78v-vm56", "aliases": ["CVE-2024-35195"], "fix_versions": ["2.32.0"]}],
-        },
-        {"name": "idna", "version": "3.20", "vulns": []},
-        {"name": "private-thing", "skip_reason": "Dependency not found on PyPI and could not be audited"},
-    ]
-}
-
-
-def test_a_known_vulnerability_should_fail_unless_accepted_by_id_or_alias():
-    findings, skipped = audit.parse_report("cpu-py3.12", REPORT)
-    assert [f.line() for f in findings] == [
-        "cpu-py3.12: requests==2.31.0: GHSA-9wx4-h78v-vm56 (CVE-2024-35195); fixed in 2.32.0"
-    ]
-    assert skipped == ["private-thing (Dependency not found on PyPI and could not be audited)"]
-    assert audit.unaccepted(findings, []) == findings
-    by_alias = audit.Accepted("CVE-2024-35195", "requests", dt.date(2026, 12, 1), "not reachable from the server")
-    assert audit.unaccepted(findings, [by_alias]) == []
-    other_package = audit.Accepted("CVE-2024-35195", "urllib3", dt.date(2026, 12, 1), "another package")
-    assert audit.unaccepted(findings, [other_package]) == findings
-
-
-def test_the_audit_should_say_in_one_line_why_it_cannot_run(monkeypatch):
-    problem = "https://pypi.org/pypi/pip/24.0/json answers HTTP 404"
-    monkeypatch.setattr(audit, "service_problem", lambda service: problem)
-    out = io.StringIO()
-    assert audit.run(list(IMAGE_LOCKS.values()), "pypi", out=out) == audit.CANNOT_RUN
-    assert out.getvalue() == f"audit: cannot run here: pip-audit's pypi service: {problem}\n"
-
-
-@pytest.mark.slow
-def test_the_audit_should_fail_on_a_lock_with_a_known_vulnerability(tmp_path, monkeypatch):
-    """requests 2.31.0 (GHSA-9wx4-h78v-vm56), through pip-audit and the service for real."""
-    problem = audit.service_problem("pypi")
-    if problem and os.environ.get("AUDIT_ALLOW_SKIP"):  # as make audit: the service is out of reach here
-        pytest.skip(f"audit: cannot run here: pip-audit's pypi service: {problem}")
-    if problem:
-        cannot_reach(f"audit: cannot run here: pip-audit's pypi service: {problem}")
-    lock = SimpleNamespace(name="vulnerable", path=tmp_path / "vulnerable.txt")
-    (tmp_path / "vulnerable.in").write_text("requests==2.31.0\n")
-    subprocess.run(
-        [
-            _uv(),
-            "pip",
-            "compile",
-            "--quiet",
-            "--generate-hashes",
-            "--no-deps",
-            "--python-version",
-            "3.11",
-            str(tmp_path / "vulnerable.in"),
-            "-o",
-            str(lock.path),
-        ],
-        check=True,
-        timeout=300,
-    )
-    out = io.StringIO()
-    assert audit.run([lock], "pypi", out=out) == 1, out.getvalue()
-    assert "GHSA-9wx4-h78v-vm56" in out.getvalue() or "CVE-2024-35195" in out.getvalue()
-    monkeypatch.setattr(audit, "IGNORE_FILE", tmp_path / "audit-ignore.toml")
-    (tmp_path / "audit-ignore.toml").write_text(
-        '[[ignore]]\nid = "CVE-2024-35195"\npackage = "requests"\ndate = 2026-12-01\nreason = "a test"\n'
-    )
-    assert audit.run([lock], "pypi", out=io.StringIO()) == 0
 
 
 def test_the_lock_inputs_should_exist_and_every_lock_be_committed():

@@ -14,7 +14,7 @@ from imagebuild.build import (
     parse_pip_config,
     torch_index_for,
 )
-from imagebuild.engine import Engine
+from imagebuild.container_engine import ContainerEngine
 
 
 def build_args(command: list[str]) -> dict[str, str]:
@@ -63,21 +63,21 @@ def test_should_read_nothing_from_a_pip_without_configuration():
 
 def test_should_mount_wheel_directories_read_only_for_podman(wheels):
     options = BuildOptions(sources=PipSources(find_links=[str(wheels), "https://wheels.internal/"]))
-    command = build_command(Engine("podman"), "cpu", "reranker:cpu", options)
+    command = build_command(ContainerEngine("podman"), "cpu", "reranker:cpu", options)
     assert flag_values(command, "-v") == [f"{wheels}:{WHEEL_MOUNT}/0:ro"]
     assert build_args(command)["PIP_FIND_LINKS"] == f"{WHEEL_MOUNT}/0 https://wheels.internal/"
 
 
 def test_should_say_docker_cannot_mount_a_wheel_directory(wheels):
     sources = PipSources(find_links=[str(wheels)])
-    command = build_command(Engine("docker"), "cpu", "reranker:cpu", BuildOptions(sources=sources))
+    command = build_command(ContainerEngine("docker"), "cpu", "reranker:cpu", BuildOptions(sources=sources))
     assert "-v" not in command and "PIP_FIND_LINKS" not in build_args(command)
     assert sources.skipped == [f"find-links {wheels}: docker cannot mount it at build time"]
 
 
 def test_should_hand_the_ca_bundle_and_pip_conf_as_secrets_not_build_args(tmp_path):
     options = BuildOptions(sources=PipSources(cert="/etc/ssl/ca.pem"), pip_conf=str(tmp_path / "pip.conf"))
-    command = build_command(Engine("podman"), "gpu", "reranker:gpu", options)
+    command = build_command(ContainerEngine("podman"), "gpu", "reranker:gpu", options)
     assert flag_values(command, "--secret") == [
         "id=pip_ca,src=/etc/ssl/ca.pem",
         f"id=pip_conf,src={tmp_path / 'pip.conf'}",
@@ -87,7 +87,7 @@ def test_should_hand_the_ca_bundle_and_pip_conf_as_secrets_not_build_args(tmp_pa
 
 def test_should_build_the_target_from_the_repository_root_with_the_base_and_torch_source():
     options = BuildOptions(base_image="localhost/base:1", torch_index_url="", version="1.2.3")
-    command = build_command(Engine("podman"), "cpu", "reranker:1.2.3-cpu", options)
+    command = build_command(ContainerEngine("podman"), "cpu", "reranker:1.2.3-cpu", options)
     assert command[:7] == ["build", "-f", "serving/Dockerfile", "--target", "cpu", "-t", "reranker:1.2.3-cpu"]
     assert command[-1] == "."
     assert build_args(command) == {"BASE_IMAGE": "localhost/base:1", "TORCH_INDEX_URL": "", "VERSION": "1.2.3"}

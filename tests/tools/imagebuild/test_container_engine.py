@@ -11,9 +11,8 @@ import subprocess
 
 import pytest
 import tomllib
-from imagebuild import containers_conf
-from imagebuild import engine as engine_module
-from imagebuild.engine import (
+from imagebuild import container_engine, containers_conf
+from imagebuild.container_engine import (
     PODMAN_OWN_NPROC,
     find_engine,
     podman_host_config,
@@ -46,7 +45,7 @@ def limits(monkeypatch):
 
     def set_limits(nofile: int, nproc: int):
         values = {resource.RLIMIT_NOFILE: (nofile, nofile), resource.RLIMIT_NPROC: (nproc, nproc)}
-        monkeypatch.setattr(engine_module.resource, "getrlimit", lambda which: values[which])
+        monkeypatch.setattr(container_engine.resource, "getrlimit", lambda which: values[which])
 
     return set_limits
 
@@ -57,7 +56,7 @@ def cgroups(monkeypatch, tmp_path):
         marker = tmp_path / "unified"
         if hybrid:
             marker.mkdir(exist_ok=True)
-        monkeypatch.setattr(engine_module, "HYBRID_CGROUP_MOUNT", marker)
+        monkeypatch.setattr(container_engine, "HYBRID_CGROUP_MOUNT", marker)
 
     return set_hybrid
 
@@ -79,7 +78,7 @@ def test_should_cap_container_limits_at_the_hosts_when_it_cannot_raise_them(limi
 def test_should_choose_runc_on_hybrid_cgroups(limits, cgroups, tmp_path, monkeypatch):
     limits(nofile=1 << 20, nproc=1 << 20)
     cgroups(True)
-    monkeypatch.setattr(engine_module.shutil, "which", lambda name, path=None: f"/usr/bin/{name}")
+    monkeypatch.setattr(container_engine.shutil, "which", lambda name, path=None: f"/usr/bin/{name}")
     env = podman_host_config(NEW_PODMAN, cache=tmp_path)
     assert written(env) == {"engine": {"runtime": "runc", "cgroup_manager": "cgroupfs"}}
 
@@ -107,7 +106,7 @@ def test_should_find_runc_in_the_system_directories_whatever_path_says(limits, c
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))
     searched = []
     monkeypatch.setattr(
-        engine_module.shutil, "which", lambda name, path=None: searched.append(path) or "/usr/sbin/runc"
+        container_engine.shutil, "which", lambda name, path=None: searched.append(path) or "/usr/sbin/runc"
     )
     env = podman_host_config(NEW_PODMAN, cache=tmp_path)
     assert "/usr/sbin" in searched[0].split(os.pathsep)

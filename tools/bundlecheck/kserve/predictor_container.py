@@ -25,7 +25,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from .workloads import KSERVE_CONTAINER, merge_containers, runtimes_by_name
+from .container_merge import KSERVE_CONTAINER, merge_containers, runtimes_by_name
 
 # ModelSpec fields that are not Container fields: KServe reads them itself.
 MODEL_ONLY_FIELDS = (

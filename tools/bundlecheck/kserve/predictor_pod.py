@@ -1,6 +1,6 @@
 """The Pod that KServe (v0.20, Standard mode) creates for an InferenceService predictor.
 
-``kserve_command.predictor_container`` gives the merged ``kserve-container``; this module adds
+``predictor_container.predictor_container`` gives the merged ``kserve-container``; this module adds
 what the pod around it gets (kserve/kserve, pkg/webhook/admission/pod
 ``storage_initializer_injector.go`` and the predictor's ``buildPodSpec``):
 
@@ -11,7 +11,7 @@ what the pod around it gets (kserve/kserve, pkg/webhook/admission/pod
   that ``kserve-container`` mounts read-only at ``/mnt/models``;
 - the predictor's pod-level fields (securityContext, serviceAccountName,
   automountServiceAccountToken, terminationGracePeriodSeconds, nodeSelector, ...);
-- the labels KServe gives predictor pods (workloads.predictor_labels).
+- the labels KServe gives predictor pods (predictor_labels.py).
 
 The result is a plain ``v1`` Pod: what a kubelet would be handed, and what ``podman kube play``
 can run.
@@ -23,8 +23,9 @@ import copy
 import re
 from typing import Any
 
-from .kserve_command import KServeCommandError, PredictorContainer, predictor_container
-from .workloads import predictor_labels
+from .container_merge import RUNTIME_KINDS
+from .predictor_container import KServeCommandError, PredictorContainer, predictor_container
+from .predictor_labels import predictor_labels
 
 MODEL_MOUNT = "/mnt/models"
 PROVISION_VOLUME = "kserve-provision-location"
@@ -54,10 +55,7 @@ def predictor_pod(objects: list[dict[str, Any]], isvc_name: str | None = None) -
     )
     predictor = isvc["spec"]["predictor"]
     runtime = next(
-        o
-        for o in objects
-        if o.get("kind") in ("ServingRuntime", "ClusterServingRuntime")
-        and o["metadata"]["name"] == container.runtime_name
+        o for o in objects if o.get("kind") in RUNTIME_KINDS and o["metadata"]["name"] == container.runtime_name
     )
 
     main = copy.deepcopy(container.spec)

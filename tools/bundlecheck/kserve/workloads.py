@@ -1,28 +1,19 @@
 """Find the pods and containers that rendered objects will run, as KServe will build them.
 
 An InferenceService predictor becomes one pod: its ``model`` container is the ServingRuntime's
-``kserve-container`` with the model's fields laid over it, and the runtime's nodeSelector,
-tolerations and affinity apply unless the predictor sets its own. Policies check that
-effective view, and report paths inside the object the user edits.
+``kserve-container`` with the model's fields laid over it (container_merge.py), and the runtime's
+nodeSelector, tolerations and affinity apply unless the predictor sets its own. Policies check
+that effective view, and report paths inside the object the user edits.
 """
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-# corev1.Container's patchMergeKey for the lists that strategic merge merges item by item.
-LIST_MERGE_KEYS = {
-    "env": "name",
-    "ports": "containerPort",
-    "volumeMounts": "mountPath",
-    "volumeDevices": "devicePath",
-    "resizePolicy": "resourceName",
-}
-KSERVE_CONTAINER = "kserve-container"
-RUNTIME_KINDS = ("ServingRuntime", "ClusterServingRuntime")
+from .container_merge import KSERVE_CONTAINER, RUNTIME_KINDS, merge_containers, runtime_container, runtimes_by_name
+
 ISVC_COMPONENTS = ("predictor", "transformer", "explainer")
 # Where each built-in workload keeps its pod spec.
 POD_SPEC_PATHS = {
@@ -51,56 +42,6 @@ class Pod:
     path: list[Any]  # where the pod-level fields are in obj
     fields: dict[str, Any]  # effective nodeSelector, tolerations, affinity, securityContext
     containers: list[Container]
-
-
-def runtimes_by_name(objects: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    return {
-        o["metadata"]["name"]: o
-        for o in objects
-        if o.get("kind") in RUNTIME_KINDS and (o.get("metadata") or {}).get("name")
-    }
-
-
-def runtime_container(runtime: dict[str, Any] | None) -> dict[str, Any]:
-    for container in ((runtime or {}).get("spec") or {}).get("containers") or []:
-        if container.get("name") == KSERVE_CONTAINER:
-            return container
-    return {}
-
-
-def merge_containers(runtime: dict[str, Any], model: dict[str, Any]) -> dict[str, Any]:
-    """KServe's MergeRuntimeContainers: strategic merge, then runtime args + model args."""
-    merged = _strategic_merge(copy.deepcopy(runtime), copy.deepcopy(model))
-    merged["name"] = merged.get("name") or runtime.get("name")
-    merged["args"] = [*(runtime.get("args") or []), *(model.get("args") or [])]
-    if not merged["args"]:
-        del merged["args"]
-    return merged
-
-
-def _strategic_merge(base: Any, patch: Any, merge_key: str | None = None) -> Any:
-    if isinstance(base, dict) and isinstance(patch, dict):
-        for key, value in patch.items():
-            if value is None:  # strategic merge: null deletes the field
-                base.pop(key, None)
-            elif key in base:
-                base[key] = _strategic_merge(base[key], value, LIST_MERGE_KEYS.get(key))
-            else:
-                base[key] = value
-        return base
-    if isinstance(base, list) and isinstance(patch, list) and merge_key:
-        merged = list(base)
-        for item in patch:
-            index = next(
-                (i for i, old in enumerate(merged) if old.get(merge_key) == item.get(merge_key)),
-                None,
-            )
-            if index is None:
-                merged.append(item)
-            else:
-                merged[index] = _strategic_merge(merged[index], item)
-        return merged
-    return patch
 
 
 def pods(objects: list[dict[str, Any]]) -> Iterator[Pod]:
@@ -198,77 +139,3 @@ def _dig(obj: Any, path: list[Any]) -> Any:
             return None
         obj = obj.get(key)
     return obj
-
-
-# --- the pods KServe labels, and label selectors -------------------------------------------------
-
-# The labels KServe v0.20 puts on every predictor pod (pkg/controller/v1beta1/inferenceservice/
-# components/predictor.go buildObjectMeta; reconcilers/deployment adds "app" in Standard mode).
-ISVC_LABEL = "serving.kserve.io/inferenceservice"
-COMPONENT_LABEL = "component"
-APP_LABEL = "app"
-
-
-@dataclass
-class PredictorPod:
-    """The pods of one InferenceService predictor: their labels, replica floor and container."""
-
-    isvc: dict[str, Any]
-    labels: dict[str, str]
-    min_replicas: int
-    container: dict[str, Any]  # the merged kserve-container ({} without a model or runtime)
-
-
-def predictor_pods(objects: list[dict[str, Any]]) -> Iterator[PredictorPod]:
-    runtimes = runtimes_by_name(objects)
-    for isvc in objects:
-        predictor = (isvc.get("spec") or {}).get("predictor")
-        if isvc.get("kind") != "InferenceService" or not isinstance(predictor, dict):
-            continue
-        model = predictor.get("model") if isinstance(predictor.get("model"), dict) else None
-        runtime = runtimes.get((model or {}).get("runtime") or "")
-        container = merge_containers(runtime_container(runtime), model) if runtime and model else {}
-        low = predictor.get("minReplicas")
-        yield PredictorPod(
-            isvc,
-            predictor_labels(isvc, runtime),
-            low if isinstance(low, int) else 1,  # KServe's DefaultMinReplicas
-            container,
-        )
-
-
-def predictor_labels(isvc: dict[str, Any], runtime: dict[str, Any] | None = None) -> dict[str, str]:
-    """The labels of the predictor pods: the runtime's spec.labels, the InferenceService's own,
-    the predictor's, then KServe's (later ones win)."""
-    name = (isvc.get("metadata") or {}).get("name", "")
-    predictor = (isvc.get("spec") or {}).get("predictor") or {}
-    # constants.PredictorServiceName: <isvc>-predictor, or <isvc>-<predictor.name>-predictor.
-    service = "-".join(p for p in (name, predictor.get("name"), "predictor") if p)
-    return {
-        **(((runtime or {}).get("spec") or {}).get("labels") or {}),
-        **((isvc.get("metadata") or {}).get("labels") or {}),
-        **(predictor.get("labels") or {}),
-        ISVC_LABEL: name,
-        COMPONENT_LABEL: "predictor",
-        APP_LABEL: f"isvc.{service}",  # constants.GetRawServiceLabel
-    }
-
-
-def selector_matches(selector: dict[str, Any] | None, labels: dict[str, str]) -> bool:
-    """A metav1.LabelSelector against a pod's labels (an empty selector selects every pod)."""
-    selector = selector or {}
-    for key, value in (selector.get("matchLabels") or {}).items():
-        if labels.get(key) != value:
-            return False
-    for expression in selector.get("matchExpressions") or []:
-        key, operator = expression.get("key"), expression.get("operator")
-        values = expression.get("values") or []
-        if operator == "In" and labels.get(key) not in values:
-            return False
-        if operator == "NotIn" and key in labels and labels[key] in values:
-            return False
-        if operator == "Exists" and key not in labels:
-            return False
-        if operator == "DoesNotExist" and key in labels:
-            return False
-    return True

@@ -1,4 +1,5 @@
-"""This bundle's policies. Each module registers its checks with ``@policy(id, reason)``."""
+"""This bundle's policies. Each module registers its checks with ``@policy(id, reason)``; a check
+yields Violations, which the registry reports under the policy's id (base.py)."""
 
 from __future__ import annotations
 

@@ -7,9 +7,8 @@ import math
 from collections.abc import Iterator
 from typing import Any
 
-from ..findings import Finding
-from ..workloads import PredictorPod, predictor_pods, selector_matches
-from .base import Context, policy, violation
+from ..kserve.predictor_labels import PredictorPod, predictor_pods, selector_matches
+from .base import Context, Violation, policy
 
 ALWAYS_ALLOW = "AlwaysAllow"
 
@@ -19,7 +18,7 @@ ALWAYS_ALLOW = "AlwaysAllow"
     "a PodDisruptionBudget must select the predictor pods and never block a node drain: at "
     "least one pod evictable at minReplicas, not-Ready pods evictable, one budget per pod",
 )
-def check_disruption_budget(context: Context) -> Iterator[Finding]:
+def check_disruption_budget(context: Context) -> Iterator[Violation]:
     budgets = [o for o in context.objects if o.get("kind") == "PodDisruptionBudget"]
     predictors = list(predictor_pods(context.objects))
     if not predictors:
@@ -29,8 +28,7 @@ def check_disruption_budget(context: Context) -> Iterator[Finding]:
         spec = budget.get("spec") or {}
         selected = [p for p in predictors if selector_matches(spec.get("selector"), p.labels)]
         if not selected:
-            yield violation(
-                "disruption-budget",
+            yield Violation(
                 budget,
                 ["spec", "selector"],
                 f"selects no predictor pod of this bundle ({_names(predictors)}): it protects nothing",
@@ -43,8 +41,7 @@ def check_disruption_budget(context: Context) -> Iterator[Finding]:
         found = selecting.get(id(pod.isvc), [])
         for budget in found[1:]:
             # The eviction API refuses to evict a pod that more than one budget selects.
-            yield violation(
-                "disruption-budget",
+            yield Violation(
                 budget,
                 ["spec", "selector"],
                 f"{pod.isvc['metadata']['name']}'s predictor pods are also selected by "
@@ -57,8 +54,7 @@ def _budget_findings(budget: dict[str, Any], spec: dict[str, Any], pod: Predicto
     name = pod.isvc["metadata"]["name"]
     replicas = pod.min_replicas
     if replicas < 2:
-        yield violation(
-            "disruption-budget",
+        yield Violation(
             budget,
             ["spec"],
             f"{name} runs minReplicas {replicas}: a budget cannot keep a single replica up "
@@ -67,8 +63,7 @@ def _budget_findings(budget: dict[str, Any], spec: dict[str, Any], pod: Predicto
     if "maxUnavailable" in spec:
         allowed = _scaled(spec["maxUnavailable"], max(replicas, 1), round_up=True)
         if allowed is not None and allowed < 1:
-            yield violation(
-                "disruption-budget",
+            yield Violation(
                 budget,
                 ["spec", "maxUnavailable"],
                 f"maxUnavailable {spec['maxUnavailable']!r} allows no eviction: every node "
@@ -77,16 +72,14 @@ def _budget_findings(budget: dict[str, Any], spec: dict[str, Any], pod: Predicto
     if "minAvailable" in spec:
         required = _scaled(spec["minAvailable"], max(replicas, 1), round_up=True)
         if required is not None and required >= max(replicas, 1):
-            yield violation(
-                "disruption-budget",
+            yield Violation(
                 budget,
                 ["spec", "minAvailable"],
                 f"minAvailable {spec['minAvailable']!r} with {name}'s minReplicas {replicas} "
                 "allows no eviction at that scale: a node drain hangs; use maxUnavailable: 1",
             )
     if spec.get("unhealthyPodEvictionPolicy") != ALWAYS_ALLOW:
-        yield violation(
-            "disruption-budget",
+        yield Violation(
             budget,
             ["spec", "unhealthyPodEvictionPolicy"],
             "a pod that is not Ready (crash-looping, loading the model) counts against the "
@@ -110,7 +103,7 @@ def _scaled(value: Any, total: int, round_up: bool) -> int | None:
     "a NetworkPolicy in the bundle must select the predictor pods and admit traffic to their "
     "serving port, or it either protects nothing or drops every request",
 )
-def check_network_policy(context: Context) -> Iterator[Finding]:
+def check_network_policy(context: Context) -> Iterator[Violation]:
     predictors = [p for p in predictor_pods(context.objects)]
     if not predictors:
         return
@@ -118,8 +111,7 @@ def check_network_policy(context: Context) -> Iterator[Finding]:
         spec = netpol.get("spec") or {}
         selected = [p for p in predictors if selector_matches(spec.get("podSelector"), p.labels)]
         if not selected:
-            yield violation(
-                "network-policy",
+            yield Violation(
                 netpol,
                 ["spec", "podSelector"],
                 f"selects no predictor pod of this bundle ({_names(predictors)}): their ingress stays open",
@@ -127,8 +119,7 @@ def check_network_policy(context: Context) -> Iterator[Finding]:
             continue
         types = spec.get("policyTypes") or ["Ingress"]
         if "Ingress" not in types:
-            yield violation(
-                "network-policy",
+            yield Violation(
                 netpol,
                 ["spec", "policyTypes"],
                 "does not restrict Ingress: the predictor pods stay open to every namespace",
@@ -136,8 +127,7 @@ def check_network_policy(context: Context) -> Iterator[Finding]:
             continue
         for pod in selected:
             if not any(_admits_port(rule, pod.container) for rule in spec.get("ingress") or []):
-                yield violation(
-                    "network-policy",
+                yield Violation(
                     netpol,
                     ["spec", "ingress"],
                     f"no ingress rule admits {pod.isvc['metadata']['name']}'s serving port "
@@ -158,9 +148,12 @@ def _admits_port(rule: dict[str, Any], container: dict[str, Any]) -> bool:
             return True  # every port of that protocol
         if number in (serving.get("name"), serving.get("containerPort")):
             return True
-        if isinstance(number, int) and isinstance(end, int):
-            if number <= int(serving.get("containerPort") or -1) <= end:
-                return True
+        if (
+            isinstance(number, int)
+            and isinstance(end, int)
+            and number <= int(serving.get("containerPort") or -1) <= end
+        ):
+            return True
     return not serving  # no declared port: nothing to compare with
 
 

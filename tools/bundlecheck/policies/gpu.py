@@ -5,21 +5,16 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from ..findings import Finding
-from ..workloads import Pod, pods
-from .base import Context, policy, violation
-
-GPU_RESOURCE = "nvidia.com/gpu"
-# GPU Feature Discovery's label with the card's product name (NVIDIA-A100-SXM4-40GB ...).
-GPU_PRODUCT_LABEL = "nvidia.com/gpu.product"
-GPU_TAINT_KEY = "nvidia.com/gpu"
+from ..kserve.workloads import Pod, pods
+from ..nvidia import GPU_PRODUCT_LABEL, GPU_RESOURCE, GPU_TAINT_KEY, requests_gpu
+from .base import Context, Violation, policy
 
 
 @policy(
     "gpu-request",
     "GPUs are whole devices that cannot be overcommitted: request an integer count, limit = request",
 )
-def check_gpu_request(context: Context) -> Iterator[Finding]:
+def check_gpu_request(context: Context) -> Iterator[Violation]:
     for pod in pods(context.objects):
         for container in pod.containers:
             resources = container.spec.get("resources") or {}
@@ -30,23 +25,20 @@ def check_gpu_request(context: Context) -> Iterator[Finding]:
             path = [*container.path, "resources"]
             for kind, value in (("requests", request), ("limits", limit)):
                 if value is None:
-                    yield violation(
-                        "gpu-request",
+                    yield Violation(
                         pod.obj,
                         [*path, kind, GPU_RESOURCE],
                         f"{GPU_RESOURCE} is set in only one of requests/limits; set both to the same whole number",
                     )
                 elif _whole_gpus(value) is None:
-                    yield violation(
-                        "gpu-request",
+                    yield Violation(
                         pod.obj,
                         [*path, kind, GPU_RESOURCE],
                         f"{GPU_RESOURCE} must be a positive whole number, not {value!r}",
                     )
             whole_request, whole_limit = _whole_gpus(request), _whole_gpus(limit)
             if whole_request and whole_limit and whole_request != whole_limit:
-                yield violation(
-                    "gpu-request",
+                yield Violation(
                     pod.obj,
                     [*path, "requests", GPU_RESOURCE],
                     f"{GPU_RESOURCE} request {request} differs from limit {limit}",
@@ -58,35 +50,31 @@ def check_gpu_request(context: Context) -> Iterator[Finding]:
     "a GPU pod must select GPU nodes (nvidia.com/gpu.product) and tolerate their "
     "nvidia.com/gpu NoSchedule taint; a pod without GPUs must do neither",
 )
-def check_gpu_placement(context: Context) -> Iterator[Finding]:
+def check_gpu_placement(context: Context) -> Iterator[Violation]:
     for pod in pods(context.objects):
         wants_gpu = any(requests_gpu(c.spec) for c in pod.containers)
         selects, tolerates = _selects_gpu_nodes(pod), _tolerates_gpu_taint(pod)
         if wants_gpu and not selects:
-            yield violation(
-                "gpu-placement",
+            yield Violation(
                 pod.obj,
                 [*pod.path, "nodeSelector"],
                 f"requests {GPU_RESOURCE} but selects no GPU product: add nodeSelector "
                 f"{GPU_PRODUCT_LABEL} (or a required node affinity on it)",
             )
         if wants_gpu and not tolerates:
-            yield violation(
-                "gpu-placement",
+            yield Violation(
                 pod.obj,
                 [*pod.path, "tolerations"],
                 f"requests {GPU_RESOURCE} but does not tolerate the {GPU_TAINT_KEY}:NoSchedule taint of GPU nodes",
             )
         if not wants_gpu and selects:
-            yield violation(
-                "gpu-placement",
+            yield Violation(
                 pod.obj,
                 [*pod.path, "nodeSelector"],
                 f"requests no GPU but selects GPU nodes by {GPU_PRODUCT_LABEL}",
             )
         if not wants_gpu and tolerates:
-            yield violation(
-                "gpu-placement",
+            yield Violation(
                 pod.obj,
                 [*pod.path, "tolerations"],
                 f"requests no GPU but tolerates the {GPU_TAINT_KEY} taint (it would hold a GPU node's CPU and memory)",
@@ -96,11 +84,6 @@ def check_gpu_placement(context: Context) -> Iterator[Finding]:
 def _whole_gpus(value: Any) -> int | None:
     text = str(value)
     return int(text) if text.isdigit() and int(text) > 0 else None
-
-
-def requests_gpu(container: dict[str, Any]) -> bool:
-    resources = container.get("resources") or {}
-    return any((resources.get(kind) or {}).get(GPU_RESOURCE) not in (None, 0, "0") for kind in ("requests", "limits"))
 
 
 def _selects_gpu_nodes(pod: Pod) -> bool:

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from ..findings import Finding
-from ..workloads import raw_containers
-from .base import Context, policy, violation
+from ..kserve.workloads import raw_containers
+from .base import Context, Violation, policy
 
 
 def image_tag(image: str) -> str | None:
@@ -27,12 +26,11 @@ def is_pinned(image: str) -> bool:
     "image-pinned",
     "an image without a tag or with :latest changes under a running bundle; pin a tag or digest",
 )
-def check_image_pinned(context: Context) -> Iterator[Finding]:
+def check_image_pinned(context: Context) -> Iterator[Violation]:
     for container in raw_containers(context.objects):
         image = container.spec.get("image")
         if isinstance(image, str) and not is_pinned(image):
-            yield violation(
-                "image-pinned",
+            yield Violation(
                 container.obj,
                 [*container.path, "image"],
                 f"image {image!r} is not pinned: give it a version tag (not latest) or a digest",

@@ -1,8 +1,8 @@
 """A model component on an overlay: it runs where it claims to fit, with the length it sets.
 
 The claim is the component's annotations (``model_components``); the render says where the pod
-runs (the GPU product it selects, or no GPU: ``cpu``) and what the server gets (its own parsing
-of the merged args).
+runs (the overlay sized for the GPU product it selects, or the overlay without a GPU: read from
+the bundle's overlays/) and what the server gets (its own parsing of the merged args).
 """
 
 from __future__ import annotations
@@ -12,26 +12,13 @@ import io
 from collections.abc import Iterator
 from typing import Any
 
-from ..findings import Finding
+from ..kserve.predictor_labels import predictor_pods
+from ..kserve.workloads import Pod, pods
 from ..model_components import FITS_OVERLAYS, MODEL_FAMILY, ModelClaim, claim_from_annotations
-from ..workloads import pods, predictor_pods
-from .base import Context, policy, violation
-from .gpu import GPU_PRODUCT_LABEL, requests_gpu
+from ..nvidia import requests_gpu, same_card, selected_gpu_product
+from ..overlays import Overlay, bundle_overlays
+from .base import Context, Violation, policy
 
-# GPU Feature Discovery product -> the overlay (GPU class) sized for it. The overlays name one
-# product each; the other variants are the ones their gpu_node_patch.yaml offers.
-GPU_CLASSES = {
-    "NVIDIA-H100-80GB-HBM3": "h100",
-    "NVIDIA-H100-PCIe": "h100",
-    "NVIDIA-H100-NVL": "h100",
-    "NVIDIA-A100-SXM4-40GB": "a100",
-    "NVIDIA-A100-SXM4-80GB": "a100",
-    "NVIDIA-A100-PCIE-40GB": "a100",
-    "NVIDIA-A100-80GB-PCIe": "a100",
-    "NVIDIA-L4": "l4",
-    "Tesla-T4": "t4",
-}
-CPU_CLASS = "cpu"
 # Families the server cannot tell from a model's files: the flag must reach it.
 UNDETECTABLE_FAMILIES = {"qwen3-reranker"}
 VLLM_BACKENDS = ("vllm", "auto")
@@ -45,13 +32,17 @@ ARGS_PATH = [*PREDICTOR_PATH, "model", "args"]
     "a model component is sized for the overlays it claims (weights, activations, KV cache), "
     "and the server must get its --max_model_len (within the model's limit) and its family",
 )
-def check_model_fit(context: Context) -> Iterator[Finding]:
-    gpu_classes = {id(pod.obj): _gpu_class(pod) for pod in pods(context.objects) if pod.path == PREDICTOR_PATH}
+def check_model_fit(context: Context) -> Iterator[Violation]:
+    placed = {id(pod.obj): pod for pod in pods(context.objects) if pod.path == PREDICTOR_PATH}
+    overlays: list[Overlay] | None = None  # rendered only for a render with a model component
     for pod in predictor_pods(context.objects):
         claim = claim_from_annotations((pod.isvc.get("metadata") or {}).get("annotations"))
         if claim is None or not pod.container:
             continue  # no model component, or not our runtime
-        yield from _claimed_overlay(pod.isvc, claim, gpu_classes.get(id(pod.isvc)))
+        if overlays is None:
+            overlays = bundle_overlays(context.bundle_root) if context.bundle_root else []
+        where = _overlay_of(placed[id(pod.isvc)], overlays) if id(pod.isvc) in placed else None
+        yield from _claimed_overlay(pod.isvc, claim, where)
         settings = _server_settings(pod.container)
         if settings is not None:  # args the server refuses: server-flags says which
             yield from _served_settings(pod.isvc, claim, settings)
@@ -60,10 +51,9 @@ def check_model_fit(context: Context) -> Iterator[Finding]:
 def _claimed_overlay(isvc: dict[str, Any], claim: ModelClaim, where: str | None):
     path = ["metadata", "annotations", FITS_OVERLAYS]
     if not claim.fits:
-        yield violation("model-fit", isvc, path, f"model component {claim.name} claims no overlay it fits")
+        yield Violation(isvc, path, f"model component {claim.name} claims no overlay it fits")
     elif where is not None and where not in claim.fits:
-        yield violation(
-            "model-fit",
+        yield Violation(
             isvc,
             path,
             f"{claim.name} fits {', '.join(claim.fits)}; this render runs it on {where}",
@@ -73,8 +63,7 @@ def _claimed_overlay(isvc: dict[str, Any], claim: ModelClaim, where: str | None)
 def _served_settings(isvc: dict[str, Any], claim: ModelClaim, settings: Any):
     served = settings.max_model_len
     if claim.max_model_len is not None and served != claim.max_model_len:
-        yield violation(
-            "model-fit",
+        yield Violation(
             isvc,
             ARGS_PATH,
             f"{claim.name} sets --max_model_len={claim.max_model_len} but the server gets "
@@ -83,16 +72,14 @@ def _served_settings(isvc: dict[str, Any], claim: ModelClaim, settings: Any):
             "length, change its max-model-len annotation too)",
         )
     if claim.limit is not None and served is not None and served > claim.limit:
-        yield violation(
-            "model-fit",
+        yield Violation(
             isvc,
             ARGS_PATH,
             f"--max_model_len={served} exceeds {claim.name}'s limit of {claim.limit} tokens",
         )
     batch = settings.max_num_batched_tokens
     if settings.backend in VLLM_BACKENDS and batch is not None and served and batch < served:
-        yield violation(
-            "model-fit",
+        yield Violation(
             isvc,
             ARGS_PATH,
             f"--max_num_batched_tokens={batch} is below --max_model_len={served}: a "
@@ -102,21 +89,22 @@ def _served_settings(isvc: dict[str, Any], claim: ModelClaim, settings: Any):
     if claim.family and settings.model_family != claim.family:
         detectable = claim.family not in UNDETECTABLE_FAMILIES
         if not (detectable and settings.model_family == "auto"):
-            yield violation(
-                "model-fit",
+            yield Violation(
                 isvc,
                 ["metadata", "annotations", MODEL_FAMILY],
                 f"{claim.name} is a {claim.family} model; the server gets --model_family={settings.model_family}",
             )
 
 
-def _gpu_class(pod) -> str | None:
-    """The overlay class a pod runs on: cpu without a GPU, else its GPU product's class (None
-    for a product this table does not know)."""
+def _overlay_of(pod: Pod, overlays: list[Overlay]) -> str | None:
+    """The overlay a pod runs on: the one without a GPU for a pod without one, else the one
+    sized for the card its GPU product is (None where no overlay, or more than one, fits)."""
     if not any(requests_gpu(container.spec) for container in pod.containers):
-        return CPU_CLASS
-    product = (pod.fields.get("nodeSelector") or {}).get(GPU_PRODUCT_LABEL)
-    return GPU_CLASSES.get(product)
+        found = [overlay.name for overlay in overlays if not overlay.gpu]
+    else:
+        product = selected_gpu_product(pod.fields)
+        found = [overlay.name for overlay in overlays if overlay.gpu and same_card(overlay.gpu_product, product)]
+    return found[0] if len(found) == 1 else None
 
 
 def _server_settings(container: dict[str, Any]) -> Any:

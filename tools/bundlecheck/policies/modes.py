@@ -5,9 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from ..findings import Finding
-from ..workloads import ISVC_COMPONENTS
-from .base import Context, policy, violation
+from ..kserve.workloads import ISVC_COMPONENTS
+from .base import Context, Violation, policy
 
 MODE_ANNOTATION = "serving.kserve.io/deploymentMode"
 AUTOSCALER_ANNOTATION = "serving.kserve.io/autoscalerClass"
@@ -28,24 +27,22 @@ SCALE_TO_ZERO_AUTOSCALERS = {"keda", "external"}
     "without the annotation the mode is the cluster's default (Knative on many installs); mixed "
     "modes in one bundle need both stacks",
 )
-def check_deployment_mode(context: Context) -> Iterator[Finding]:
+def check_deployment_mode(context: Context) -> Iterator[Violation]:
     annotated = [o for o in context.objects if o.get("kind") in MODE_KINDS]
     modes = {_mode(o) for o in annotated} - {None}
     path = ["metadata", "annotations", MODE_ANNOTATION]
     for obj in annotated:
         mode = _mode(obj)
         if mode is None:
-            yield violation("deployment-mode", obj, path, f"no {MODE_ANNOTATION} annotation")
+            yield Violation(obj, path, f"no {MODE_ANNOTATION} annotation")
         elif mode not in KNOWN_MODES:
-            yield violation(
-                "deployment-mode",
+            yield Violation(
                 obj,
                 path,
                 f"unknown deployment mode {mode!r}; use one of {', '.join(sorted(KNOWN_MODES))}",
             )
         elif len(modes) > 1:
-            yield violation(
-                "deployment-mode",
+            yield Violation(
                 obj,
                 path,
                 f"mode {mode!r} differs from others in this bundle ({', '.join(sorted(modes - {mode}))})",
@@ -56,7 +53,7 @@ def check_deployment_mode(context: Context) -> Iterator[Finding]:
     "scaling",
     "replica bounds and scale metrics must be ones the deployment mode's autoscaler can honour",
 )
-def check_scaling(context: Context) -> Iterator[Finding]:
+def check_scaling(context: Context) -> Iterator[Violation]:
     for obj in context.objects:
         if obj.get("kind") == "InferenceService":
             yield from _isvc_scaling(obj)
@@ -64,15 +61,14 @@ def check_scaling(context: Context) -> Iterator[Finding]:
             spec = obj.get("spec") or {}
             low, high = spec.get("minReplicas", 1), spec.get("maxReplicas")
             if isinstance(low, int) and isinstance(high, int) and low > high:
-                yield violation(
-                    "scaling",
+                yield Violation(
                     obj,
                     ["spec", "minReplicas"],
                     f"minReplicas {low} is above maxReplicas {high}",
                 )
 
 
-def _isvc_scaling(obj: dict[str, Any]) -> Iterator[Finding]:
+def _isvc_scaling(obj: dict[str, Any]) -> Iterator[Violation]:
     mode = _mode(obj)
     autoscaler = ((obj.get("metadata") or {}).get("annotations") or {}).get(AUTOSCALER_ANNOTATION)
     for component in ISVC_COMPONENTS:
@@ -83,8 +79,7 @@ def _isvc_scaling(obj: dict[str, Any]) -> Iterator[Finding]:
         low, high = spec.get("minReplicas"), spec.get("maxReplicas")
         # maxReplicas 0 means "no upper bound" to KServe.
         if isinstance(low, int) and isinstance(high, int) and high > 0 and low > high:
-            yield violation(
-                "scaling",
+            yield Violation(
                 obj,
                 [*path, "minReplicas"],
                 f"minReplicas {low} is above maxReplicas {high}",
@@ -93,32 +88,29 @@ def _isvc_scaling(obj: dict[str, Any]) -> Iterator[Finding]:
         if mode in PLAIN_DEPLOYMENT_MODES:
             yield from _autoscaling_metrics(obj, path, spec, autoscaler)
             if low == 0 and autoscaler not in SCALE_TO_ZERO_AUTOSCALERS:
-                yield violation(
-                    "scaling",
+                yield Violation(
                     obj,
                     [*path, "minReplicas"],
                     f"minReplicas 0 in {mode} mode needs {AUTOSCALER_ANNOTATION}: keda (an HPA cannot scale to zero)",
                 )
             if metric and autoscaler in (None, "hpa") and metric not in HPA_METRICS:
-                yield violation(
-                    "scaling",
+                yield Violation(
                     obj,
                     [*path, "scaleMetric"],
                     f"scaleMetric {metric!r} needs Knative; {mode} mode's HPA scales on "
                     f"{' or '.join(sorted(HPA_METRICS))}",
                 )
         elif mode in KNATIVE_MODES and metric and metric not in KNATIVE_METRICS:
-            yield violation("scaling", obj, [*path, "scaleMetric"], f"unknown Knative scaleMetric {metric!r}")
+            yield Violation(obj, [*path, "scaleMetric"], f"unknown Knative scaleMetric {metric!r}")
 
 
 def _autoscaling_metrics(
     obj: dict[str, Any], path: list[Any], spec: dict[str, Any], autoscaler: str | None
-) -> Iterator[Finding]:
+) -> Iterator[Violation]:
     """What KServe's webhook refuses (inference_service_validation.go, validateScaling*)."""
     metrics = (spec.get("autoScaling") or {}).get("metrics") or []
     if autoscaler == "keda" and spec.get("scaleMetric"):
-        yield violation(
-            "scaling",
+        yield Violation(
             obj,
             [*path, "scaleMetric"],
             "scaleMetric is not supported with autoscalerClass keda: use autoScaling.metrics",
@@ -127,8 +119,7 @@ def _autoscaling_metrics(
         here = [*path, "autoScaling", "metrics", index]
         kind = metric.get("type")
         if autoscaler in (None, "hpa") and kind != "Resource":
-            yield violation(
-                "scaling",
+            yield Violation(
                 obj,
                 [*here, "type"],
                 f"an HPA scales on Resource metrics only, not {kind}: set {AUTOSCALER_ANNOTATION}: keda",
@@ -136,10 +127,9 @@ def _autoscaling_metrics(
         if kind == "External":
             external = metric.get("external") or {}
             if not (external.get("metric") or {}).get("query"):
-                yield violation("scaling", obj, [*here, "external", "metric", "query"], "the query is empty")
+                yield Violation(obj, [*here, "external", "metric", "query"], "the query is empty")
             if (external.get("target") or {}).get("value") is None:
-                yield violation(
-                    "scaling",
+                yield Violation(
                     obj,
                     [*here, "external", "target", "value"],
                     "an External metric needs target.value (KEDA's threshold)",

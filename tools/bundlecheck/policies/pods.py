@@ -7,9 +7,10 @@ import io
 from collections.abc import Iterator
 from typing import Any
 
-from ..findings import Finding
-from ..workloads import RUNTIME_KINDS, pods, predictor_pods
-from .base import Context, policy, violation
+from ..kserve.container_merge import RUNTIME_KINDS
+from ..kserve.predictor_labels import predictor_pods
+from ..kserve.workloads import pods
+from .base import Context, Violation, policy
 
 # Kubernetes' default when a pod sets no terminationGracePeriodSeconds.
 DEFAULT_GRACE_PERIOD_S = 30
@@ -26,14 +27,13 @@ GRACE_MARGIN_S = 5
     "the server calls no Kubernetes API: a mounted service-account token only helps whoever "
     "breaks into the pod; set automountServiceAccountToken: false",
 )
-def check_service_account_token(context: Context) -> Iterator[Finding]:
+def check_service_account_token(context: Context) -> Iterator[Violation]:
     for pod in pods(context.objects):
         if pod.obj.get("kind") in RUNTIME_KINDS:
             continue  # a ServingRuntime has no such field: the InferenceService sets it
         spec = _dig(pod.obj, pod.path)
         if isinstance(spec, dict) and spec.get("automountServiceAccountToken") is not False:
-            yield violation(
-                "service-account-token",
+            yield Violation(
                 pod.obj,
                 [*pod.path, "automountServiceAccountToken"],
                 "the service-account token is mounted into the pod: set automountServiceAccountToken: false",
@@ -45,7 +45,7 @@ def check_service_account_token(context: Context) -> Iterator[Finding]:
     "on SIGTERM the server drains for --drain_seconds and finishes requests within "
     "--request_timeout; a shorter terminationGracePeriodSeconds kills requests it accepted",
 )
-def check_grace_period(context: Context) -> Iterator[Finding]:
+def check_grace_period(context: Context) -> Iterator[Violation]:
     for pod in predictor_pods(context.objects):
         if not pod.container:
             continue  # no runtime of ours in this render: not our server
@@ -55,8 +55,7 @@ def check_grace_period(context: Context) -> Iterator[Finding]:
         grace = predictor.get("terminationGracePeriodSeconds", DEFAULT_GRACE_PERIOD_S)
         if isinstance(grace, int) and grace < needed:
             given = "" if "terminationGracePeriodSeconds" in predictor else " (Kubernetes' default)"
-            yield violation(
-                "grace-period",
+            yield Violation(
                 pod.isvc,
                 ["spec", "predictor", "terminationGracePeriodSeconds"],
                 f"grace period {grace} s{given} is shorter than --drain_seconds {drain:g} + "

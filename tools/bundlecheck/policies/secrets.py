@@ -9,8 +9,7 @@ from typing import Any
 
 import yaml
 
-from ..findings import Finding
-from .base import Context, policy, violation
+from .base import Context, Violation, policy
 
 # Kinds whose controllers create a Secret, and where its name is when it differs from theirs.
 SECRET_PROVIDER_KINDS = {
@@ -27,15 +26,14 @@ _GENERATED_SUFFIX = re.compile(r"^(?P<base>.+)-[a-z0-9]{10}$")
     "a Secret with data in the rendered bundle would put credentials into Git; use a "
     "secret component (ExternalSecret, SealedSecret, a git-ignored env file)",
 )
-def check_no_secret_data(context: Context) -> Iterator[Finding]:
+def check_no_secret_data(context: Context) -> Iterator[Violation]:
     for obj in context.objects:
         if obj.get("kind") != "Secret":
             continue
         for key in ("data", "stringData"):
             if obj.get(key):
                 # Name the keys only: the report must not repeat the values.
-                yield violation(
-                    "no-secret-data",
+                yield Violation(
                     obj,
                     [key],
                     f"Secret carries {key} ({', '.join(sorted(obj[key]))}) in the rendered bundle",
@@ -47,7 +45,7 @@ def check_no_secret_data(context: Context) -> Iterator[Finding]:
     "a reference to a Secret nobody creates leaves the pod without its credentials (or stuck "
     "in CreateContainerConfigError)",
 )
-def check_secret_refs(context: Context) -> Iterator[Finding]:
+def check_secret_refs(context: Context) -> Iterator[Violation]:
     rendered = rendered_secret_names(context.objects)
     for obj in context.objects:
         for path, name in secret_references(obj):
@@ -55,16 +53,14 @@ def check_secret_refs(context: Context) -> Iterator[Finding]:
                 continue
             generated = sorted(n for n in rendered if _generated_from(n) == name)
             if generated:
-                yield violation(
-                    "secret-ref-resolves",
+                yield Violation(
                     obj,
                     path,
                     f"refers to Secret {name!r} but the bundle generates {generated[0]!r}: "
                     "teach kustomize this field (configurations: nameReference)",
                 )
             elif name not in context.component_secrets:
-                yield violation(
-                    "secret-ref-resolves",
+                yield Violation(
                     obj,
                     path,
                     f"refers to Secret {name!r}, which neither this render nor any component provides",

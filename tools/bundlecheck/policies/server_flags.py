@@ -11,16 +11,15 @@ import io
 from collections.abc import Iterator
 from typing import Any
 
-from ..findings import Finding
-from ..workloads import KSERVE_CONTAINER, RUNTIME_KINDS, runtime_container, runtimes_by_name
-from .base import Context, policy, violation
+from ..kserve.container_merge import KSERVE_CONTAINER, RUNTIME_KINDS, runtime_container, runtimes_by_name
+from .base import Context, Violation, policy
 
 
 @policy(
     "server-flags",
     "KServe passes these args to the reranker server; a flag it does not know stops the pod at start-up",
 )
-def check_server_flags(context: Context) -> Iterator[Finding]:
+def check_server_flags(context: Context) -> Iterator[Violation]:
     known = server_flags()
     runtimes = runtimes_by_name(context.objects)
     used: set[str] = set()
@@ -66,15 +65,14 @@ def _unknown_flags(obj: dict[str, Any], path: list[Any], args: list[Any], known:
     for index, arg in enumerate(args):
         flag = str(arg).split("=", 1)[0]
         if flag.startswith("--") and flag not in known:
-            yield violation(
-                "server-flags",
+            yield Violation(
                 obj,
                 [*path, index],
                 f"the reranker server has no flag {flag} (see reranker-server --help)",
             )
 
 
-def _rejected_values(obj: dict[str, Any], path: list[Any], argv: list[Any]) -> Iterator[Finding]:
+def _rejected_values(obj: dict[str, Any], path: list[Any], argv: list[Any]) -> Iterator[Violation]:
     """Run the server's own flag parsing and settings validation on argv."""
     from reranker.cli import settings_from
 
@@ -85,4 +83,4 @@ def _rejected_values(obj: dict[str, Any], path: list[Any], argv: list[Any]) -> I
     except SystemExit as exit_:
         if exit_.code:
             message = stderr.getvalue().strip().splitlines()[-1:] or ["rejected"]
-            yield violation("server-flags", obj, path, f"the server rejects these args: {message[0]}")
+            yield Violation(obj, path, f"the server rejects these args: {message[0]}")

@@ -6,9 +6,8 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from ..findings import Finding
-from ..workloads import ISVC_COMPONENTS
-from .base import Context, policy, violation
+from ..kserve.workloads import ISVC_COMPONENTS
+from .base import Context, Violation, policy
 
 HF_SCHEME = "hf://"
 # Where KServe mounts the model volume in the storage initializer: its one writable place when
@@ -39,14 +38,13 @@ KSERVE_BUILTIN_FORMATS: dict[str, list[dict[str, str]]] = {
     "storage-uri-pinned",
     "an hf:// model without a commit follows the repository's main branch: every restart may serve different weights",
 )
-def check_storage_uri_pinned(context: Context) -> Iterator[Finding]:
+def check_storage_uri_pinned(context: Context) -> Iterator[Violation]:
     for obj, path, uri in storage_uris(context.objects):
         if not uri.startswith(HF_SCHEME):
             continue
         repo, _, revision = uri[len(HF_SCHEME) :].partition(":")
         if not _COMMIT.match(revision):
-            yield violation(
-                "storage-uri-pinned",
+            yield Violation(
                 obj,
                 path,
                 f"{uri!r} is not pinned to a revision: use hf://{repo}:<40-hex commit sha>",
@@ -58,7 +56,7 @@ def check_storage_uri_pinned(context: Context) -> Iterator[Finding]:
     "when several ClusterStorageContainers claim a URI KServe picks one at random; exactly one "
     "must claim it, or storageContainerName must name one that does",
 )
-def check_storage_container(context: Context) -> Iterator[Finding]:
+def check_storage_container(context: Context) -> Iterator[Violation]:
     bundled = {
         o["metadata"]["name"]: (o.get("spec") or {}).get("supportedUriFormats") or []
         for o in context.objects
@@ -69,15 +67,13 @@ def check_storage_container(context: Context) -> Iterator[Finding]:
         pinned = ((obj.get("spec") or {}).get(component) or {}).get("storageContainerName")
         if pinned:
             if pinned not in bundled:
-                yield violation(
-                    "storage-container",
+                yield Violation(
                     obj,
                     ["spec", component, "storageContainerName"],
                     f"names ClusterStorageContainer {pinned!r}, which the bundle does not provide",
                 )
             elif not claims(bundled[pinned], uri):
-                yield violation(
-                    "storage-container",
+                yield Violation(
                     obj,
                     ["spec", component, "storageContainerName"],
                     f"ClusterStorageContainer {pinned!r} does not support {uri!r}",
@@ -85,8 +81,7 @@ def check_storage_container(context: Context) -> Iterator[Finding]:
             continue
         claimants = [n for n, formats in {**KSERVE_BUILTIN_FORMATS, **bundled}.items() if claims(formats, uri)]
         if len(claimants) > 1:
-            yield violation(
-                "storage-container",
+            yield Violation(
                 obj,
                 path,
                 f"{uri!r} is claimed by {', '.join(sorted(claimants))}: set spec.{component}.storageContainerName",
@@ -98,7 +93,7 @@ def check_storage_container(context: Context) -> Iterator[Finding]:
     "with a read-only root the hf:// storage initializer can only write into the model volume: "
     f"HF_HOME (and any other cache directory it is given) must be under {MODEL_MOUNT}",
 )
-def check_storage_initializer_cache(context: Context) -> Iterator[Finding]:
+def check_storage_initializer_cache(context: Context) -> Iterator[Violation]:
     for obj in context.objects:
         spec = obj.get("spec") or {}
         container = spec.get("container")
@@ -110,8 +105,7 @@ def check_storage_initializer_cache(context: Context) -> Iterator[Finding]:
             continue  # a writable root has a writable home (container-hardening reports it)
         env = {e.get("name"): (index, e) for index, e in enumerate(container.get("env") or []) if isinstance(e, dict)}
         if "HF_HOME" not in env:
-            yield violation(
-                "storage-initializer-cache",
+            yield Violation(
                 obj,
                 ["spec", "container", "env"],
                 "no HF_HOME: huggingface_hub and hf_xet would write to ~/.cache/huggingface on "
@@ -123,8 +117,7 @@ def check_storage_initializer_cache(context: Context) -> Iterator[Finding]:
             index, entry = env[name]
             value = entry.get("value")
             if not (isinstance(value, str) and _under(value, MODEL_MOUNT)):
-                yield violation(
-                    "storage-initializer-cache",
+                yield Violation(
                     obj,
                     ["spec", "container", "env", index, "value"],
                     f"{name}={value!r} is not under {MODEL_MOUNT}, the only writable directory "

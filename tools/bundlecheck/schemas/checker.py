@@ -20,9 +20,9 @@ from typing import Any
 import jsonschema
 import kubernetes_validate
 
+from ..findings import SCHEMA, Finding, Status, format_path, object_ref
 from .catalog import CatalogSource
 from .crds import CrdSchemas, is_kserve
-from .findings import SCHEMA, Finding, Status, format_path, object_ref
 from .strict import strict_schema
 
 DEFAULT_KUBERNETES_VERSION = "1.32"

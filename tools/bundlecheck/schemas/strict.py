@@ -47,6 +47,6 @@ def strict_schema(schema: dict[str, Any], root: bool = True) -> dict[str, Any]:
 def _strict_property(name: str, schema: dict[str, Any], root: bool) -> dict[str, Any]:
     if root and name == "metadata":
         # A CRD declares metadata as a bare object; the API server checks it as ObjectMeta,
-        # which schemas.py does against the Kubernetes schema.
+        # which checker.py does against the Kubernetes schema.
         return {"type": "object"}
     return strict_schema(schema, root=False)

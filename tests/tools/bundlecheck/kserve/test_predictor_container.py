@@ -1,4 +1,4 @@
-"""bundlecheck.kserve_command: the kserve-container KServe builds from a runtime and a model."""
+"""bundlecheck.kserve.predictor_container: the kserve-container KServe builds from a runtime and a model."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import copy
 
 import pytest
 
-from bundlecheck.kserve_command import (
+from bundlecheck.kserve.predictor_container import (
     KServeCommandError,
     PredictorContainer,
     container_argv,

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from bundlecheck.kserve_command import KServeCommandError
-from bundlecheck.predictor_pod import MODEL_MOUNT, PROVISION_VOLUME, STORAGE_INITIALIZER, predictor_pod
+from bundlecheck.kserve.predictor_container import KServeCommandError
+from bundlecheck.kserve.predictor_pod import MODEL_MOUNT, PROVISION_VOLUME, STORAGE_INITIALIZER, predictor_pod
 from bundlecheck.render import render
 
-ROOT = Path(__file__).resolve().parents[3]
+ROOT = Path(__file__).resolve().parents[4]
 
 OVERLAYS = sorted(p.parent.name for p in (ROOT / "overlays").glob("*/kustomization.yaml"))
 

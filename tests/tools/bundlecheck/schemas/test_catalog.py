@@ -21,17 +21,17 @@ from typing import Any
 
 import pytest
 
-from bundlecheck import catalog
-from bundlecheck.catalog import CATALOG_COMMIT, DirectoryCatalog, DownloadCatalog, catalog_path
 from bundlecheck.cli import default_targets
-from bundlecheck.crds import SchemaSourceError, from_directory, is_kserve
 from bundlecheck.findings import Status
 from bundlecheck.model_components import is_model_component, model_components, read_claim
 from bundlecheck.render import is_combination, render, render_combination
-from bundlecheck.schemas import SchemaChecker, is_builtin
+from bundlecheck.schemas import catalog
+from bundlecheck.schemas.catalog import CATALOG_COMMIT, DirectoryCatalog, DownloadCatalog, catalog_path
+from bundlecheck.schemas.checker import SchemaChecker, is_builtin
+from bundlecheck.schemas.crds import SchemaSourceError, from_directory, is_kserve
 from tests.support.schema_sources import CATALOG_KINDS
 
-REPO = Path(__file__).resolve().parents[3]
+REPO = Path(__file__).resolve().parents[4]
 OVERLAYS = sorted(str(p.parent.relative_to(REPO)) for p in REPO.glob("overlays/*/kustomization.yaml"))
 # Components with a secretGenerator read git-ignored files: not rendered here. Model
 # components render on the overlays they claim.

@@ -1,62 +1,13 @@
-"""The schema checker on small CRDs and built-in kinds, and the strict-schema conversion."""
+"""checker.py: the schema checker on small CRDs and built-in kinds."""
 
 from __future__ import annotations
 
-from typing import Any
-
-import jsonschema
 import pytest
 
-from bundlecheck.crds import from_documents
 from bundlecheck.findings import SCHEMA, Status
-from bundlecheck.schemas import SchemaChecker
-from bundlecheck.strict import strict_schema
-
-WIDGET_SCHEMA = {
-    "type": "object",
-    "properties": {
-        "apiVersion": {"type": "string"},
-        "kind": {"type": "string"},
-        "metadata": {"type": "object"},
-        "spec": {
-            "type": "object",
-            "properties": {
-                "size": {"x-kubernetes-int-or-string": True},
-                "note": {"type": "string", "nullable": True},
-                "labels": {"type": "object", "additionalProperties": {"type": "string"}},
-                "free": {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
-                "optional": {
-                    "type": "object",
-                    "nullable": True,
-                    "properties": {"flag": {"type": "boolean"}},
-                },
-                "template": {
-                    "type": "object",
-                    "x-kubernetes-embedded-resource": True,
-                    "properties": {"spec": {"type": "object"}},
-                },
-            },
-        },
-    },
-}
-WIDGET_CRD = {
-    "apiVersion": "apiextensions.k8s.io/v1",
-    "kind": "CustomResourceDefinition",
-    "spec": {
-        "group": "example.kserve.io",
-        "names": {"kind": "Widget"},
-        "versions": [{"name": "v1", "served": True, "schema": {"openAPIV3Schema": WIDGET_SCHEMA}}],
-    },
-}
-
-
-def widget(**spec: Any) -> dict[str, Any]:
-    return {
-        "apiVersion": "example.kserve.io/v1",
-        "kind": "Widget",
-        "metadata": {"name": "w", "labels": {"a": "b"}},
-        "spec": spec,
-    }
+from bundlecheck.schemas.checker import SchemaChecker
+from bundlecheck.schemas.crds import from_documents
+from tests.tools.bundlecheck.schemas.sample_crds import WIDGET_CRD, widget
 
 
 @pytest.fixture()
@@ -139,9 +90,3 @@ def test_should_reject_a_builtin_kind_unknown_to_the_kubernetes_version(
     (finding,) = checker.check(obj)
     assert finding.status is Status.VIOLATION
     assert "does not exist in Kubernetes" in finding.message
-
-
-def test_strict_schema_keeps_preserve_unknown_nodes_open() -> None:
-    validator = jsonschema.Draft4Validator(strict_schema(WIDGET_SCHEMA))
-    assert validator.is_valid(widget(free={"nested": {"deep": True}}))
-    assert not validator.is_valid(widget(labels={"x": 1}))

@@ -1,7 +1,8 @@
-"""KServe objects against the real KServe CRDs (the ``schema_dirs`` fixture), strictly (unknown
-fields are errors).
+"""crds.py: where CRDs come from (a directory, the live cluster, the pinned KServe release's
+download), and the bundle's KServe objects against the real KServe CRDs (the ``schema_dirs``
+fixture), strictly (unknown fields are errors).
 
-Covers every overlay and every component combined with an overlay. The bundle renders from a
+The strict check covers every overlay and every component combined with an overlay. The bundle renders from a
 temporary copy, where the secretGenerator's git-ignored env file is written from its example.
 """
 
@@ -9,15 +10,19 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
+import yaml
 
-from bundlecheck.crds import from_directory, is_kserve
 from bundlecheck.findings import Status
 from bundlecheck.render import render
-from bundlecheck.schemas import SchemaChecker
+from bundlecheck.schemas import crds
+from bundlecheck.schemas.checker import SchemaChecker
+from bundlecheck.schemas.crds import from_directory, is_kserve
+from tests.tools.bundlecheck.schemas.sample_crds import TINY_CRD
 
-REPO = Path(__file__).resolve().parents[3]
+REPO = Path(__file__).resolve().parents[4]
 OVERLAYS = sorted(p.parent.name for p in REPO.glob("overlays/*/kustomization.yaml"))
 COMPONENTS = sorted(p.parent.name for p in REPO.glob("components/*/kustomization.yaml"))
 TARGETS = [f"overlays/{o}" for o in OVERLAYS] + [f"combos/{o}+{c}" for o in OVERLAYS for c in COMPONENTS]
@@ -74,3 +79,63 @@ def test_should_reject_a_field_kserve_does_not_know(bundle: Path, schemas: Schem
         ("spec.predictor.model.gpuCount", Status.VIOLATION),
         ("metadata.labelz", Status.VIOLATION),
     }
+
+
+# --- the sources: a directory, the live cluster, the pinned release's download ----------------
+
+
+def test_release_download_is_cached(tmp_path: Path) -> None:
+    fetched: list[str] = []
+
+    def fetch(url: str) -> str:
+        fetched.append(url)
+        return yaml.safe_dump(TINY_CRD)
+
+    first = crds.from_release("v0.20.0", tmp_path, fetch)
+    again = crds.from_release("v0.20.0", tmp_path, fetch)
+
+    assert len(fetched) == len(crds.KSERVE_CRD_PATHS)
+    assert all(u.startswith("https://raw.githubusercontent.com/kserve/kserve/v0.20.0/") for u in fetched)
+    assert first.lookup("serving.kserve.io/v1beta1", "InferenceService") is not None
+    assert again.schemas == first.schemas
+
+
+def test_release_download_tries_the_older_path(tmp_path: Path) -> None:
+    def fetch(url: str) -> str:
+        if "/clusterstoragecontainer/" in url:
+            raise OSError("404")
+        return yaml.safe_dump(TINY_CRD)
+
+    crds.from_release("v0.20.0", tmp_path, fetch)
+    assert (tmp_path / "kserve-v0.20.0/serving.kserve.io_clusterstoragecontainers.yaml").is_file()
+
+
+def test_offline_without_cache_says_what_to_do(tmp_path: Path) -> None:
+    def offline(url: str) -> str:
+        raise OSError("network unreachable")
+
+    with pytest.raises(crds.SchemaSourceError, match="--schema-dir DIR or --from-cluster"):
+        crds.from_release("v0.20.0", tmp_path, offline)
+    assert not list((tmp_path / "kserve-v0.20.0").iterdir())  # no truncated cache file
+
+
+def test_from_cluster_reads_the_listed_crds(monkeypatch: pytest.MonkeyPatch) -> None:
+    from kubernetes import client, config
+
+    monkeypatch.setattr(config, "load_kube_config", lambda context=None: None)
+    monkeypatch.setattr(
+        client,
+        "ApiextensionsV1Api",
+        lambda api: SimpleNamespace(list_custom_resource_definition=lambda: SimpleNamespace(items=[TINY_CRD])),
+    )
+
+    schemas = crds.from_cluster()
+
+    assert schemas.source == "the live cluster"
+    assert schemas.lookup("serving.kserve.io/v1beta1", "InferenceService") == {"type": "object"}
+
+
+def test_schema_dir_reads_only_crds(tmp_path: Path) -> None:
+    shutil.copy(REPO / "base/kustomization.yaml", tmp_path / "kustomization.yaml")
+    (tmp_path / "crd.yaml").write_text(yaml.safe_dump(TINY_CRD))
+    assert crds.from_directory(tmp_path).kinds() == ["serving.kserve.io/v1beta1 InferenceService"]
