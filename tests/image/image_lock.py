@@ -13,7 +13,7 @@ from depslock.locks import IMAGE_LOCKS, LOCK_DIR, pins
 from depslock.sbom import lock_apart
 from depslock.verify import LIST_DISTRIBUTIONS, differences, parse_distributions
 from imagebuild.build import DOCKERFILE, BuildOptions, build_command, host_pip_sources
-from imagebuild.container_engine import ContainerEngine as Engine
+from imagebuild.container_engine import ContainerEngine
 
 from tests.support.local_pod import REPO
 
@@ -21,16 +21,16 @@ IMAGE_LOCK_PATH = "/opt/venv/lock.txt"
 SERVER = "kserve-reranker"
 
 
-def python_in(engine: Engine, tag: str, code: str) -> str:
+def python_in(engine: ContainerEngine, tag: str, code: str) -> str:
     return engine.command("run", "--rm", "--entrypoint", "python", tag, "-c", code, timeout=300).stdout
 
 
-def image_lock_name(engine: Engine, tag: str, target: str) -> str:
+def image_lock_name(engine: ContainerEngine, tag: str, target: str) -> str:
     version = python_in(engine, tag, "import sys; print('%d.%d' % sys.version_info[:2])").strip()
     return f"{target}-py{version}"
 
 
-def lock_differences(engine: Engine, tag: str, target: str) -> tuple[str, list[str]]:
+def lock_differences(engine: ContainerEngine, tag: str, target: str) -> tuple[str, list[str]]:
     """(the lock's name, what the image's distributions differ from it in: empty when exactly)."""
     name = image_lock_name(engine, tag, target)
     lock = IMAGE_LOCKS[name]

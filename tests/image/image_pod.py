@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from imagebuild.container_engine import ContainerEngine as Engine
+from imagebuild.container_engine import ContainerEngine
 
 from bundlecheck.kserve.predictor_container import PROBES
 from bundlecheck.kserve.predictor_pod import MODEL_MOUNT, STORAGE_INITIALIZER
@@ -121,7 +121,7 @@ def on_cpu(pod: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
 class PlayedPod:
     """A pod started by ``podman kube play``; ``down()`` removes it and its volumes."""
 
-    engine: Engine
+    engine: ContainerEngine
     manifest: Path
     name: str
 
@@ -154,7 +154,7 @@ class PlayedPod:
         self.engine.command("kube", "down", str(self.manifest), check=False, timeout=120)
 
 
-def play(engine: Engine, pod: dict[str, Any], workdir: Path) -> PlayedPod:
+def play(engine: ContainerEngine, pod: dict[str, Any], workdir: Path) -> PlayedPod:
     """Start the pod. Its init containers run to completion first; a failure among them ends
     here with their logs."""
     workdir.mkdir(parents=True, exist_ok=True)

@@ -32,9 +32,7 @@ from imagebuild.build import (
     make_debian_base,
     torch_index_for,
 )
-from imagebuild.container_engine import ContainerEngine as Engine
-from imagebuild.container_engine import ContainerEngineError as EngineError
-from imagebuild.container_engine import find_engine, podman_missing_tools
+from imagebuild.container_engine import ContainerEngine, ContainerEngineError, find_engine, podman_missing_tools
 
 TEST_TAG = "localhost/kserve-reranker:test-cpu"
 GPU_TEST_TAG = "localhost/kserve-reranker:test-gpu"
@@ -43,7 +41,7 @@ INSTALL_HINT = "make container-tools installs them"
 
 @dataclass
 class BuiltImage:
-    engine: Engine
+    engine: ContainerEngine
     tag: str
     result: BuildResult
     base_image: str
@@ -63,7 +61,7 @@ class Prerequisites:
     """What the suite found: the engine, the base image (None: make it with mmdebstrap), and
     every missing piece as a phrase (empty: the suite can build)."""
 
-    engine: Engine | None = None
+    engine: ContainerEngine | None = None
     base_image: str | None = None
     missing: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
@@ -100,7 +98,7 @@ def build_suite_image(target: str, tag: str, workdir: Path) -> tuple[BuiltImage 
     if base is None:
         try:
             base = make_debian_base(engine, workdir=workdir)
-        except (EngineError, RuntimeError, OSError, subprocess.SubprocessError) as error:
+        except (ContainerEngineError, RuntimeError, OSError, subprocess.SubprocessError) as error:
             return None, f"missing a base image: making {DEBIAN_BASE_IMAGE} with mmdebstrap failed ({error})"
     runs = engine.command("run", "--rm", "--entrypoint", "true", base, check=False, timeout=300)
     if runs.returncode != 0:
@@ -135,7 +133,7 @@ def prerequisites() -> Prerequisites:
     return found
 
 
-def _base_image(engine: Engine, notes: list[str]) -> tuple[str | None, str]:
+def _base_image(engine: ContainerEngine, notes: list[str]) -> tuple[str | None, str]:
     """(the base image, "") where one is here or can be pulled; (None, "") where mmdebstrap will
     make one; (None, what is missing) otherwise."""
     chosen = os.environ.get("BASE_IMAGE")

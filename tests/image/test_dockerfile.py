@@ -78,9 +78,9 @@ def venv_builder(target: str) -> str:
     """The stage whose virtual environment the target copies in (COPY --from=STAGE /opt/venv)."""
     for stage in chain(target):
         for command in stage.commands:
-            if command.cmd == "COPY" and any(f.startswith("--from=") for f in command.flags):
-                if command.value[0] == "/opt/venv":
-                    return next(f for f in command.flags if f.startswith("--from=")).removeprefix("--from=")
+            from_stage = command.cmd == "COPY" and any(f.startswith("--from=") for f in command.flags)
+            if from_stage and command.value[0] == "/opt/venv":
+                return next(f for f in command.flags if f.startswith("--from=")).removeprefix("--from=")
     raise AssertionError(f"target {target} copies no /opt/venv from a builder stage")
 
 

@@ -192,7 +192,8 @@ def test_should_catch_an_image_that_writes_to_its_read_only_root(built_image, pl
     context.mkdir()
     (context / "Containerfile").write_text(
         f"FROM {built_image.tag}\n"
-        'ENTRYPOINT ["/bin/sh", "-c", "touch /opt/venv/.first-run && exec reranker-server \\"$@\\"", "reranker-server"]\n'
+        'ENTRYPOINT ["/bin/sh", "-c", '
+        '"touch /opt/venv/.first-run && exec reranker-server \\"$@\\"", "reranker-server"]\n'
     )
     podman.command("build", "-t", broken_tag, str(context), timeout=300)
     port = free_port()

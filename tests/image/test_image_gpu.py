@@ -3,7 +3,7 @@ overlay's predictor, on CPU.
 
 serving/Dockerfile's ``gpu`` target (vLLM with the CUDA torch it pins, ~4 GB of wheels) is built
 with the same tooling as the CPU image (image_suite: imagebuild, podman). A GPU overlay
-(IMAGE_GPU_OVERLAY, default a100; h100, l4 and t4 too) is rendered and its predictor Pod built as
+(IMAGE_GPU_OVERLAY, default a100; any GPU overlay of overlays/) is rendered and its predictor Pod built as
 KServe builds it, then started with ``podman kube play`` as the CPU suite starts overlays/cpu's,
 except that there is no GPU here: ``image_pod.on_cpu`` drops the overlay's GPU-only args and GPU
 resource and serves with the image's torch engine on CPU (float32); image_pod.GPU_ONLY_ARGS names
@@ -22,6 +22,7 @@ import tomllib
 from packaging.requirements import Requirement
 
 from bundlecheck.kserve.predictor_pod import predictor_pod
+from bundlecheck.overlays import bundle_overlays
 from bundlecheck.render import render
 from tests.image.image_lock import lock_differences
 from tests.image.image_pod import MAIN_CONTAINER, for_podman, on_cpu, play, wait_for_http_probe
@@ -32,7 +33,8 @@ from tests.support.seed_contract import assert_seed_ranking, assert_seed_respons
 # The first test also pays for the image build (the built_gpu_image fixture): ~4 GB of wheels.
 pytestmark = [pytest.mark.image_gpu, pytest.mark.timeout(3 * 3600)]
 
-GPU_OVERLAYS = ("a100", "h100", "l4", "t4")
+# The GPU overlays, read from overlays/ (those whose pods request nvidia.com/gpu).
+GPU_OVERLAYS = tuple(overlay.name for overlay in bundle_overlays(REPO) if overlay.gpu)
 # The CUDA torch imports several GB of libraries on CPU: give the server longer than the CPU image.
 READY_TIMEOUT_S = 900
 

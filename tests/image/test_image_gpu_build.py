@@ -5,7 +5,7 @@ the CUDA torch vLLM pins (their local version, +cpu, sorts above the CUDA build'
 from __future__ import annotations
 
 from imagebuild.build import WHEEL_MOUNT, BuildOptions, PipSources, build_command, without_cpu_only_wheels
-from imagebuild.container_engine import ContainerEngine as Engine
+from imagebuild.container_engine import ContainerEngine
 
 CPU_TORCH = "torch-2.13.0+cpu-cp311-cp311-manylinux_2_28_x86_64.whl"
 OTHER = "tokenizers-0.22.0-cp39-abi3-manylinux_2_17_x86_64.whl"
@@ -32,7 +32,7 @@ def test_should_leave_the_cpu_only_torch_out_of_a_wheel_directory_and_keep_the_r
     assert sorted(p.name for p in wheels.iterdir()) == sorted([CPU_TORCH, OTHER]), "the host's directory is untouched"
     assert kept.index_url == sources.index_url
     assert len(sources.skipped) == 1 and CPU_TORCH in sources.skipped[0] and str(wheels) in sources.skipped[0]
-    argv = build_command(Engine("podman"), "gpu", "t", BuildOptions(sources=kept))
+    argv = build_command(ContainerEngine("podman"), "gpu", "t", BuildOptions(sources=kept))
     assert f"{copy}:{WHEEL_MOUNT}/0:ro" in argv
 
 

@@ -9,6 +9,7 @@ import pytest
 
 from bundlecheck.kserve.predictor_container import PROBES
 from bundlecheck.kserve.predictor_pod import MODEL_MOUNT, STORAGE_INITIALIZER, predictor_pod
+from bundlecheck.overlays import bundle_overlays
 from bundlecheck.render import render
 from tests.image.image_pod import (
     COPY_PACKAGED_MODEL,
@@ -79,7 +80,7 @@ def gpu_pod(overlay: str) -> dict:
     return predictor_pod(render(REPO / "overlays" / overlay).objects)
 
 
-@pytest.mark.parametrize("overlay", ["a100", "h100", "l4", "t4"])
+@pytest.mark.parametrize("overlay", [overlay.name for overlay in bundle_overlays(REPO) if overlay.gpu])
 def test_should_run_a_gpu_overlay_on_the_torch_engine_on_cpu_without_its_gpu_only_args(overlay):
     rendered = gpu_pod(overlay)
     pod, changed = on_cpu(rendered)

@@ -25,7 +25,7 @@ import json
 import httpx
 import pytest
 from imagebuild.build import BuildOptions, build, dockerfile_arg, host_pip_sources, torch_index_for
-from imagebuild.container_engine import ContainerEngine as Engine
+from imagebuild.container_engine import ContainerEngine
 
 from bundlecheck.kserve.container_merge import KSERVE_CONTAINER
 from bundlecheck.kserve.predictor_container import predictor_container
@@ -77,7 +77,7 @@ def deployed(kind_cluster, expected_container, tmp_path_factory):
     sources = host_pip_sources()
     options = BuildOptions(torch_index_url=torch_index_for(sources, dockerfile_arg("TORCH_VERSION")), sources=sources)
     log = tmp_path_factory.mktemp("build") / "build.log"
-    build(Engine("docker"), "cpu", image, options, log, timeout=IMAGE_BUILD_S)
+    build(ContainerEngine("docker"), "cpu", image, options, log, timeout=IMAGE_BUILD_S)
     kind_cluster.load_image(image, timeout=IMAGE_LOAD_S)
     kind_cluster.run(DEPLOY_PLAN)
     return kind_cluster
