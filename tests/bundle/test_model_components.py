@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from bundlecheck.model_components import ModelClaim, model_components, read_claim
 from bundlecheck.render import render, render_combination
@@ -138,3 +139,62 @@ def test_a_model_component_listed_beside_an_overlays_patches_loses_its_length() 
     case = REPO / "tests/bundle/broken/model-fit-length-overridden"
     args = isvc(rendered(case))["spec"]["predictor"]["model"]["args"]
     assert args.index("--max_model_len=8192") < args.index("--max_model_len=512")
+
+
+def default_model() -> str:
+    """The model component whose pinned model is the one base/ serves."""
+    base = isvc(rendered(REPO / "base"))["spec"]["predictor"]["model"]["storageUri"]
+    (found,) = [m for m in MODELS if isvc(model_on("cpu", m))["spec"]["predictor"]["model"]["storageUri"] == base]
+    return found
+
+
+def components_of(overlay: str) -> list[str]:
+    kustomization = yaml.safe_load((REPO / "overlays" / overlay / "kustomization.yaml").read_text())
+    return [
+        str((REPO / "overlays" / overlay / c).resolve().relative_to(REPO))
+        for c in kustomization.get("components") or []
+    ]
+
+
+def flags_stated_in(path: Path) -> list[str]:
+    """The string values of a YAML file's documents that are ``--max_model_len`` flags (comments
+    are not values)."""
+    found: list[str] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+        elif isinstance(node, str) and node.startswith("--max_model_len"):
+            found.append(node)
+
+    for document in yaml.safe_load_all(path.read_text()):
+        walk(document)
+    return found
+
+
+def test_a_token_limit_is_stated_by_the_model_components_only() -> None:
+    stated = {
+        str(path.relative_to(REPO)): flags
+        for folder in ("base", "overlays", "components")
+        for path in sorted((REPO / folder).rglob("*.yaml"))
+        if (flags := flags_stated_in(path))
+    }
+    assert {path.split("/")[2] for path in stated} == set(MODELS)
+    assert all(path.startswith("components/models/") and len(flags) == 1 for path, flags in stated.items()), stated
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_each_gpu_overlay_takes_its_token_limit_from_the_default_models_component(overlay: str) -> None:
+    components = components_of(overlay)
+    args = isvc(rendered(REPO / "overlays" / overlay))["spec"]["predictor"]["model"]["args"]
+    if "components/nvidia-gpu" in components:
+        # vLLM sizes its steps against it (test_each_vllm_step_holds_one_full_length_pair).
+        assert f"components/models/{default_model()}" in components
+        assert last_flag(args, "max_model_len") == str(CLAIMS[default_model()].max_model_len)
+    else:
+        # No GPU: the torch engine takes the model's own limit, whichever model is mounted.
+        assert last_flag(args, "max_model_len") is None

@@ -1,9 +1,11 @@
-"""The GitHub Actions workflows and the Dependabot configuration: linted (schema and zizmor),
-running what .ci/run runs, and publishing what the bundle deploys."""
+"""The GitHub Actions workflows, their local composite actions and the Dependabot configuration:
+linted (schema and zizmor), running what .ci/run runs, each job's Python set up in one place,
+and publishing what the bundle deploys."""
 
 from __future__ import annotations
 
 import copy
+import fnmatch
 import os
 import re
 import shlex
@@ -17,18 +19,22 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[2]
 WORKFLOWS = REPO / ".github" / "workflows"
+ACTIONS = REPO / ".github" / "actions"
+# The one setup of every job that runs make: the Python the locks are for.
+PYTHON_ACTION = "./.github/actions/python"
 DEPENDABOT = REPO / ".github" / "dependabot.yml"
 CI_RUN = REPO / ".ci" / "run"
 # make targets that prepare a machine rather than test anything: a step in a job, not a job.
 SETUP_TARGETS = {"container-tools", "monitoring-tools"}
 
 
-def lint(*paths: Path) -> subprocess.CompletedProcess:
-    """The workflows' schema (check-jsonschema's copy of SchemaStore's), then zizmor's offline
-    audits (unpinned actions, persisted credentials, template injection, permissions...)."""
+def lint(*paths: Path, schema_name: str = "vendor.github-workflows") -> subprocess.CompletedProcess:
+    """The workflows' (or, with ``schema_name="vendor.github-actions"``, the actions') schema
+    (check-jsonschema's copy of SchemaStore's), then zizmor's offline audits (unpinned actions,
+    persisted credentials, template injection, permissions...)."""
     bin_dir = Path(sys.executable).parent
     schema = subprocess.run(
-        [str(bin_dir / "check-jsonschema"), "--builtin-schema", "vendor.github-workflows", *map(str, paths)],
+        [str(bin_dir / "check-jsonschema"), "--builtin-schema", schema_name, *map(str, paths)],
         cwd=REPO,
         capture_output=True,
         text=True,
@@ -86,6 +92,94 @@ def uses(job: dict, action: str) -> dict:
 def test_should_pass_the_schema_and_zizmors_audits():
     linted = lint(*sorted(WORKFLOWS.glob("*.yml")))
     assert linted.returncode == 0, linted.stdout + linted.stderr
+
+
+def composite_actions() -> list[Path]:
+    return sorted(ACTIONS.glob("*/action.yml"))
+
+
+def test_the_composite_actions_should_pass_their_schema_and_zizmors_audits():
+    assert composite_actions(), f"no action under {ACTIONS}"
+    linted = lint(*composite_actions(), schema_name="vendor.github-actions")
+    assert linted.returncode == 0, linted.stdout + linted.stderr
+
+
+def test_should_report_a_composite_action_with_a_movable_tag(tmp_path):
+    broken = tmp_path / ".github" / "actions" / "broken" / "action.yml"
+    broken.parent.mkdir(parents=True)
+    broken.write_text(re.sub(r"@[0-9a-f]{40} # (v[\d.]+)", r"@\1", (REPO / PYTHON_ACTION / "action.yml").read_text()))
+    linted = lint(broken, schema_name="vendor.github-actions")
+    assert linted.returncode != 0 and "unpinned-uses" in linted.stdout + linted.stderr
+
+
+def python_setup_problems(workflow_name: str, workflow: dict) -> list[str]:
+    """Every job that runs a make target (other than the root-run SETUP_TARGETS) sets its Python
+    up with PYTHON_ACTION, after the checkout it is read from and before the make steps, under
+    the same condition as they run; no job calls actions/setup-python itself."""
+    problems = []
+    for name, job in workflow["jobs"].items():
+        used = [s.get("uses", "").split("@")[0] for s in steps(job)]
+        where = f"{workflow_name} job {name}"
+        if "actions/setup-python" in used:
+            problems.append(f"{where}: actions/setup-python directly, not {PYTHON_ACTION}")
+        makes = [i for i, s in enumerate(steps(job)) if make_targets(s.get("run", "")) - SETUP_TARGETS]
+        if not makes:
+            continue
+        if PYTHON_ACTION not in used:
+            problems.append(f"{where}: runs make without {PYTHON_ACTION}")
+            continue
+        setup = used.index(PYTHON_ACTION)
+        if "actions/checkout" not in used[:setup]:
+            problems.append(f"{where}: {PYTHON_ACTION} before the checkout it is read from")
+        if setup > makes[0]:
+            problems.append(f"{where}: make runs before {PYTHON_ACTION}")
+        condition = steps(job)[setup].get("if")
+        if condition is not None and any(steps(job)[i].get("if") != condition for i in makes):
+            problems.append(f"{where}: {PYTHON_ACTION} runs only if {condition}, a make step otherwise too")
+    return problems
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in WORKFLOWS.glob("*.yml")))
+def test_every_job_that_runs_make_should_set_up_python_with_the_one_local_action(name):
+    assert python_setup_problems(name, load(name)) == []
+
+
+def test_every_ci_job_should_use_the_local_python_action():
+    ci = load("ci.yml")
+    assert [job for job, body in ci["jobs"].items() if PYTHON_ACTION not in (s.get("uses") for s in steps(body))] == []
+
+
+def _setup_python_itself(job: dict) -> None:
+    job["steps"][1] = {"uses": "actions/setup-python@x", "with": {"python-version": "3.11"}}
+
+
+def _no_python_setup(job: dict) -> None:
+    del job["steps"][1]
+
+
+def _setup_after_make(job: dict) -> None:
+    job["steps"].append(job["steps"].pop(1))
+
+
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        (_setup_python_itself, "actions/setup-python directly"),
+        (_no_python_setup, "runs make without ./.github/actions/python"),
+        (_setup_after_make, "make runs before ./.github/actions/python"),
+    ],
+)
+def test_should_catch_a_job_that_sets_up_python_otherwise(change, problem):
+    ci = copy.deepcopy(load("ci.yml"))
+    change(ci["jobs"]["test"])
+    assert any(problem in found for found in python_setup_problems("ci.yml", ci))
+
+
+def test_the_python_action_should_set_up_the_python_make_setup_requires():
+    (step,) = yaml.safe_load((REPO / PYTHON_ACTION / "action.yml").read_text())["runs"]["steps"]
+    assert step["uses"].split("@")[0] == "actions/setup-python"
+    required = re.search(r"sys\.version_info\[:2\] != \((\d+), (\d+)\)", (REPO / "Makefile").read_text())
+    assert step["with"]["python-version"] == ".".join(required.groups())
 
 
 @pytest.mark.parametrize(
@@ -550,10 +644,14 @@ def test_should_report_a_broken_dependabot_configuration(tmp_path, change, findi
 
 def test_dependabot_should_update_pip_the_actions_and_the_base_image_grouped():
     updates = yaml.safe_load(DEPENDABOT.read_text())["updates"]
-    by_ecosystem = {(u["package-ecosystem"], u["directory"]): u for u in updates}
-    assert {("pip", "/"), ("pip", "/tests/clients"), ("github-actions", "/"), ("docker", "/serving")} == set(
-        by_ecosystem
-    )
+    by_ecosystem = {(u["package-ecosystem"], d): u for u in updates for d in update_directories(u)}
+    assert {
+        ("pip", "/"),
+        ("pip", "/tests/clients"),
+        ("github-actions", "/"),
+        ("github-actions", "/.github/actions/*"),
+        ("docker", "/serving"),
+    } == set(by_ecosystem)
     for update in updates:
         # One pull request per ecosystem and directory: every dependency in one group.
         assert [group["patterns"] for group in update["groups"].values()] == [["*"]], update["package-ecosystem"]
@@ -568,3 +666,18 @@ def test_dependabot_should_hold_every_update_for_a_week():
     for update in yaml.safe_load(DEPENDABOT.read_text())["updates"]:
         days = update.get("cooldown", {}).get("default-days", 0)
         assert days >= 7, (update["package-ecosystem"], update["directory"])
+
+
+def update_directories(update: dict) -> list[str]:
+    """An update entry's ``directory``, or its ``directories`` (globs allowed)."""
+    return update["directories"] if "directories" in update else [update["directory"]]
+
+
+def test_dependabot_should_update_the_actions_of_every_composite_action():
+    """Dependabot reads .github/workflows from `/` only: each local action's directory is listed."""
+    (actions,) = [
+        u for u in yaml.safe_load(DEPENDABOT.read_text())["updates"] if u["package-ecosystem"] == "github-actions"
+    ]
+    for action in composite_actions():
+        directory = "/" + str(action.parent.relative_to(REPO))
+        assert any(fnmatch.fnmatch(directory, pattern) for pattern in update_directories(actions)), directory
