@@ -24,22 +24,16 @@ from .api import dialects, health, model_list, score
 from .api.admission import work_of
 from .api.auth import APIKeyAuth
 from .api.errors import install_error_handlers
-from .api.middleware import (
-    BodyLimits,
-    CancelOnDisconnect,
-    ErrorGuard,
-    RequestLimits,
-    RequestMetrics,
-    ShedWhenFull,
-)
 from .api.openapi import install_openapi
 from .api.ranking import max_chars_per_pair
+from .api.request_guards import BodyLimits, CancelOnDisconnect, ErrorGuard, RequestLimits, ShedWhenFull
 from .api.state import ServerState
 from .config import Settings
 from .engine.base import Engine, ScoreOptions, TruncationPolicy
 from .metrics import Metrics
-from .observability.middleware import Observe
+from .observability.observe import Observe
 from .observability.request_id import HEADER as REQUEST_ID_HEADER
+from .observability.request_metrics import RequestMetrics
 
 log = logging.getLogger(__name__)
 

@@ -46,7 +46,7 @@ class Metrics:
             registry=self.registry,
         )
 
-        # Admission control and deadlines (api/admission.py, api/ranking.py, api/middleware.py).
+        # Admission control and deadlines (api/admission.py, api/ranking.py, api/request_guards.py).
         self.queue_pairs = Gauge(
             "reranker_queue_pairs",
             "Pairs admitted and not yet scored (what --max_queued_pairs bounds).",

@@ -8,8 +8,8 @@ import re
 import time
 from collections.abc import Iterator
 
+from harness.request_bodies import SEED_REQUEST  # noqa: F401  (the tests' one copy)
 from harness.server_process import free_port  # noqa: F401  (the tests' one copy)
-from harness.workload import SEED_REQUEST  # noqa: F401  (the tests' one copy)
 
 
 def cannot_reach(subject: str) -> None:

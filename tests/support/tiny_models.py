@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from harness.workload import SEED_REQUEST
+from harness.request_bodies import SEED_REQUEST
 
 CORPUS = [
     SEED_REQUEST["query"],

@@ -19,7 +19,7 @@ forever. The throughput starts from a timed warm-up batch at load and is then me
 time only (work finished per second while at least two requests were in, the last ten busy
 seconds or so weighing most), so it follows the model and the hardware without configuration.
 When the server is already full, a request is refused before its body is read (``ShedWhenFull``
-in middleware.py), so overload costs no parsing.
+in request_guards.py), so overload costs no parsing.
 """
 
 from __future__ import annotations

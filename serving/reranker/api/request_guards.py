@@ -1,6 +1,5 @@
-"""ASGI middleware, outermost first in ``app.py``:
+"""The ASGI middleware that guards the routes, outermost first in ``app.py``:
 
-- ``RequestMetrics``: counts and times every answer (499 for clients that left);
 - ``ErrorGuard``: whatever escapes the app still gets a JSON answer (a 500, or a 503 when
   uvicorn cancels a request at the end of its graceful shutdown), and while the server drains
   every answer says ``Connection: close`` so clients reconnect to a pod that stays;
@@ -10,27 +9,25 @@
 - ``CancelOnDisconnect``: a client that hangs up cancels its request, so its queued work is dropped;
 - ``BodyLimits``: 413 over ``--max_body_bytes``, 408 when a body part takes longer than ``--body_timeout``;
 - ``RequestLimits``: ``--max_documents`` for request validation.
+
+Outside them run observability's ``Observe`` and ``RequestMetrics``, and CORS where it is on.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Callable
 
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ..metrics import Metrics
+from ..observability.client_closed import client_closed, mark_client_closed
 from .admission import Admission
 from .errors import error_response
 from .schemas import MAX_DOCUMENTS
 
 log = logging.getLogger(__name__)
-
-CLIENT_CLOSED = 499  # nginx's status for "the client closed the connection first"
-_CANCELLED = "reranker.cancelled"  # scope key CancelOnDisconnect sets for RequestMetrics
 
 
 class _BodyError(HTTPException):
@@ -194,12 +191,12 @@ class CancelOnDisconnect:
             await asyncio.wait({app_task, gone}, return_when=asyncio.FIRST_COMPLETED)
             if not app_task.done():
                 app_task.cancel()
-                scope[_CANCELLED] = True
+                mark_client_closed(scope)
                 self.on_cancel()
             try:
                 await app_task
             except asyncio.CancelledError:
-                if not scope.get(_CANCELLED):
+                if not client_closed(scope):
                     raise
         finally:
             watcher.cancel()
@@ -233,7 +230,7 @@ class ErrorGuard:
         try:
             await self.app(scope, receive, guarded_send)
         except asyncio.CancelledError:
-            if scope.get(_CANCELLED) or started:
+            if client_closed(scope) or started:
                 raise
             # uvicorn cancels what is left when its graceful shutdown times out.
             await error_response(503, "server is shutting down", headers={"connection": "close"})(scope, receive, send)
@@ -244,37 +241,3 @@ class ErrorGuard:
             await error_response(
                 500, "internal error (the server's log has the details)", headers={"connection": "close"}
             )(scope, receive, send)
-
-
-class RequestMetrics:
-    """Count requests by route template and status, time them, and track those in flight."""
-
-    def __init__(self, app: ASGIApp, metrics: Metrics):
-        self.app = app
-        self.metrics = metrics
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        status = 500
-        start = time.perf_counter()
-
-        async def recording_send(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        self.metrics.in_flight.inc()
-        try:
-            await self.app(scope, receive, recording_send)
-        finally:
-            self.metrics.in_flight.dec()
-            if scope.get(_CANCELLED):
-                status = CLIENT_CLOSED
-            route = scope.get("route")
-            # Route templates, never raw paths: unknown URLs must not create new series.
-            label = getattr(route, "path", None) or "unmatched"
-            self.metrics.requests.labels(label, scope["method"], str(status)).inc()
-            self.metrics.latency.labels(label).observe(time.perf_counter() - start)

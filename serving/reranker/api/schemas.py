@@ -85,7 +85,7 @@ Count = Annotated[StrictInt, Field(ge=1), BeforeValidator(_whole_number)]
 NonEmptyStrList = Annotated[list[StrictStr], SchemaOnly((("minItems", 1),))]
 
 
-# --max_documents of the server answering this request (middleware.RequestLimits sets it). Lists
+# --max_documents of the server answering this request (request_guards.RequestLimits sets it). Lists
 # of documents are measured against it before their items are validated: a body of a million
 # items then costs one comparison, not a million validation errors.
 MAX_DOCUMENTS: ContextVar[int | None] = ContextVar("max_documents", default=None)

@@ -26,7 +26,7 @@ from a model's config.json and the flags.
   int32 ids (and int8 segments) it keeps queued.
 
 The constants are rounded up from measurements on a 2-core AMD EPYC VM (AVX2, float32, torch
-2.13, transformers 5.24), each process's VmHWM (tests/serving/engine/test_memory_bound.py measures the
+2.13, transformers 5.24), each process's VmHWM (tests/serving/process/test_peak_memory.py measures the
 real server against this bound).
 """
 

@@ -162,10 +162,6 @@ def _read_json(path: Path) -> dict[str, Any]:
         raise ModelSourceError(f"cannot read {path}: {exc}") from exc
 
 
-def detect_kind(config: dict[str, Any], path: Path) -> ModelKind:
-    return detect_family(config, path).kind
-
-
 def detect_family(config: dict[str, Any], path: Path, requested: str = "auto") -> Family:
     """The model's family: from its files where they say it, else as --model_family names it.
 

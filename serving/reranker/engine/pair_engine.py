@@ -16,6 +16,7 @@ import abc
 import asyncio
 import contextlib
 import ctypes
+import dataclasses
 import logging
 import platform
 import time
@@ -29,6 +30,7 @@ from ..observability import tracing
 from .base import Engine, ModelInfo, ModelKind, ScoreOptions, ScoreResult, TruncationPolicy
 from .inputs import (
     EncodedPair,
+    InputLimits,
     Prompt,
     ScoringInputs,
     TokenReader,
@@ -150,41 +152,38 @@ class PairScoringEngine(Engine):
         log.debug("returned free memory to the system in %.3f s", release_memory())
 
     async def _score(self, pairs: Sequence[tuple[str, str]], options: ScoreOptions) -> ScoreResult:
-        max_len = self._info.max_model_len
-        policy = options.truncation or self._policy
+        limits = InputLimits(
+            self._info.max_model_len,
+            options.truncation or self._policy,
+            options.max_tokens_per_doc,
+            self._max_request_tokens,
+        )
         reader = self._reader
         if reader is None or reader.tokenizer is not self._tokenizer:
             reader = await asyncio.to_thread(self._build_reader)
-        limits = (options.max_tokens_per_doc, self._max_request_tokens)
         # Tokenizing a thousand documents takes a while: off the event loop; a few short ones not.
         small = sum(len(query) + len(document) for query, document in pairs) < INLINE_TOKENIZE_CHARS
         run = _call if small else asyncio.to_thread
         if self._model_source.kind is ModelKind.CROSS_ENCODER:
             with tracing.span("tokenize", {"reranker.pairs": len(pairs)}):
-                scoring = await run(self._encode, reader, pairs, policy, options, limits)
+                scoring = await run(self._encode, reader, pairs, options, limits)
             logits = await self._classify(scoring.encoded)
             scores = relevance_scores(logits, scoring.owners, len(pairs), options.use_activation)
             return ScoreResult(scores, scoring.total_tokens)
-        if policy is TruncationPolicy.CHUNK:  # refused at start for embedding models
-            policy = TruncationPolicy.TRUNCATE
+        if limits.policy is TruncationPolicy.CHUNK:  # refused at start for embedding models
+            limits = dataclasses.replace(limits, policy=TruncationPolicy.TRUNCATE)
         with tracing.span("tokenize", {"reranker.pairs": len(pairs)}):
-            inputs = await run(encode_embedding_pairs, reader, pairs, max_len, policy, *limits)
+            inputs = await run(encode_embedding_pairs, reader, pairs, limits)
         vectors = await self._embed(inputs.token_ids)
         return ScoreResult(cosine_scores(inputs, vectors), inputs.total_tokens)
 
     def _encode(
-        self,
-        reader: TokenReader,
-        pairs: Sequence[tuple[str, str]],
-        policy: TruncationPolicy,
-        options: ScoreOptions,
-        limits: tuple[int | None, int | None],
+        self, reader: TokenReader, pairs: Sequence[tuple[str, str]], options: ScoreOptions, limits: InputLimits
     ) -> ScoringInputs:
-        max_len = self._info.max_model_len
         if self._prompt is None:
-            return encode_pair_inputs(reader, pairs, max_len, policy, *limits)
+            return encode_pair_inputs(reader, pairs, limits)
         instruction = options.instruction if options.instruction is not None else self._settings.instruction
-        return encode_prompted_pairs(reader, self._prompt, instruction, pairs, max_len, policy, *limits)
+        return encode_prompted_pairs(reader, self._prompt, instruction, pairs, limits)
 
 
 async def _call(function: Callable[..., Any], *args: Any) -> Any:

@@ -24,6 +24,7 @@ which saves a pass over the largest activations of the layer.
 from __future__ import annotations
 
 import functools
+import inspect
 import logging
 import math
 import threading
@@ -102,6 +103,24 @@ def prepack_linear_layers(
         _restore(originals, fused)
         return 0
     return len(layers)
+
+
+def prepack_transformer(transformer: Any, batch_tokens: int, thread_counts: Sequence[int]) -> int:
+    """Reorder the linear weights of a model's transformer (transformers' own code only: remote
+    code may read its weights) for oneDNN, checked on up to ``batch_tokens`` rows at each model
+    worker's ``thread_counts``; how many layers were.
+
+    The transformer includes BERT's pooler. The heads outside it keep torch's layers: a
+    classifier or a decoder's score head runs on one row per pair, where a reorder would save next
+    to nothing, and an LM head never runs (its two answer rows are read at load)."""
+    if not type(transformer).__module__.startswith("transformers."):
+        return 0
+    # A fixed input of 16 tokens, and no key/value cache where the model would build one.
+    ids = torch.arange(1, 17).remainder(transformer.config.vocab_size).unsqueeze(0)
+    extra = {"use_cache": False} if "use_cache" in inspect.signature(transformer.forward).parameters else {}
+    return prepack_linear_layers(
+        transformer, lambda: transformer(input_ids=ids, **extra).last_hidden_state, batch_tokens, thread_counts
+    )
 
 
 def _forward_changed(expected: torch.Tensor, actual: torch.Tensor) -> str | None:
@@ -239,7 +258,7 @@ def _run_checks(checks: list[_LayerCheck], thread_counts: Sequence[int]) -> str 
 
     def work(threads: int) -> None:
         try:
-            # As torch_engine.worker_threads sets a worker's threads: a thread's first torch call
+            # As cpu_threads.worker_threads sets a worker's threads: a thread's first torch call
             # sets its OpenMP threads from the process-wide count, which the next line then replaces.
             torch.get_num_threads()
             torch.set_num_threads(threads)

@@ -1,6 +1,6 @@
 """What is known about the request being served, for its log line and its span.
 
-``Observe`` (middleware.py) sets a fresh ``RequestRecord`` for each request; the API adds what
+``Observe`` (observe.py) sets a fresh ``RequestRecord`` for each request; the API adds what
 only it knows (dialect, documents, tokens) through ``note_dialect`` and ``count``. Tasks the
 request starts inherit the record (contextvars are copied into new tasks), and the record is
 mutable, so what they note reaches the middleware.

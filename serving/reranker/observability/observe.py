@@ -9,8 +9,8 @@ from collections.abc import Mapping
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ..api.middleware import _CANCELLED, CLIENT_CLOSED
 from . import context, logs, tracing
+from .client_closed import CLIENT_CLOSED, client_closed
 from .request_id import HEADER, request_id_from
 
 
@@ -56,7 +56,7 @@ class Observe:
             context.end(token)
 
     def _finish(self, record: context.RequestRecord, scope: Scope, span) -> None:
-        if scope.get(_CANCELLED):  # the client hung up: nothing was sent (499, as in the metrics)
+        if client_closed(scope):  # the client hung up: nothing was sent (499, as in the metrics)
             record.status = CLIENT_CLOSED
         # Route templates, never raw paths, name what was served (as the metrics do).
         route = getattr(scope.get("route"), "path", None)

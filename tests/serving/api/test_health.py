@@ -1,11 +1,10 @@
-"""Readiness (503 until the model loads), KServe model routes, the model list, and /metrics."""
+"""Health and readiness (api/health.py): live at once, ready (and the KServe model routes) only
+once the model has loaded, 404 for a model name the server does not serve."""
 
 from __future__ import annotations
 
 import asyncio
-import re
 import threading
-import time
 
 import pytest
 from fastapi.testclient import TestClient
@@ -49,79 +48,6 @@ def test_should_be_live_but_not_ready_before_the_model_loads(gated_app):
         assert client.post("/openai/v1/rerank", json=SEED_REQUEST).status_code == 200
 
 
-def test_should_report_a_failed_load_and_call_back(tiny_cross_encoder_dir):
-    settings = Settings(backend="torch", model_id=str(tiny_cross_encoder_dir))
-    failures = []
-
-    async def broken():
-        raise RuntimeError("weights are corrupt\nsecond line")
-
-    with TestClient(create_app(settings, broken, on_load_failure=failures.append)) as client:
-        for _ in range(100):
-            if failures:
-                break
-            time.sleep(0.01)
-        assert failures == ["weights are corrupt"]
-        assert_error(client.get("/v2/health/ready"), 503, r"failed to load: weights are corrupt")
-
-
 def test_should_answer_404_for_unknown_model_routes(tiny_client):
     assert_error(tiny_client.get("/v1/models/other"), 404, r"model 'other' not found")
     assert_error(tiny_client.get("/v2/models/other/ready"), 404, r"model 'other' not found")
-
-
-@pytest.mark.parametrize("path", ["/openai/v1/models", "/v1/models"])
-def test_should_list_the_served_model_openai_style(tiny_client, path, tiny_cross_encoder_dir):
-    body = tiny_client.get(path).json()
-    assert body["object"] == "list"
-    [card] = body["data"]
-    assert card["id"] == "reranker" and card["object"] == "model"
-    assert card["max_model_len"] == 128
-
-
-def _metric(text: str, name: str, **labels) -> float:
-    selector = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
-    pattern = rf"^{name}{{{selector}}} (\S+)$" if labels else rf"^{name} (\S+)$"
-    found = re.search(pattern, text, re.M)
-    return float(found.group(1)) if found else 0.0
-
-
-def test_should_count_requests_documents_tokens_and_batches(tiny_client):
-    before = tiny_client.get("/metrics").text
-    body = tiny_client.post("/openai/v1/rerank", json=SEED_REQUEST).json()
-    tiny_client.post("/openai/v1/rerank", json={"query": ""})
-    after = tiny_client.get("/metrics").text
-
-    def delta(name, **labels):
-        return _metric(after, name, **labels) - _metric(before, name, **labels)
-
-    assert delta("reranker_requests_total", method="POST", route="/openai/v1/rerank", status="200") == 1
-    assert delta("reranker_requests_total", method="POST", route="/openai/v1/rerank", status="400") == 1
-    assert delta("reranker_request_duration_seconds_count", route="/openai/v1/rerank") == 2
-    assert delta("reranker_documents_scored_total") == 4
-    assert delta("reranker_tokens_total") == body["usage"]["total_tokens"]
-    assert delta("reranker_batch_size_count") >= 1
-    assert delta("reranker_batch_size_sum") == 4
-    assert "reranker_requests_in_flight" in after
-
-
-def test_should_label_unknown_paths_as_unmatched(tiny_client):
-    tiny_client.get("/random/path/123")
-    text = tiny_client.get("/metrics").text
-    assert "/random/path/123" not in text
-    assert _metric(text, "reranker_requests_total", method="GET", route="unmatched", status="404") >= 1
-
-
-def test_should_report_the_configured_bounds_the_alerts_compare_with(tiny_cross_encoder_dir):
-    # components/monitoring's latency and queue alerts divide by these, so that they follow the flags.
-    settings = Settings(
-        backend="torch", model_id=str(tiny_cross_encoder_dir), max_queued_pairs=777, request_timeout=42.5
-    )
-
-    async def load():
-        return await start_engine(settings, resolve_model(settings))
-
-    with TestClient(create_app(settings, load)) as client:
-        text = client.get("/metrics").text
-    assert _metric(text, "reranker_queue_pairs_limit") == 777
-    assert _metric(text, "reranker_request_timeout_seconds") == 42.5

@@ -4,15 +4,12 @@ paths in the model list. ``make fuzz`` (tests/fuzz/) checks the same against a r
 
 from __future__ import annotations
 
-import re
-import sys
-
 import pytest
 
 from reranker.api.schemas import NOT_BLANK_PATTERN
 from reranker.app import create_app
 from reranker.config import Settings
-from tests.support.app import SEED_REQUEST, assert_error
+from tests.support.app import SEED_REQUEST
 
 QUERY, DOCS = SEED_REQUEST["query"], SEED_REQUEST["documents"]
 
@@ -149,48 +146,11 @@ def test_should_refuse_blank_queries_in_every_dialects_schema(spec):
         assert query["pattern"] == NOT_BLANK_PATTERN, where
 
 
-def test_should_spell_not_blank_as_python_strips_whitespace():
-    """The pattern and the server's check agree on every code point."""
-    pattern = re.compile(NOT_BLANK_PATTERN)
-    for code in range(sys.maxunicode + 1):
-        char = chr(code)
-        assert (pattern.search(char) is None) == char.isspace(), hex(code)
-
-
-@pytest.mark.parametrize(
-    ("path", "body"),
-    [
-        ("/openai/v1/rerank", {"query": " \t\u3000", "documents": DOCS}),
-        ("/v1/rerank", {"query": "\x1c", "documents": DOCS}),
-        ("/v2/rerank", {"query": "\u2028", "documents": DOCS}),
-        ("/rerank", {"query": "\n", "documents": DOCS}),
-        ("/rerank", {"query": "\x85", "texts": DOCS}),
-        ("/v1/ranking", {"query": {"text": "\xa0"}, "passages": [{"text": d} for d in DOCS]}),
-    ],
-)
-def test_should_refuse_what_the_pattern_refuses(tiny_client, path, body):
-    response = tiny_client.post(path, json=body)
-    assert response.status_code == 400 and "must not be empty" in response.text, response.text
-
-
-def test_should_accept_a_query_with_a_zero_width_no_break_space(tiny_client):
-    # U+FEFF is whitespace to ECMA-262's \s but not to Python: the explicit pattern accepts it, as the server does.
-    assert re.search(NOT_BLANK_PATTERN, "\ufeff")
-    assert tiny_client.post("/v1/rerank", json={"query": "\ufeff", "documents": DOCS}).status_code == 200
-
-
 def test_should_require_one_item_in_score_lists(spec):
     score = request_schemas(spec)[("post", "/v1/score")][0]
     for field in ("text_1", "text_2"):
         lists = [b for b in score["properties"][field]["anyOf"] if b.get("type") == "array"]
         assert [b["minItems"] for b in lists] == [1], field
-
-
-@pytest.mark.parametrize("field", ["text_1", "text_2"])
-def test_should_refuse_an_empty_score_list_naming_the_field(tiny_client, field):
-    body = {"text_1": QUERY, "text_2": DOCS, field: []}
-    error = assert_error(tiny_client.post("/v1/score", json=body), 400, rf"^{field}: must not be empty")
-    assert error["param"] == field
 
 
 def test_should_bound_every_document_list_by_max_documents():
@@ -211,45 +171,9 @@ def test_should_give_the_served_model_name_as_the_example(spec):
     assert parameter["example"] == "reranker"
 
 
-INTEGER_FIELDS = [
-    ("/openai/v1/rerank", {"query": QUERY, "documents": DOCS}, "top_n"),
-    ("/openai/v1/rerank", {"query": QUERY, "documents": DOCS}, "max_tokens_per_doc"),
-    ("/v1/rerank", {"query": QUERY, "documents": DOCS}, "top_n"),
-    ("/v1/rerank", {"query": QUERY, "documents": DOCS}, "max_chunks_per_doc"),
-    ("/v2/rerank", {"query": QUERY, "documents": DOCS}, "top_n"),
-    ("/rerank", {"query": QUERY, "documents": DOCS}, "top_n"),
-    ("/v1/score", {"text_1": QUERY, "text_2": DOCS}, "truncate_prompt_tokens"),
-]
-
-
-@pytest.mark.parametrize(("path", "body", "field"), INTEGER_FIELDS)
-def test_should_accept_a_whole_number_float_for_an_integer(tiny_client, path, body, field):
-    as_float = tiny_client.post(path, json={**body, field: 2.0})
-    assert as_float.status_code == 200, as_float.text
-    assert as_float.json() | {"id": None, "created": None} == (
-        tiny_client.post(path, json={**body, field: 2}).json() | {"id": None, "created": None}
-    )
-
-
-@pytest.mark.parametrize(("path", "body", "field"), INTEGER_FIELDS)
-@pytest.mark.parametrize("value", [True, False, "2", 2.5, 0.0])
-def test_should_refuse_booleans_strings_and_fractions_for_an_integer(tiny_client, path, body, field, value):
-    error = assert_error(tiny_client.post(path, json={**body, field: value}), 400, rf"^{field}: ")
-    assert error["param"] == field
-
-
 def test_should_declare_integers_with_a_minimum_of_one(spec):
     rerank = spec["components"]["schemas"]["RerankRequest"]["properties"]["top_n"]["anyOf"][0]
     assert rerank == {"type": "integer", "minimum": 1}
-
-
-@pytest.mark.parametrize("path", ["/v1/models", "/openai/v1/models"])
-def test_should_not_reveal_the_models_file_path(tiny_client, tiny_cross_encoder_dir, path):
-    response = tiny_client.get(path)
-    card = response.json()["data"][0]
-    assert card["id"] == card["root"] == "reranker"
-    assert {"id", "object", "created", "owned_by", "root", "max_model_len"} <= set(card)
-    assert str(tiny_cross_encoder_dir) not in response.text and tiny_cross_encoder_dir.name not in response.text
 
 
 def test_should_serve_the_completed_document(tiny_client, spec):

@@ -14,25 +14,7 @@ from reranker.engine.packing import pack_decoder_pairs, pack_encoder_pairs, shar
 from tests.support.app import run_with_engine
 from tests.support.tiny_models import (
     CORPUS,
-    build_tiny_cross_encoder,
-    build_tiny_modernbert_cross_encoder,
-    build_tiny_qwen3_reranker,
-    build_tiny_qwen3_seq_cls,
-    build_tiny_xlm_roberta_cross_encoder,
 )
-
-
-@pytest.fixture(scope="module")
-def models(tmp_path_factory):
-    root = tmp_path_factory.mktemp("packing")
-    qwen3 = build_tiny_qwen3_reranker(root / "qwen3")
-    return {
-        "bert": build_tiny_cross_encoder(root / "bert"),
-        "xlm-roberta": build_tiny_xlm_roberta_cross_encoder(root / "xlmr"),
-        "qwen3-causal": qwen3,
-        "qwen3-seq-cls": build_tiny_qwen3_seq_cls(root / "qwen3-seq-cls", qwen3),
-        "modernbert": build_tiny_modernbert_cross_encoder(root / "modernbert"),
-    }
 
 
 def varied_pairs(count: int = 12, seed: int = 0) -> list[tuple[str, str]]:
@@ -67,10 +49,14 @@ def scores_and_batches(model_dir, pairs, options=None, **settings):
 
 @pytest.mark.parametrize("family", ["bert", "xlm-roberta", "qwen3-causal", "qwen3-seq-cls"])
 @pytest.mark.parametrize("lengths", ["varied", "uniform"])
-def test_should_score_packed_batches_as_padded_ones(models, family, lengths):
+def test_should_score_packed_batches_as_padded_ones(family_models, family, lengths):
     pairs, flags = (varied_pairs() if lengths == "varied" else uniform_pairs()), FAMILY_FLAGS.get(family, {})
-    padded, padded_layout, padded_batches = scores_and_batches(models[family], pairs, packed_batches="off", **flags)
-    packed, packed_layout, packed_batches = scores_and_batches(models[family], pairs, packed_batches="on", **flags)
+    padded, padded_layout, padded_batches = scores_and_batches(
+        family_models[family], pairs, packed_batches="off", **flags
+    )
+    packed, packed_layout, packed_batches = scores_and_batches(
+        family_models[family], pairs, packed_batches="on", **flags
+    )
 
     assert padded_layout == "padded"
     assert packed_layout.startswith("packed")
@@ -87,14 +73,14 @@ def test_should_score_packed_batches_as_padded_ones(models, family, lengths):
 
 @pytest.mark.parametrize("family", ["qwen3-causal", "qwen3-seq-cls"])
 @pytest.mark.parametrize("lengths", ["varied", "uniform"])
-def test_should_score_the_same_with_and_without_prefix_reuse(models, family, lengths):
+def test_should_score_the_same_with_and_without_prefix_reuse(family_models, family, lengths):
     pairs = varied_pairs(seed=1) if lengths == "varied" else uniform_pairs()
     options = ScoreOptions(use_activation=False, instruction="Find the passage that names a capital city")
     reused, layout, reused_batches = scores_and_batches(
-        models[family], pairs, options, packed_batches="on", **FAMILY_FLAGS.get(family, {})
+        family_models[family], pairs, options, packed_batches="on", **FAMILY_FLAGS.get(family, {})
     )
     plain, plain_layout, plain_batches = scores_and_batches(
-        models[family], pairs, options, packed_batches="on", prefix_reuse=False, **FAMILY_FLAGS.get(family, {})
+        family_models[family], pairs, options, packed_batches="on", prefix_reuse=False, **FAMILY_FLAGS.get(family, {})
     )
 
     assert "shared prompt prefixes" in layout and "shared" not in plain_layout
@@ -103,7 +89,7 @@ def test_should_score_the_same_with_and_without_prefix_reuse(models, family, len
     assert sum(tokens for _, tokens in reused_batches) < sum(tokens for _, tokens in plain_batches)
 
 
-def test_should_reuse_prefixes_across_requests_batched_together(models):
+def test_should_reuse_prefixes_across_requests_batched_together(family_models):
     """Concurrent requests with different queries share a batch; each keeps its own prefix."""
     import asyncio
 
@@ -116,32 +102,32 @@ def test_should_reuse_prefixes_across_requests_batched_together(models):
         )
 
     flags = FAMILY_FLAGS["qwen3-causal"]
-    reused = run_with_engine(models["qwen3-causal"], together, packed_batches="on", **flags)
-    padded = run_with_engine(models["qwen3-causal"], together, packed_batches="off", **flags)
+    reused = run_with_engine(family_models["qwen3-causal"], together, packed_batches="on", **flags)
+    padded = run_with_engine(family_models["qwen3-causal"], together, packed_batches="off", **flags)
     for got, expected in zip(reused, padded):
         assert got.scores == pytest.approx(expected.scores, abs=1e-5)
 
 
-def test_should_keep_padded_batches_where_the_architecture_is_not_known_to_pack(models):
-    _, layout, _ = scores_and_batches(models["modernbert"], varied_pairs(4), packed_batches="on")
+def test_should_keep_padded_batches_where_the_architecture_is_not_known_to_pack(family_models):
+    _, layout, _ = scores_and_batches(family_models["modernbert"], varied_pairs(4), packed_batches="on")
     assert layout == "padded"
 
 
-def test_should_not_pack_model_code_from_outside_transformers(models):
+def test_should_not_pack_model_code_from_outside_transformers(family_models):
     """A model's own code (trust_remote_code) may call itself "bert" and still ignore the spans."""
     from transformers import AutoModelForSequenceClassification
 
     from reranker.engine.packing import packing_for
 
-    model = AutoModelForSequenceClassification.from_pretrained(models["bert"])
+    model = AutoModelForSequenceClassification.from_pretrained(family_models["bert"])
     assert packing_for(model, None) is not None
     remote = type("BertForSequenceClassification", (type(model),), {"__module__": "transformers_modules.acme.model"})
     model.__class__ = remote
     assert packing_for(model, None) is None
 
 
-def test_should_pack_on_cpu_by_default(models):
-    _, layout, _ = scores_and_batches(models["bert"], varied_pairs(3))
+def test_should_pack_on_cpu_by_default(family_models):
+    _, layout, _ = scores_and_batches(family_models["bert"], varied_pairs(3))
     assert layout == "packed"
 
 
@@ -241,12 +227,12 @@ def test_should_attend_to_one_shared_prefix_as_to_a_copy_per_pair(dtype, toleran
     torch.testing.assert_close(merged.float(), reference, rtol=tolerance, atol=tolerance)
 
 
-def test_should_count_a_shared_prefix_once_per_batch_that_computes_it(models):
+def test_should_count_a_shared_prefix_once_per_batch_that_computes_it(family_models):
     """The batch metrics count what each batch computes: the pairs' own tokens and the shared
     prompt prefix once per batch, however the request was split into batches."""
     pairs, flags = varied_pairs(12, seed=4), FAMILY_FLAGS["qwen3-causal"]
     options = ScoreOptions(use_activation=False, instruction="Find the passage that names a capital city")
-    model = models["qwen3-causal"]
+    model = family_models["qwen3-causal"]
     whole, _, (one_batch,) = scores_and_batches(model, pairs, options, packed_batches="on", model_workers=1, **flags)
     # Every pair's prompt in full is total_tokens; one batch computes the prefix once instead of 12 times.
     prefix, rest = divmod(whole.total_tokens - one_batch[1], len(pairs) - 1)

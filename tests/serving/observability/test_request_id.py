@@ -1,4 +1,4 @@
-"""X-Request-ID (observability/request_id.py, middleware.Observe): the client's id when it is safe,
+"""X-Request-ID (observability/request_id.py, observe.Observe): the client's id when it is safe,
 else a new one, on every answer the server gives: 200, 400, 401, 404, 429 and 500."""
 
 from __future__ import annotations

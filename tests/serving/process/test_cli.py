@@ -1,4 +1,5 @@
-"""The command line: flags, environment variables, start-up errors, and the real server process."""
+"""The command line run for real (``python -m reranker``): its exit status and one clear line on
+bad flags or a model it cannot serve, and the server process it starts."""
 
 from __future__ import annotations
 
@@ -9,8 +10,6 @@ import sys
 import httpx
 import pytest
 
-from reranker.cli import build_parser, settings_from
-from reranker.config import Settings
 from tests.support.app import SEED_REQUEST, free_port, wait_http_ok
 from tests.support.tiny_models import write_config_only
 
@@ -21,37 +20,6 @@ def run_cli(*args, env=None, timeout=60):
     return subprocess.run(
         [*SERVER, *args], capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})}
     )
-
-
-def test_should_accept_every_kserve_style_flag_and_last_one_wins():
-    settings = settings_from(
-        [
-            "--model_name={{.Name}}",
-            "--model_name=reranker",
-            "--task=score",
-            "--http_port",
-            "9000",
-            "--enforce_eager",
-            "--dtype=bfloat16",
-        ],
-        environ={},
-    )
-    assert settings.model_name == "reranker" and settings.http_port == 9000
-    assert settings.enforce_eager is True and settings.dtype == "bfloat16"
-
-
-def test_should_read_environment_variables_and_let_flags_win():
-    env = {"RERANKER_MODEL_NAME": "from-env", "RERANKER_MAX_DOCUMENTS": "7", "RERANKER_RAW_SCORES": "true"}
-    settings = settings_from([], environ=env)
-    assert (settings.model_name, settings.max_documents, settings.raw_scores) == ("from-env", 7, True)
-    assert settings_from(["--model_name", "flag"], environ=env).model_name == "flag"
-
-
-def test_should_document_every_setting_with_its_variable_in_help():
-    help_text = build_parser().format_help()
-    for name in Settings.model_fields:
-        assert f"--{name}" in help_text
-        assert f"RERANKER_{name.upper()}" in help_text
 
 
 @pytest.mark.parametrize(

@@ -15,7 +15,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from harness import metrics, server_process, workload
+from harness import metrics, server_process
+from harness import request_bodies as workload
 from tests.support.app import assert_error
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]

@@ -5,7 +5,8 @@ reranker.engine.memory_bound from the model's config and the settings the server
 
 Models in real shapes with random weights (benchmarks/model_shapes.py): a Qwen3-Reranker of
 0.6B's width with 4 layers, bge-reranker-base, and the packaged all-MiniLM-L6-v2. Every word of
-the texts here is one token for their tokenizers.
+the texts here is one token for their tokenizers. The bound itself, and the overlays' claims
+computed from it, are tested in tests/serving/engine/test_memory_bound.py.
 
 A maximum-size request takes 10 to 30 minutes of model time on 2 cores. The memory it holds is
 all there once it is tokenized and queued, and a model batch's is the same in every batch: so the
@@ -27,24 +28,21 @@ from pathlib import Path
 import httpx
 import pytest
 
-from reranker.config import Settings
-from reranker.engine.memory_bound import MemoryBound, ModelShape, ServerLimits, memory_bound
-from tests.support import model_shapes
 from harness.metrics import metric, scrape
 from harness.peak_memory import (
     GIB,
     MIB,
     abandon_after_batches,
     can_reset_peaks,
-    components_claiming,
-    overlay_memory_limit,
     peak_rss,
     proc_status,
     reset_peak,
     wait_idle,
 )
+from harness.request_bodies import VOCABULARY
 from harness.server_process import Server
-from harness.workload import VOCABULARY
+from reranker.engine.memory_bound import MemoryBound, ModelShape, ServerLimits, memory_bound
+from tests.support import model_shapes
 
 pytestmark = [
     pytest.mark.slow,
@@ -64,17 +62,6 @@ ENGINE_LINE = re.compile(
     r".*batches of up to (?P<budget>\d+) tokens.*, (?P<workers>\d+) at once"
 )
 DTYPE_BYTES = {"float32": 4, "bfloat16": 2, "float16": 2}
-# One copy of bge-reranker-base's tokenizer (XLM-R's 250,002-piece Unigram), which the benchmark's
-# shape cannot have offline (it trains a small WordPiece): a Unigram of 250,000 pieces of its
-# vocabulary's mix of scripts, built with `tokenizers`, held 312 MiB. The server holds two copies.
-XLMR_TOKENIZER_BYTES = 320 * MIB
-# The shapes of the components' models that we can build, and what their bench shape lacks.
-COMPONENT_SHAPES = {"bge-reranker-base": (CROSS_ENCODER_SHAPE, XLMR_TOKENIZER_BYTES)}
-# Maximum-size requests at once that the cpu overlay is sized for (docs/api.md). Nothing in the
-# server holds them to it: up to --max_concurrent_requests bodies may be parsed at once, and the
-# text admitted requests hold is bounded by --max_queued_chars (16 maximum-size bodies). With
-# XLM-R's tokenizer held twice, four come to 4.02 GiB.
-OVERLAY_REQUESTS = 3
 
 
 def words(count: int, seed: int) -> str:
@@ -188,16 +175,6 @@ def cross_encoder_server():
 @pytest.fixture(scope="module")
 def embedding_server(minilm_dir):
     yield from measured(minilm_dir)
-
-
-def test_settings_here_should_be_the_servers_defaults():
-    """The bounds below take max_documents, body and request limits from ServerLimits' defaults."""
-    defaults, limits = Settings(), ServerLimits()
-    assert (defaults.max_documents, defaults.max_body_bytes, defaults.max_request_tokens) == (
-        limits.max_documents,
-        limits.max_body_bytes,
-        limits.max_request_tokens,
-    )
 
 
 # --- LLM reranker: Qwen3-Reranker-0.6B's width, 4 layers, 4096 tokens a pair -----------------------
@@ -337,32 +314,3 @@ def test_embedding_model_max_documents_of_16_kb_outside_latin_1(embedding_server
     body = {"query": "capital city", "documents": documents}
     embedding_server.abandon("/v1/rerank", body)
     embedding_server.check("embedding: 1000 documents of 16 KB outside Latin-1")
-
-
-# --- the overlays' claims ------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("component", sorted(components_claiming("cpu")))
-def test_components_claiming_the_cpu_overlay_should_fit_its_memory_limit(component):
-    """Each model component that claims the cpu overlay, at the overlay's settings (float32 where
-    the CPU has no native bfloat16, the CPU defaults, the component's length), with
-    OVERLAY_REQUESTS maximum-size requests at once, is bounded within the pod's memory limit."""
-    if component not in COMPONENT_SHAPES:
-        pytest.skip(f"no model shape for {component} in benchmarks/model_shapes.py")
-    shape_name, tokenizer_bytes = COMPONENT_SHAPES[component]
-    annotations = components_claiming("cpu")[component]
-    model_dir = model_shapes.cross_encoder(shape_name)
-    config = json.loads((model_dir / "config.json").read_text())
-    shape = ModelShape.from_config(
-        config,
-        model_shapes.parameters(model_dir),
-        int(annotations["kserve-reranker.example.com/max-model-len"]),
-        tokenizer_bytes=tokenizer_bytes,
-    )
-    bound = memory_bound(shape, ServerLimits(), OVERLAY_REQUESTS)
-    limit = overlay_memory_limit("cpu")
-    print(
-        f"\n{component} on the cpu overlay ({limit / GIB:.0f} GiB): {bound.describe()}; "
-        f"{bound.requests_within(limit)} maximum-size requests at once fit"
-    )
-    assert bound.total <= limit, f"{component}: {bound.describe()} over the cpu overlay's {limit / GIB:.1f} GiB"

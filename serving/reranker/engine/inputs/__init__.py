@@ -5,33 +5,30 @@ engine serves:
 
 - ``tokens``: prefix-bounded tokenization (``TokenReader``), the model's special-token layout;
 - ``policy``: the truncate / reject / chunk policy, applied once for cross-encoder pairs, LLM
-  reranker prompts and embedding texts, and the request's token budget;
+  reranker prompts and embedding texts, and the request's token budget (``InputLimits``);
 - ``prompt``: an LLM reranker's prompt template, tokenized once.
 """
 
 from .policy import (
     EmbeddingInputs,
+    InputLimits,
     ScoringInputs,
     encode_embedding_pairs,
     encode_pair_inputs,
-    encode_pairs,
     encode_prompted_pairs,
 )
 from .prompt import Prompt
-from .tokens import MIN_READ_CHARS, EncodedPair, TextTokens, TokenReader, chars_holding, read_limit
+from .tokens import EncodedPair, TokenReader, chars_holding
 
 __all__ = [
     "EmbeddingInputs",
     "EncodedPair",
-    "MIN_READ_CHARS",
+    "InputLimits",
     "Prompt",
     "ScoringInputs",
-    "TextTokens",
     "TokenReader",
     "chars_holding",
     "encode_embedding_pairs",
     "encode_pair_inputs",
-    "encode_pairs",
     "encode_prompted_pairs",
-    "read_limit",
 ]

@@ -5,7 +5,7 @@ document, or for an embedding model exceeds the limit itself) is an error under 
 truncate / reject / chunk policy is applied in one place (``_apply_policy``) for cross-encoder
 pairs, LLM-reranker prompts and embedding texts; under the chunk policy a long document is
 scored in windows (``ScoringInputs.owners`` says whose). ``max_request_tokens`` bounds the
-tokens one request makes the model process.
+tokens one request makes the model process. Every encoder takes the same ``InputLimits``.
 """
 
 from __future__ import annotations
@@ -18,6 +18,16 @@ import numpy as np
 from ..base import InputTooLongError, RequestTooLargeError, TruncationPolicy
 from .prompt import Prompt
 from .tokens import CHUNK_READ_CAP, COUNT_CAP, COUNT_FACTOR, EncodedPair, TextTokens, TokenReader
+
+
+@dataclass(frozen=True)
+class InputLimits:
+    """What bounds the model inputs of one request's pairs."""
+
+    max_len: int  # the model's tokens per input (a pair, a prompt, or one embedded text)
+    policy: TruncationPolicy  # what becomes of a document over max_len
+    max_tokens_per_doc: int | None = None  # the request's cut of each document, before the policy
+    max_request_tokens: int | None = None  # the most tokens the request may make the model process
 
 
 @dataclass(frozen=True)
@@ -86,23 +96,6 @@ def _first_pair(pairs: Sequence[tuple[str, str]], query: str) -> int:
     return next(i for i, (q, _) in enumerate(pairs) if q == query)
 
 
-def encode_pairs(
-    reader: TokenReader,
-    pairs: Sequence[tuple[str, str]],
-    max_len: int,
-    policy: TruncationPolicy,
-    max_tokens_per_doc: int | None = None,
-    max_request_tokens: int | None = None,
-) -> list[EncodedPair]:
-    """Tokenize cross-encoder pairs as ``[CLS] query [SEP] document [SEP]`` (model's own format).
-
-    The same ids as ``tokenizer(queries, documents, truncation="only_second", max_length=max_len)``
-    after each document is cut to ``max_tokens_per_doc`` tokens, without tokenizing more of a
-    document than fits. Under the chunk policy a pair may give several (``encode_pair_inputs``).
-    """
-    return encode_pair_inputs(reader, pairs, max_len, policy, max_tokens_per_doc, max_request_tokens).encoded
-
-
 @dataclass(frozen=True)
 class _Read:
     """A document (or prompt body) read for the policy: its leading tokens and its budget."""
@@ -145,14 +138,13 @@ def _read_queries(
     pairs: Sequence[tuple[str, str]],
     texts: dict[str, str],
     need: int,
-    fits: Callable[[TextTokens], bool],
     refusal: Callable[[str, TextTokens], str],
 ) -> dict[str, TextTokens]:
     """Each distinct query's tokens (``texts``: what is read for it, the query or its prompt
-    head); a query that does not fit is refused whatever the policy."""
+    head); a query that does not fit (``need`` tokens or more) is refused whatever the policy."""
     read = dict(zip(texts, reader.read(list(texts.values()), [need] * len(texts))))
     for query, tokens in read.items():
-        if not tokens.complete or not fits(tokens):
+        if not tokens.complete or tokens.length >= need:
             raise InputTooLongError(refusal(query, tokens), pair_index=_first_pair(pairs, query))
     return read
 
@@ -160,33 +152,28 @@ def _read_queries(
 def _scoring_inputs(
     reader: TokenReader,
     pairs: Sequence[tuple[str, str]],
-    reads: Sequence[_Read],
-    lengths: list[int],
+    firsts: list[EncodedPair],
     chunk: list[bool],
-    first: Callable[[int, list[int]], EncodedPair],
-    window: Callable[[int, list[int]], EncodedPair],
     window_rooms: list[int],
-    max_tokens_per_doc: int | None,
-    max_request_tokens: int | None,
+    window: Callable[[int, list[int]], EncodedPair],
+    limits: InputLimits,
 ) -> ScoringInputs:
-    """One model input per pair (``first``: from the tokens each kept), or, for those marked to
+    """One model input per pair (``firsts``: from the tokens each kept), or, for those marked to
     chunk, one per window of their document (``window``: a window beside its query)."""
-    firsts = [first(index, read.tokens.ids[:n]) for index, (read, n) in enumerate(zip(reads, lengths))]
     if not any(chunk):
-        _check_total(sum(len(e.input_ids) for e in firsts), len(pairs), max_request_tokens)
+        _check_total(sum(len(e.input_ids) for e in firsts), len(pairs), limits.max_request_tokens)
         return ScoringInputs(firsts, list(range(len(pairs))))
-    return _chunked(reader, pairs, firsts, chunk, window_rooms, window, max_tokens_per_doc, max_request_tokens)
+    return _chunked(reader, pairs, firsts, chunk, window_rooms, window, limits)
 
 
-def encode_pair_inputs(
-    reader: TokenReader,
-    pairs: Sequence[tuple[str, str]],
-    max_len: int,
-    policy: TruncationPolicy,
-    max_tokens_per_doc: int | None = None,
-    max_request_tokens: int | None = None,
-) -> ScoringInputs:
-    """``encode_pairs`` with the chunk policy: a document too long is split into windows."""
+def encode_pair_inputs(reader: TokenReader, pairs: Sequence[tuple[str, str]], limits: InputLimits) -> ScoringInputs:
+    """Tokenize cross-encoder pairs as ``[CLS] query [SEP] document [SEP]`` (model's own format).
+
+    The same ids as ``tokenizer(queries, documents, truncation="only_second", max_length=max_len)``
+    after each document is cut to ``max_tokens_per_doc`` tokens, without tokenizing more of a
+    document than fits. Under the chunk policy a document too long is split into windows.
+    """
+    max_len, max_tokens_per_doc = limits.max_len, limits.max_tokens_per_doc
     special = reader.special_pair
     query_room = max_len - special  # a query must leave at least one token for the document
     queries = _read_queries(
@@ -194,7 +181,6 @@ def encode_pair_inputs(
         pairs,
         {q: q for q, _ in pairs},
         query_room,
-        lambda tokens: tokens.length < query_room,
         lambda query, tokens: (
             f"query is {_size(reader, query, tokens, query_room, max_len)}: with {special} special "
             f"tokens it leaves no room for a document within the model's limit of {max_len} tokens"
@@ -213,14 +199,13 @@ def encode_pair_inputs(
         size = _document_size(reader, read.text, read.tokens, read.need, max_len, max_tokens_per_doc, extra)
         return f"document {index} is too long: {size} with the query, the model's limit is {max_len}"
 
-    lengths, chunk = _apply_policy(reads, policy, refusal)
+    lengths, chunk = _apply_policy(reads, limits.policy, refusal)
 
     def pair(index: int, document: list[int]) -> EncodedPair:
         return reader.pair(queries[pairs[index][0]].ids, document)
 
-    return _scoring_inputs(
-        reader, pairs, reads, lengths, chunk, pair, pair, rooms, max_tokens_per_doc, max_request_tokens
-    )
+    firsts = [pair(index, read.tokens.ids[:n]) for index, (read, n) in enumerate(zip(reads, lengths))]
+    return _scoring_inputs(reader, pairs, firsts, chunk, rooms, pair, limits)
 
 
 def encode_prompted_pairs(
@@ -228,10 +213,7 @@ def encode_prompted_pairs(
     prompt: Prompt,
     instruction: str | None,
     pairs: Sequence[tuple[str, str]],
-    max_len: int,
-    policy: TruncationPolicy,
-    max_tokens_per_doc: int | None = None,
-    max_request_tokens: int | None = None,
+    limits: InputLimits,
 ) -> ScoringInputs:
     """Each pair in an LLM reranker's template, tokenized as its model card does: prefix, the
     body (instruction, query, document) as one text cut at its end to fit, suffix.
@@ -239,6 +221,7 @@ def encode_prompted_pairs(
     ``max_tokens_per_doc`` counts the body's tokens after the query's part (the document's, give
     or take the one token where the two meet).
     """
+    max_len, max_tokens_per_doc = limits.max_len, limits.max_tokens_per_doc
     room = max_len - prompt.fixed  # the body's tokens
     heads = {q: prompt.template.body_head(q, instruction) for q, _ in pairs}
     head_tokens = _read_queries(
@@ -246,7 +229,6 @@ def encode_prompted_pairs(
         pairs,
         heads,
         room,
-        lambda tokens: tokens.length < room,
         lambda query, tokens: (
             f"query is {_size(reader, heads[query], tokens, room, max_len, prompt.fixed)} with the "
             f"instruction and the prompt template: it leaves no room for a document within the "
@@ -268,20 +250,15 @@ def encode_prompted_pairs(
             f"model's limit is {max_len}"
         )
 
-    lengths, chunk = _apply_policy(reads, policy, refusal)
+    lengths, chunk = _apply_policy(reads, limits.policy, refusal)
     heads_ids = [head_tokens[q].ids for q, _ in pairs]
-    return _scoring_inputs(
-        reader,
-        pairs,
-        reads,
-        lengths,
-        chunk,
-        lambda index, body: prompt.wrap(body),  # the body as read: head and document together
-        lambda index, window: prompt.wrap([*heads_ids[index], *window]),  # a document window
-        [room - len(ids) for ids in heads_ids],
-        max_tokens_per_doc,
-        max_request_tokens,
-    )
+
+    def window(index: int, document: list[int]) -> EncodedPair:
+        return prompt.wrap([*heads_ids[index], *document])
+
+    # The first input is the body as read: head and document together.
+    firsts = [prompt.wrap(read.tokens.ids[:n]) for read, n in zip(reads, lengths)]
+    return _scoring_inputs(reader, pairs, firsts, chunk, [room - len(ids) for ids in heads_ids], window, limits)
 
 
 def _chunked(
@@ -291,8 +268,7 @@ def _chunked(
     overflows: list[bool],
     rooms: list[int],
     build: Callable[[int, list[int]], EncodedPair],
-    max_tokens_per_doc: int | None,
-    max_request_tokens: int | None,
+    limits: InputLimits,
 ) -> ScoringInputs:
     """The pairs whose document overflows, split into windows of ``rooms[i]`` document tokens
     (``build`` puts a window beside its query); the others as they are.
@@ -301,7 +277,7 @@ def _chunked(
     after another, so a request over --max_request_tokens costs about that many tokens of
     reading before its 413.
     """
-    limit = max_request_tokens if max_request_tokens is not None else CHUNK_READ_CAP
+    limit = limits.max_request_tokens if limits.max_request_tokens is not None else CHUNK_READ_CAP
     total = sum(len(e.input_ids) for e, chunk in zip(firsts, overflows) if not chunk)
     encoded: list[EncodedPair] = []
     owners: list[int] = []
@@ -312,8 +288,8 @@ def _chunked(
             continue
         room = rooms[index]
         need = max(limit - total, room) + 1  # one past the budget: enough to see it is exceeded
-        if max_tokens_per_doc is not None:
-            need = min(need, max_tokens_per_doc)
+        if limits.max_tokens_per_doc is not None:
+            need = min(need, limits.max_tokens_per_doc)
         document = reader.read([pairs[index][1]], [need])[0].ids[:need]
         for start in range(0, len(document), room):
             window = build(index, document[start : start + room])
@@ -325,12 +301,7 @@ def _chunked(
 
 
 def encode_embedding_pairs(
-    reader: TokenReader,
-    pairs: Sequence[tuple[str, str]],
-    max_len: int,
-    policy: TruncationPolicy,
-    max_tokens_per_doc: int | None = None,
-    max_request_tokens: int | None = None,
+    reader: TokenReader, pairs: Sequence[tuple[str, str]], limits: InputLimits
 ) -> EmbeddingInputs:
     """Tokenize the distinct inputs of the pairs (a rerank request embeds its query once).
 
@@ -338,6 +309,7 @@ def encode_embedding_pairs(
     document first cut to ``max_tokens_per_doc`` tokens; a query over the limit is refused
     whatever the policy (only documents are cut).
     """
+    max_len, max_tokens_per_doc = limits.max_len, limits.max_tokens_per_doc
     special = reader.special_single
     room = max_len - special
     query_tokens = _read_queries(
@@ -345,7 +317,6 @@ def encode_embedding_pairs(
         pairs,
         {q: q for q, _ in pairs},
         room + 1,
-        lambda tokens: tokens.length <= room,
         lambda query, tokens: (
             f"query is too long: {_size(reader, query, tokens, room + 1, max_len, special)}, "
             f"the model's limit is {max_len}"
@@ -361,7 +332,7 @@ def encode_embedding_pairs(
 
     # An embedding is of one whole text: under the chunk policy a long document keeps what fits,
     # as under truncate.
-    lengths, _ = _apply_policy(reads, policy, refusal)
+    lengths, _ = _apply_policy(reads, limits.policy, refusal)
 
     rows: dict[tuple[int, ...], int] = {}  # each distinct input once
     query_rows = {
@@ -373,5 +344,5 @@ def encode_embedding_pairs(
     inputs = EmbeddingInputs(
         [np.asarray(ids, np.int32) for ids in rows], [query_rows[q] for q, _ in pairs], document_rows
     )
-    _check_total(inputs.total_tokens, len(pairs), max_request_tokens)
+    _check_total(inputs.total_tokens, len(pairs), limits.max_request_tokens)
     return inputs

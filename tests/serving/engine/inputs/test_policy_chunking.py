@@ -1,4 +1,4 @@
-"""Long documents under --truncation chunk: each window that fits is scored, the document gets
+"""Long documents under --truncation chunk (inputs/policy.py): each window that fits is scored, the document gets
 the best window's score, and usage counts every window's tokens (--max_request_tokens bounds
 them). References are built here from the tokenizer and the model's logits."""
 

@@ -23,9 +23,9 @@ import math
 
 import pytest
 import torch
-from tests.serving.engine.reference.test_reference_precision import logit_tolerance
 
 from reranker.engine.base import ScoreOptions, TruncationPolicy
+from tests.serving.engine.reference.test_reference_precision import logit_tolerance
 from tests.support.app import run_with_engine, score_with_engine
 from tests.support.tiny_models import build_tiny_xlm_roberta_cross_encoder
 

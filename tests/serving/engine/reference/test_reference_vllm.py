@@ -15,6 +15,10 @@ import pytest
 
 pytest.importorskip("vllm")
 
+from reranker.config import Settings
+from reranker.engine.base import ScoreOptions
+from reranker.engine.model_source import resolve_model
+from reranker.engine.vllm_engine import VllmEngine
 from tests.serving.engine.reference.test_reference_precision import (
     HEAD_SEEDS,
     PAIRS,
@@ -27,11 +31,6 @@ from tests.serving.engine.reference.test_reference_precision import (
     logit_tolerance,
     sigmoid,
 )
-
-from reranker.config import Settings
-from reranker.engine.base import ScoreOptions
-from reranker.engine.model_source import resolve_model
-from reranker.engine.vllm_engine import VllmEngine
 
 pytestmark = pytest.mark.vllm
 

@@ -12,8 +12,13 @@ import pytest
 import torch
 
 from reranker.engine.base import ScoreOptions
-from reranker.engine.prepacked_linear import is_prepacked, prepack_linear_layers, prepack_supported
-from tests.serving.engine.test_packing import FAMILY_FLAGS, models, varied_pairs  # noqa: F401 (models: a fixture)
+from reranker.engine.prepacked_linear import (
+    is_prepacked,
+    prepack_linear_layers,
+    prepack_supported,
+    prepack_transformer,
+)
+from tests.serving.engine.test_packing import FAMILY_FLAGS, varied_pairs
 from tests.support.app import run_with_engine
 
 pytestmark = pytest.mark.skipif(not prepack_supported(torch.float32), reason="this torch has no oneDNN")
@@ -32,32 +37,34 @@ def score(model_dir, pairs, **settings):
 
 @pytest.mark.parametrize("family", ["bert", "xlm-roberta", "qwen3-causal", "qwen3-seq-cls", "modernbert"])
 @pytest.mark.parametrize("packed_batches", ["on", "off"])
-def test_should_score_as_torch_linear_layers_do(models, family, packed_batches):
+def test_should_score_as_torch_linear_layers_do(family_models, family, packed_batches):
     pairs, flags = varied_pairs(), FAMILY_FLAGS.get(family, {})
-    plain, plain_layers = score(models[family], pairs, prepacked_weights="off", packed_batches=packed_batches, **flags)
-    prepacked, layers = score(models[family], pairs, packed_batches=packed_batches, **flags)
+    plain, plain_layers = score(
+        family_models[family], pairs, prepacked_weights="off", packed_batches=packed_batches, **flags
+    )
+    prepacked, layers = score(family_models[family], pairs, packed_batches=packed_batches, **flags)
 
     assert plain_layers == 0
     assert layers > 0
     assert prepacked == pytest.approx(plain, abs=1e-5)
 
 
-def test_should_score_bfloat16_as_torch_linear_layers_do(models):
+def test_should_score_bfloat16_as_torch_linear_layers_do(family_models):
     if not prepack_supported(torch.bfloat16):
         pytest.skip("this CPU's oneDNN has no bfloat16 linear layers")
     pairs = varied_pairs()
-    plain, _ = score(models["bert"], pairs, prepacked_weights="off", dtype="bfloat16")
-    prepacked, layers = score(models["bert"], pairs, dtype="bfloat16")
+    plain, _ = score(family_models["bert"], pairs, prepacked_weights="off", dtype="bfloat16")
+    prepacked, layers = score(family_models["bert"], pairs, dtype="bfloat16")
 
     assert layers > 0
     # bfloat16 keeps 8 bits of mantissa: both sums are rounded at that resolution.
     assert prepacked == pytest.approx(plain, abs=0.02)
 
 
-def tiny_transformer(models):
+def tiny_transformer(family_models):
     from transformers import AutoModelForSequenceClassification
 
-    model = AutoModelForSequenceClassification.from_pretrained(models["bert"]).eval()
+    model = AutoModelForSequenceClassification.from_pretrained(family_models["bert"]).eval()
     ids = torch.arange(1, 17).unsqueeze(0)
     return model.base_model, lambda: model.base_model(input_ids=ids).last_hidden_state
 
@@ -70,8 +77,8 @@ def linear_layers(module):
     return [m for m in module.modules() if isinstance(m, torch.nn.Linear)]
 
 
-def test_should_keep_the_memory_of_the_plain_weights(models):
-    transformer, forward = tiny_transformer(models)
+def test_should_keep_the_memory_of_the_plain_weights(family_models):
+    transformer, forward = tiny_transformer(family_models)
     before = [layer.weight.detach().clone() for layer in linear_layers(transformer)]
 
     assert prepack(transformer, forward) == len(before)
@@ -82,18 +89,18 @@ def test_should_keep_the_memory_of_the_plain_weights(models):
         assert (layer.weight.dtype, layer.weight.device) == (weight.dtype, weight.device)
 
 
-def test_should_apply_the_activation_inside_the_layer_that_feeds_it(models):
+def test_should_apply_the_activation_inside_the_layer_that_feeds_it(family_models):
     """BERT's intermediate GELU and a gated MLP's SiLU run as oneDNN post-ops of their layer."""
     from transformers import AutoModelForCausalLM
 
-    transformer, forward = tiny_transformer(models)
+    transformer, forward = tiny_transformer(family_models)
     expected = forward()
     assert prepack(transformer, forward) > 0
     for layer in transformer.encoder.layer:
         assert isinstance(layer.intermediate.intermediate_act_fn, torch.nn.Identity)
     assert torch.allclose(forward(), expected, atol=1e-5)
 
-    decoder = AutoModelForCausalLM.from_pretrained(models["qwen3-causal"]).eval().base_model
+    decoder = AutoModelForCausalLM.from_pretrained(family_models["qwen3-causal"]).eval().base_model
     ids = torch.arange(1, 17).unsqueeze(0)
     decoder_forward = lambda: decoder(input_ids=ids, use_cache=False).last_hidden_state  # noqa: E731
     expected = decoder_forward()
@@ -125,8 +132,8 @@ def test_should_fuse_only_activations_onednn_computes(name, post_op):
     assert _post_op(ACT2FN[name]) == post_op
 
 
-def test_should_restore_the_model_when_its_output_changes(models):
-    transformer, forward = tiny_transformer(models)
+def test_should_restore_the_model_when_its_output_changes(family_models):
+    transformer, forward = tiny_transformer(family_models)
     activations = [layer.intermediate.intermediate_act_fn for layer in transformer.encoder.layer]
     before = [layer.weight.detach().clone() for layer in linear_layers(transformer)]
     expected = forward()
@@ -144,8 +151,8 @@ def test_should_restore_the_model_when_its_output_changes(models):
     assert torch.equal(forward(), expected)
 
 
-def test_should_restore_the_model_when_the_reordered_weights_fail(models):
-    transformer, forward = tiny_transformer(models)
+def test_should_restore_the_model_when_the_reordered_weights_fail(family_models):
+    transformer, forward = tiny_transformer(family_models)
     expected = forward()
     calls = []
 
@@ -160,21 +167,19 @@ def test_should_restore_the_model_when_the_reordered_weights_fail(models):
     assert torch.equal(forward(), expected)
 
 
-def test_should_leave_model_code_from_outside_transformers_alone(models):
+def test_should_leave_model_code_from_outside_transformers_alone(family_models):
     from transformers import AutoModelForSequenceClassification
 
-    from reranker.engine.torch_engine import _prepack
-
-    model = AutoModelForSequenceClassification.from_pretrained(models["bert"]).eval()
+    model = AutoModelForSequenceClassification.from_pretrained(family_models["bert"]).eval()
     base = model.base_model
     base.__class__ = type("BertModel", (type(base),), {"__module__": "transformers_modules.acme.model"})
 
-    assert _prepack(model, BUDGET, WORKERS) == 0
+    assert prepack_transformer(model.base_model, BUDGET, WORKERS) == 0
     assert not any(is_prepacked(layer) for layer in linear_layers(model))
 
 
-def test_should_prepack_nothing_in_a_precision_onednn_lacks(models):
-    transformer, forward = tiny_transformer(models)
+def test_should_prepack_nothing_in_a_precision_onednn_lacks(family_models):
+    transformer, forward = tiny_transformer(family_models)
     transformer.to(torch.float16)
     ids = torch.arange(1, 17).unsqueeze(0)
     layers = prepack(transformer, lambda: transformer(input_ids=ids).last_hidden_state)
@@ -192,7 +197,7 @@ def test_should_serve_an_embedding_model_from_reordered_weights(minilm_dir):
 
 
 @pytest.mark.parametrize("packed_batches", ["on", "off"])
-def test_should_score_the_same_on_two_model_workers_as_on_one(models, packed_batches):
+def test_should_score_the_same_on_two_model_workers_as_on_one(family_models, packed_batches):
     """Concurrent requests whose batches run at once on two workers get their own scores."""
     import asyncio
 
@@ -203,8 +208,8 @@ def test_should_score_the_same_on_two_model_workers_as_on_one(models, packed_bat
         return [r.scores for r in results], engine._workers
 
     flags = {"packed_batches": packed_batches, "max_batch_tokens": 256}
-    one, one_workers = run_with_engine(models["bert"], together, model_workers=1, **flags)
-    two, two_workers = run_with_engine(models["bert"], together, model_workers=2, **flags)
+    one, one_workers = run_with_engine(family_models["bert"], together, model_workers=1, **flags)
+    two, two_workers = run_with_engine(family_models["bert"], together, model_workers=2, **flags)
 
     assert (one_workers, two_workers) == (1, 2)
     for got, expected in zip(two, one):
@@ -243,8 +248,8 @@ def assert_restored(transformer, forward, expected, caplog, *named):
         assert words in warning, warning
 
 
-def test_should_restore_the_model_when_a_layer_is_wrong_only_at_many_rows(models, monkeypatch, caplog):
-    transformer, forward = tiny_transformer(models)
+def test_should_restore_the_model_when_a_layer_is_wrong_only_at_many_rows(family_models, monkeypatch, caplog):
+    transformer, forward = tiny_transformer(family_models)
     expected = forward()
     corrupt_kernel(monkeypatch, lambda rows, bias: len(rows) > 1000)
 
@@ -254,9 +259,9 @@ def test_should_restore_the_model_when_a_layer_is_wrong_only_at_many_rows(models
 
 
 def test_should_restore_the_model_when_a_layer_is_wrong_only_on_a_worker_s_threads(
-    models, monkeypatch, caplog, two_loader_threads
+    family_models, monkeypatch, caplog, two_loader_threads
 ):
-    transformer, forward = tiny_transformer(models)
+    transformer, forward = tiny_transformer(family_models)
     expected = forward()
     corrupt_kernel(monkeypatch, lambda rows, bias: torch.get_num_threads() == 1)
 
@@ -271,22 +276,22 @@ def test_should_restore_the_model_when_a_layer_is_wrong_only_on_a_worker_s_threa
     assert (torch.get_num_threads(), threads_of_a_new_thread) == (2, [2])
 
 
-def test_should_check_each_worker_s_thread_count(models, monkeypatch, caplog, two_loader_threads):
+def test_should_check_each_worker_s_thread_count(family_models, monkeypatch, caplog, two_loader_threads):
     """Three threads, two workers: one of 2 threads, one of 1; what is wrong on 1 thread shows."""
-    transformer, forward = tiny_transformer(models)
+    transformer, forward = tiny_transformer(family_models)
     corrupt_kernel(monkeypatch, lambda rows, bias: torch.get_num_threads() == 1)
 
     assert prepack(transformer, forward, thread_counts=[2]) > 0
-    transformer, forward = tiny_transformer(models)
+    transformer, forward = tiny_transformer(family_models)
     with caplog.at_level(logging.WARNING):
         assert prepack(transformer, forward, thread_counts=[2, 1]) == 0
     assert "on 1 torch threads" in caplog.text
 
 
-def test_should_restore_the_model_when_the_pooler_is_wrong(models, monkeypatch, caplog):
+def test_should_restore_the_model_when_the_pooler_is_wrong(family_models, monkeypatch, caplog):
     """BERT's pooler is reordered with the rest; the last hidden state, which the forward pass
     compares, never goes through it."""
-    transformer, forward = tiny_transformer(models)
+    transformer, forward = tiny_transformer(family_models)
     expected = forward()
     pooler_bias = transformer.pooler.dense.bias.data_ptr()
     corrupt_kernel(monkeypatch, lambda rows, bias: bias is not None and bias.data_ptr() == pooler_bias)
@@ -304,31 +309,27 @@ def test_should_restore_the_model_when_the_pooler_is_wrong(models, monkeypatch, 
         ("qwen3-seq-cls", ["score"]),
     ],
 )
-def test_should_reorder_the_transformer_and_leave_the_heads_to_torch(models, family, heads):
+def test_should_reorder_the_transformer_and_leave_the_heads_to_torch(family_models, family, heads):
     """Every linear layer of the transformer (BERT's pooler too) passes the check with the real
     kernels; the heads past it run on one row per pair and stay as they are."""
     from transformers import AutoModelForSequenceClassification
 
-    from reranker.engine.torch_engine import _prepack
-
-    model = AutoModelForSequenceClassification.from_pretrained(models[family]).eval()
+    model = AutoModelForSequenceClassification.from_pretrained(family_models[family]).eval()
     inside = linear_layers(model.base_model)
 
-    assert _prepack(model, 8192, [2, 1]) == len(inside)
+    assert prepack_transformer(model.base_model, 8192, [2, 1]) == len(inside)
     assert all(is_prepacked(layer) for layer in inside)
     assert not any(is_prepacked(model.get_submodule(name)) for name in heads)
     if family == "bert":
         assert is_prepacked(model.bert.pooler.dense)
 
 
-def test_should_leave_the_lm_head_of_a_causal_reranker_to_torch(models):
+def test_should_leave_the_lm_head_of_a_causal_reranker_to_torch(family_models):
     from transformers import AutoModelForCausalLM
 
-    from reranker.engine.torch_engine import _prepack
+    model = AutoModelForCausalLM.from_pretrained(family_models["qwen3-causal"]).eval()
 
-    model = AutoModelForCausalLM.from_pretrained(models["qwen3-causal"]).eval()
-
-    assert _prepack(model, 8192, [1, 1]) == len(linear_layers(model.base_model))
+    assert prepack_transformer(model.base_model, 8192, [1, 1]) == len(linear_layers(model.base_model))
     assert not is_prepacked(model.lm_head)
 
 
@@ -341,12 +342,12 @@ def test_should_leave_the_lm_head_of_a_causal_reranker_to_torch(models):
     ids=["past-1000-rows", "on-1-thread"],
 )
 def test_should_serve_from_torch_s_layers_where_the_guard_fails(
-    models, monkeypatch, two_loader_threads, wrong_here, settings
+    family_models, monkeypatch, two_loader_threads, wrong_here, settings
 ):
     pairs = varied_pairs()
-    plain, _ = score(models["bert"], pairs, prepacked_weights="off")
+    plain, _ = score(family_models["bert"], pairs, prepacked_weights="off")
     corrupt_kernel(monkeypatch, wrong_here)
-    got, layers = score(models["bert"], pairs, **settings)
+    got, layers = score(family_models["bert"], pairs, **settings)
 
     assert layers == 0
     assert got == pytest.approx(plain, abs=1e-5)

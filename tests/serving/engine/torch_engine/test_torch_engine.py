@@ -157,17 +157,44 @@ def test_should_cut_documents_to_max_tokens_per_doc(tiny_cross_encoder_dir):
     assert full.total_tokens > cut.total_tokens
 
 
-def test_should_size_cpu_threads_by_the_cgroup_quota(tmp_path):
-    from reranker.engine.torch_engine import compute_threads, cpu_quota
+def test_a_model_whose_forward_rewrites_its_state_should_run_on_one_worker(tiny_cross_encoder_dir, tmp_path):
+    """Dynamic RoPE recomputes inv_freq per batch length: two workers at once would let a batch
+    score with the frequencies of the other's length. One worker, and the scores of concurrent
+    batches of different lengths equal those of the same batches run one after the other."""
+    import asyncio
 
-    (tmp_path / "cpu.max").write_text("150000 100000\n")
-    assert cpu_quota(tmp_path) == 1.5
-    assert compute_threads(1.5) == min(2, compute_threads(None))
-    (tmp_path / "cpu.max").write_text("max 100000\n")
-    assert cpu_quota(tmp_path) is None
-    v1 = tmp_path / "v1"
-    (v1 / "cpu").mkdir(parents=True)
-    (v1 / "cpu" / "cpu.cfs_quota_us").write_text("400000")
-    (v1 / "cpu" / "cpu.cfs_period_us").write_text("100000")
-    assert cpu_quota(v1) == 4.0
-    assert cpu_quota(tmp_path / "absent") is None
+    from reranker.config import Settings
+    from reranker.engine.base import ScoreOptions
+    from reranker.engine.model_source import resolve_model
+    from reranker.engine.torch_engine import TorchEngine, state_changed_by_forward
+    from tests.support.tiny_models import build_tiny_dynamic_rope_llama
+
+    model_dir = build_tiny_dynamic_rope_llama(tmp_path / "dynamic-rope", tiny_cross_encoder_dir)
+    short = [("capital", "paris"), ("river", "berlin")]  # within max_position_embeddings
+    long = [("capital of france", " ".join(["paris is the capital city of france"] * 6))] * 3  # beyond
+
+    async def scores(concurrent: bool):
+        settings = Settings(backend="torch", model_id=str(model_dir), model_family="cross-encoder", model_workers=2)
+        engine = TorchEngine(settings, resolve_model(settings))
+        await engine.start()
+        try:
+            assert state_changed_by_forward(engine._model) is not None
+            assert engine._workers == 1
+            if concurrent:
+                runs = [asyncio.gather(*(engine.score(pairs, ScoreOptions()) for pairs in (short, long) * 4))]
+                (results,) = await asyncio.gather(*runs)
+            else:
+                results = [await engine.score(pairs, ScoreOptions()) for pairs in (short, long) * 4]
+            return [score for r in results for score in r.scores]
+        finally:
+            await engine.stop()
+
+    assert asyncio.run(scores(concurrent=True)) == pytest.approx(asyncio.run(scores(concurrent=False)), abs=1e-6)
+
+
+def test_should_find_no_forward_state_in_models_with_fixed_rope(tiny_cross_encoder_dir):
+    from transformers import AutoModelForSequenceClassification
+
+    from reranker.engine.torch_engine import state_changed_by_forward
+
+    assert state_changed_by_forward(AutoModelForSequenceClassification.from_pretrained(tiny_cross_encoder_dir)) is None
