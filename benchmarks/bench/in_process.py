@@ -28,7 +28,7 @@ def use_server_threads() -> None:
     try:
         import torch
 
-        from reranker.engine.torch_engine import compute_threads, cpu_quota
+        from reranker.engine.cpu_threads import compute_threads, cpu_quota
 
         torch.set_num_threads(compute_threads(cpu_quota()))
     except ImportError:
