@@ -36,8 +36,10 @@ def names(module_stem: str, folder: Path) -> bool:
             continue
         if path.is_dir() and path.name == module_stem:
             return True
-        if path.is_file() and path.suffix == ".py" and (
-            path.stem == f"test_{module_stem}" or path.stem.startswith(f"test_{module_stem}_")
+        if (
+            path.is_file()
+            and path.suffix == ".py"
+            and (path.stem == f"test_{module_stem}" or path.stem.startswith(f"test_{module_stem}_"))
         ):
             return True
     return False
