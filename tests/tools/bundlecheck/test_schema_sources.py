@@ -22,19 +22,9 @@ from tests.support.schema_sources import (
     crd_schema_dir,
     kserve_crd_dir,
 )
+from tests.tools.bundlecheck.schemas.sample_crds import TINY_CRD
 
 REPO = Path(__file__).resolve().parents[3]
-TINY_CRD = {
-    "apiVersion": "apiextensions.k8s.io/v1",
-    "kind": "CustomResourceDefinition",
-    "spec": {
-        "group": "serving.kserve.io",
-        "names": {"kind": "InferenceService"},
-        "versions": [
-            {"name": "v1beta1", "served": True, "schema": {"openAPIV3Schema": {"type": "object"}}},
-        ],
-    },
-}
 
 
 class FakeNetwork:
