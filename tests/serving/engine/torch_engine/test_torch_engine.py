@@ -85,16 +85,18 @@ def test_should_batch_by_the_devices_default_budget_unless_the_flag_sets_one(tin
     )
 
     # ~125 tokens each, distinct in words the tiny vocabulary knows and where truncation keeps
-    # them (identical inputs are scored once)
+    # them (identical inputs are scored once): 108 documents, about 13,500 tokens, in one request,
+    # so that the batcher holds them all at once (requests arriving one by one under a loaded
+    # machine were batched as they came, in batches under 2048 tokens whatever the budget)
     words = ["paris", "tower", "city", "france", "berlin", "germany"]
-    long_docs = [" ".join([a, b, c] + ["paris tower city"] * 40) for a in words for b in words[:2] for c in words[:2]]
+    long_docs = [" ".join([a, b, c] + ["paris tower city"] * 40) for a in words for b in words for c in words[:3]]
 
     def padded_batches(**flags):
         batches = []
 
         async def scenario(engine):
             engine.set_batch_observer(lambda items, tokens: batches.append(tokens))
-            await asyncio.gather(*(engine.score([(QUERY, d) for d in long_docs], ScoreOptions()) for _ in range(4)))
+            await engine.score([(QUERY, d) for d in long_docs], ScoreOptions())
             return engine.batch_tokens
 
         return run_with_engine(tiny_cross_encoder_dir, scenario, **flags), batches
