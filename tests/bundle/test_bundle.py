@@ -19,6 +19,7 @@ import pytest
 from kubernetes.utils import parse_quantity
 
 from bundlecheck.model_components import read_claim
+from bundlecheck.overlays import bundle_overlays, overlay_dirs
 from bundlecheck.render import RENDERERS, available_renderers, render
 from reranker.config import Settings
 
@@ -28,6 +29,8 @@ pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[2]
 BUNDLE_DIRS = ("base", "components", "overlays", "gitops")
 
+# What each GPU overlay must select and serve; test_every_gpu_overlay_should_have_its_expectations
+# ties the keys to overlays/.
 GPU_OVERLAYS = {
     # overlay: (GPU Feature Discovery product label, dtype)
     "a100": ("NVIDIA-A100-SXM4-40GB", "bfloat16"),
@@ -35,7 +38,7 @@ GPU_OVERLAYS = {
     "l4": ("NVIDIA-L4", "bfloat16"),
     "t4": ("Tesla-T4", "float16"),
 }
-OVERLAYS = sorted([*GPU_OVERLAYS, "cpu"])
+OVERLAYS = [path.name for path in overlay_dirs(REPO)]
 # nvidia-gpu is the shared part of the GPU overlays, not an opt-in component. Components nest
 # (api-key/external-secret). The model components go on the overlays they claim (MODEL_COMBOS).
 OPT_IN_COMPONENTS = sorted(
@@ -50,6 +53,15 @@ MODEL_PAIRS = [
     for overlay in read_claim(REPO / "components" / component).fits
 ]
 GITOPS = sorted(str(p.parent.relative_to(REPO)) for p in (REPO / "gitops").rglob("kustomization.yaml"))
+
+
+def test_every_gpu_overlay_should_have_its_expectations():
+    """The overlays are read from overlays/; each one whose pods request a GPU is checked against
+    the product and dtype it must have, so a new GPU overlay needs its line in GPU_OVERLAYS."""
+    assert sorted(GPU_OVERLAYS) == [overlay.name for overlay in bundle_overlays(REPO) if overlay.gpu]
+    assert {overlay.gpu_product for overlay in bundle_overlays(REPO) if overlay.gpu} == {
+        product for product, _ in GPU_OVERLAYS.values()
+    }
 
 
 def combo(overlay: str, component: str) -> str:
