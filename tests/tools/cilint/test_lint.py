@@ -65,12 +65,13 @@ def test_make_lint_should_check_every_workflow_all_of_github_and_every_shell_scr
     shellcheck = command("shellcheck")
     tracked_sh = subprocess.run(["git", "ls-files", "*.sh"], cwd=REPO, capture_output=True, text=True, check=True)
     assert {".ci/run", *tracked_sh.stdout.split()} <= set(shellcheck[1:])
-    # What lint checked before stays: the server package.
-    assert [c[1:] for c in commands if c[0].endswith(("ruff", "mypy"))] == [
-        ["check", "serving/"],
-        ["format", "--check", "serving/"],
-        ["serving/reranker"],
-    ]
+    # ruff on every top-level folder that holds tracked Python files; mypy on the server package.
+    tracked_py = subprocess.run(["git", "ls-files", "*.py"], cwd=REPO, capture_output=True, text=True, check=True)
+    python_dirs = {path.split("/", 1)[0] for path in tracked_py.stdout.split() if "/" in path}
+    ruff = [c[1:] for c in commands if c[0].endswith("ruff")]
+    assert [args[:1] if args[0] == "check" else args[:2] for args in ruff] == [["check"], ["format", "--check"]]
+    assert all({arg.rstrip("/") for arg in args if not arg.startswith("-")} >= python_dirs for args in ruff)
+    assert [c[1:] for c in commands if c[0].endswith("mypy")] == [["serving/reranker"]]
 
 
 def test_actionlint_should_pass_the_workflows_and_match_every_one(actionlint):
