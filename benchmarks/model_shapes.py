@@ -50,6 +50,19 @@ SHAPES: dict[str, tuple[str, dict]] = {
             "type_vocab_size": 1,
         },
     ),
+    # gte-reranker-modernbert-base: ModernBERT-base (transformers' defaults for the architecture),
+    # global attention every third layer and a 128-token window in the others, 8192 tokens.
+    "gte-reranker-modernbert-base": (
+        "modernbert",
+        {
+            "num_hidden_layers": 22,
+            "hidden_size": 768,
+            "num_attention_heads": 12,
+            "intermediate_size": 1152,
+            "vocab_size": 50368,
+            "max_position_embeddings": 8192,
+        },
+    ),
     # Small stand-ins for tests and CPU runs of the GPU check (head size 32: vLLM's minimum).
     "tiny": (
         "bert",
@@ -211,6 +224,12 @@ def _random_model(architecture: str, values: dict):
     if architecture == "bert":
         config = BertConfig(num_labels=1, pad_token_id=0, **values)
         return BertForSequenceClassification(config).eval()
+    if architecture == "modernbert":
+        from transformers import ModernBertConfig, ModernBertForSequenceClassification
+
+        # The trained tokenizer's ids (BERT's order: [PAD]=0, [CLS]=2, [SEP]=3).
+        ids = {"pad_token_id": 0, "bos_token_id": 2, "cls_token_id": 2, "eos_token_id": 3, "sep_token_id": 3}
+        return ModernBertForSequenceClassification(ModernBertConfig(num_labels=1, **ids, **values)).eval()
     # XLM-R's ids: <s>=0, <pad>=1, </s>=2; positions start after the padding id (hence 514).
     config = XLMRobertaConfig(num_labels=1, pad_token_id=1, bos_token_id=0, eos_token_id=2, **values)
     return XLMRobertaForSequenceClassification(config).eval()
@@ -227,7 +246,7 @@ def _trained_tokenizer(architecture: str, max_positions: int):
     )
     from transformers import PreTrainedTokenizerFast
 
-    if architecture == "bert":
+    if architecture in ("bert", "modernbert"):
         specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
         pad, unk, cls, sep, mask = specials
         single, pair = "[CLS] $A [SEP]", "[CLS] $A [SEP] $B:1 [SEP]:1"
@@ -245,14 +264,17 @@ def _trained_tokenizer(architecture: str, max_positions: int):
         pair=pair,
         special_tokens=[(cls, wordpiece.token_to_id(cls)), (sep, wordpiece.token_to_id(sep))],
     )
+    roberta = architecture not in ("bert", "modernbert")
     return PreTrainedTokenizerFast(
         tokenizer_object=wordpiece,
-        model_max_length=max_positions - (2 if architecture != "bert" else 0),
+        # ModernBERT has no segment embeddings: its tokenizer gives no token type ids.
+        model_input_names=["input_ids", "attention_mask"] if architecture == "modernbert" else None,
+        model_max_length=max_positions - (2 if roberta else 0),
         pad_token=pad,
         unk_token=unk,
         cls_token=cls,
         sep_token=sep,
         mask_token=mask,
-        bos_token=cls if architecture != "bert" else None,
-        eos_token=sep if architecture != "bert" else None,
+        bos_token=cls if roberta else None,
+        eos_token=sep if roberta else None,
     )

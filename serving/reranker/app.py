@@ -132,7 +132,13 @@ def create_app(
     app.add_middleware(RequestLimits, max_documents=settings.max_documents)
     app.add_middleware(BodyLimits, max_bytes=settings.max_body_bytes, timeout=settings.body_timeout)
     app.add_middleware(CancelOnDisconnect, on_cancel=state.metrics.cancelled.inc)
-    app.add_middleware(ShedWhenFull, admission=state.admission, max_concurrent=settings.max_concurrent_requests)
+    app.add_middleware(
+        ShedWhenFull,
+        admission=state.admission,
+        max_concurrent=settings.max_concurrent_requests,
+        max_body_bytes=settings.max_body_bytes,
+        max_body_bytes_held=settings.max_concurrent_body_bytes,
+    )
     if settings.api_keys:
         app.add_middleware(APIKeyAuth, keys=settings.api_keys, protect_metrics=settings.protect_metrics)
     app.add_middleware(ErrorGuard, draining=lambda: state.draining)

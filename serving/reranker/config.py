@@ -195,6 +195,14 @@ class Settings(BaseModel):
         description="Most scoring requests in progress at once (TEI's default); past it: 429 with "
         "Retry-After, before the body is read.",
     )
+    max_concurrent_body_bytes: int = Field(
+        48 * 1024 * 1024,
+        ge=1024,
+        description="Most request-body bytes held by scoring requests in progress, all together (a "
+        "body without Content-Length counts as --max_body_bytes); a request that would pass it gets "
+        "429 with Retry-After before its body is read. A request alone is always let in. Bounds "
+        "memory: each body is held, parsed, until its answer.",
+    )
     max_queued_chars: int = Field(
         256 * 1024 * 1024,
         ge=1024,

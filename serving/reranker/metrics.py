@@ -65,9 +65,9 @@ class Metrics:
         )
         self.shed = Counter(
             "reranker_requests_shed",
-            "Requests refused with 429: queue_full (--max_queued_pairs, "
-            "--max_queued_chars), concurrency (--max_concurrent_requests) or overloaded (the wait "
-            "would pass --request_timeout).",
+            "Requests refused with 429: queue_full (--max_queued_pairs, --max_queued_chars, "
+            "--max_concurrent_body_bytes), concurrency (--max_concurrent_requests) or overloaded "
+            "(the wait would pass --request_timeout).",
             ["reason"],
             registry=self.registry,
         )

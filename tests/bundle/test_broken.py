@@ -39,7 +39,7 @@ EXPECTED = {
         'metadata.annotations["serving.kserve.io/deploymentMode"]',
     ),
     "scaling-min-above-max": ("scaling", "spec.predictor.minReplicas"),
-    "server-flags-unknown": ("server-flags", "spec.predictor.model.args[5]"),
+    "server-flags-unknown": ("server-flags", "spec.predictor.model.args[7]"),
     "server-flags-bad-value": ("server-flags", "spec.predictor.model.args"),
     "non-root-privilege-escalation": (
         "non-root",
@@ -66,7 +66,7 @@ EXPECTED = {
         "spec.predictor.terminationGracePeriodSeconds",
     ),
     "api-key-literal": ("api-key-secret", "spec.containers[0].env[3].value"),
-    "api-key-in-args": ("api-key-secret", "spec.predictor.model.args[5]"),
+    "api-key-in-args": ("api-key-secret", "spec.predictor.model.args[7]"),
     "disruption-budget-blocks-drain": ("disruption-budget", "spec.minAvailable"),
     "network-policy-selects-nothing": ("network-policy", "spec.podSelector"),
     "model-fit-unclaimed-overlay": (

@@ -4,7 +4,9 @@ Every scoring request is admitted with its pair count before any tokenizing or s
 refused with 429 and ``Retry-After`` when
 
 - the pairs admitted and not yet finished would pass ``--max_queued_pairs``, or the text those
-  requests hold would pass ``--max_queued_chars`` (memory bounds), or
+  requests hold would pass ``--max_queued_chars``, or the bodies of the requests in progress
+  would pass ``--max_concurrent_body_bytes`` (memory bounds; checked before the body is read,
+  in ``ShedWhenFull``), or
 - the queue is not keeping up: the oldest admitted request has already waited half of
   ``--request_timeout``, or the queue ahead would take longer than that at the throughput the
   server has measured, so the request would risk expiring in it (overload).
@@ -105,6 +107,13 @@ class Admission:
             "concurrency",
             f"server is busy: {active} scoring requests are in progress, the limit is {limit} "
             "(--max_concurrent_requests); retry later",
+        )
+
+    def shed_body_bytes(self, held: int, incoming: int, limit: int) -> APIError:
+        return self._shed(
+            "queue_full",
+            f"server is busy: requests in progress hold {held} bytes of request bodies and this one "
+            f"brings {incoming}, over the limit of {limit} (--max_concurrent_body_bytes); retry later",
         )
 
     def _check_age(self) -> APIError | None:

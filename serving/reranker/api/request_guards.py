@@ -4,8 +4,9 @@
   uvicorn cancels a request at the end of its graceful shutdown), and while the server drains
   every answer says ``Connection: close`` so clients reconnect to a pod that stays;
 - ``APIKeyAuth`` (``auth.py``): 401 before any body is read;
-- ``ShedWhenFull``: 429 before the body is read while the server is full (``admission.py``) or
-  at ``--max_concurrent_requests``;
+- ``ShedWhenFull``: 429 before the body is read while the server is full (``admission.py``), at
+  ``--max_concurrent_requests``, or when the bodies in progress would pass
+  ``--max_concurrent_body_bytes``;
 - ``CancelOnDisconnect``: a client that hangs up cancels its request, so its queued work is dropped;
 - ``BodyLimits``: 413 over ``--max_body_bytes``, 408 when a body part takes longer than ``--body_timeout``;
 - ``RequestLimits``: ``--max_documents`` for request validation.
@@ -38,31 +39,58 @@ class _BodyError(HTTPException):
 
 
 class ShedWhenFull:
-    """429 for a scoring request (every POST) before its body is read, while the server is full
-    or already handling ``max_concurrent`` scoring requests: a burst of clients then costs the
-    event loop no parsing, and health probes stay fast."""
+    """429 for a scoring request (every POST) before its body is read, while the server is full,
+    already handling ``max_concurrent`` scoring requests, or holding ``max_body_bytes_held`` bytes
+    of their bodies: a burst of clients then costs the event loop no parsing, health probes stay
+    fast, and the memory that parsed bodies take is bounded (docs/api.md, "Peak memory on CPU").
 
-    def __init__(self, app: ASGIApp, admission: Admission, max_concurrent: int):
+    A body counts by its Content-Length (at most ``max_body_bytes``: a larger one is answered
+    413 by ``BodyLimits``), or as ``max_body_bytes`` when it comes without one (chunked), from
+    admission until the answer is sent: the request holds it, parsed, all that time. A request
+    alone in the server is always let in, so no valid request is refused forever."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        admission: Admission,
+        max_concurrent: int,
+        max_body_bytes: int,
+        max_body_bytes_held: int,
+    ):
         self.app = app
         self.admission = admission
         self.max_concurrent = max_concurrent
+        self.max_body_bytes = max_body_bytes
+        self.max_body_bytes_held = max_body_bytes_held
         self.active = 0
+        self.body_bytes = 0  # held by the requests in progress
+
+    def _body_bytes(self, scope: Scope) -> int:
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and declared.isdigit():
+            return min(int(declared), self.max_body_bytes)
+        return self.max_body_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] != "POST":
             await self.app(scope, receive, send)
             return
+        body_bytes = self._body_bytes(scope)
         refused = self.admission.saturated()
         if refused is None and self.active >= self.max_concurrent:
             refused = self.admission.shed_concurrency(self.active, self.max_concurrent)
+        if refused is None and self.active and self.body_bytes + body_bytes > self.max_body_bytes_held:
+            refused = self.admission.shed_body_bytes(self.body_bytes, body_bytes, self.max_body_bytes_held)
         if refused is not None:
             await error_response(refused.status, refused.message, headers=refused.headers)(scope, receive, send)
             return
         self.active += 1
+        self.body_bytes += body_bytes
         try:
             await self.app(scope, receive, send)
         finally:
             self.active -= 1
+            self.body_bytes -= body_bytes
 
 
 class RequestLimits:

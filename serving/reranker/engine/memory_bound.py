@@ -5,8 +5,8 @@ from a model's config.json and the flags.
 
     peak RSS <= runtime + weights + 2 x tokenizer
                 + workers x (batch fixed + (activation + mask) bytes per token x batch tokens)
-                + requests x (body x BODY_FACTOR + tokens read x READ_TOKEN_BYTES
-                              + request tokens x QUEUED_TOKEN_BYTES)
+                + bodies held x BODY_FACTOR + tokens read x READ_TOKEN_BYTES
+                + tokens queued x QUEUED_TOKEN_BYTES
 
 - weights: parameters x bytes per parameter (float32 4, bfloat16 2), counted whole even where
   an untouched part of the embedding matrix is not resident;
@@ -20,10 +20,15 @@ from a model's config.json and the flags.
 - square masks: models that run padded and build float32 [length, length] attention masks per
   sequence (ModernBERT: global and sliding-window) add masks x 4 bytes x batch tokens x the
   model's limit (a batch of b sequences of length l <= limit holds b x l x l);
-- per request: its body as bytes and as Python strings (up to 4 bytes a character), the
-  tokens read of each document (up to the room beside the query, one more to see it overflows;
-  chunking reads on up to ``--max_request_tokens``) as Python lists while tokenizing, and the
-  int32 ids (and int8 segments) it keeps queued.
+- bodies held: the requests in progress hold their bodies as bytes and as Python strings (up to
+  4 bytes a character) until answered, and the server lets in no more than
+  ``--max_concurrent_body_bytes`` of them (or one body of ``--max_body_bytes``, alone);
+- tokens read: one request is tokenized at a time, and it reads each document's tokens (up to
+  the room beside the query, one more to see it overflows; chunking reads on up to
+  ``--max_request_tokens``) as Python lists;
+- tokens queued: the int32 ids (and int8 segments) admitted requests keep until scored, each at
+  most ``--max_request_tokens``, all together at most ``--max_queued_pairs`` pairs of the model's
+  limit (windows of a chunked document are not pairs: there only the first bound holds).
 
 The constants are rounded up from measurements on a 2-core AMD EPYC VM (AVX2, float32, torch
 2.13, transformers 5.24), each process's VmHWM (tests/serving/process/test_peak_memory.py measures the
@@ -131,6 +136,9 @@ class ServerLimits:
     max_request_tokens: int = 524288
     chunking: bool = False  # --truncation chunk
     prefix_reuse: bool = True
+    max_concurrent_body_bytes: int = 48 * MIB
+    max_queued_pairs: int = 16384
+    max_concurrent_requests: int = 512
 
     @classmethod
     def of(cls, settings: Any, max_batch_tokens: int, model_workers: int) -> ServerLimits:
@@ -143,6 +151,9 @@ class ServerLimits:
             settings.max_request_tokens,
             settings.truncation == "chunk",
             settings.prefix_reuse,
+            settings.max_concurrent_body_bytes,
+            settings.max_queued_pairs,
+            settings.max_concurrent_requests,
         )
 
 
@@ -155,17 +166,21 @@ class MemoryBound:
     tokenizer: int
     batch: int  # one model batch at the budget
     workers: int
-    request: int  # one maximum-size request
-    requests: int
+    bodies: int  # the request bodies held, parsed
+    reading: int  # the one request being tokenized
+    queued: int  # the token ids admitted requests keep
 
     @property
     def total(self) -> int:
-        return self.runtime + self.weights + self.tokenizer + self.workers * self.batch + self.requests * self.request
-
-    def requests_within(self, limit: int) -> int:
-        """How many maximum-size requests at once stay within ``limit`` bytes (0: not even one)."""
-        room = limit - (self.total - self.requests * self.request)
-        return max(0, room // self.request)
+        return (
+            self.runtime
+            + self.weights
+            + self.tokenizer
+            + self.workers * self.batch
+            + self.bodies
+            + self.reading
+            + self.queued
+        )
 
     def describe(self) -> str:
         def gib(value: int) -> str:
@@ -174,7 +189,8 @@ class MemoryBound:
         tokenizer = f" + tokenizer {gib(self.tokenizer)}" if self.tokenizer else ""
         return (
             f"{gib(self.total)} GiB = runtime {gib(self.runtime)} + weights {gib(self.weights)}{tokenizer} + "
-            f"{self.workers} x batch {gib(self.batch)} + {self.requests} x request {gib(self.request)}"
+            f"{self.workers} x batch {gib(self.batch)} + bodies {gib(self.bodies)} + reading "
+            f"{gib(self.reading)} + queued {gib(self.queued)}"
         )
 
 
@@ -191,21 +207,24 @@ def tokens_read(shape: ModelShape, limits: ServerLimits) -> int:
     return read + (limits.max_request_tokens if limits.chunking else 0)
 
 
-def memory_bound(shape: ModelShape, limits: ServerLimits, requests: int = 1) -> MemoryBound:
-    """The peak resident memory of a server with ``requests`` maximum-size requests at once."""
+def tokens_queued(shape: ModelShape, limits: ServerLimits) -> int:
+    """The most token ids admitted requests keep at once."""
+    per_request = limits.max_concurrent_requests * limits.max_request_tokens
+    if limits.chunking:
+        return per_request
+    return min(per_request, limits.max_queued_pairs * shape.max_model_len)
+
+
+def memory_bound(shape: ModelShape, limits: ServerLimits) -> MemoryBound:
+    """The peak resident memory of a server with the model ``shape`` and the settings ``limits``."""
     per_token = shape.activation_bytes_per_token + shape.mask_bytes_per_token
-    batch = BATCH_FIXED_BYTES + per_token * batch_tokens(shape, limits)
-    request = (
-        BODY_FACTOR * limits.max_body_bytes
-        + READ_TOKEN_BYTES * tokens_read(shape, limits)
-        + QUEUED_TOKEN_BYTES * limits.max_request_tokens
-    )
     return MemoryBound(
         RUNTIME_BYTES,
         shape.parameters * shape.weight_bytes,
         2 * shape.tokenizer_bytes,  # the tokenizer and the reader's private copy of it
-        batch,
+        BATCH_FIXED_BYTES + per_token * batch_tokens(shape, limits),
         limits.model_workers,
-        request,
-        requests,
+        BODY_FACTOR * max(limits.max_concurrent_body_bytes, limits.max_body_bytes),
+        READ_TOKEN_BYTES * tokens_read(shape, limits),
+        QUEUED_TOKEN_BYTES * tokens_queued(shape, limits),
     )

@@ -100,6 +100,7 @@ class PairScoringEngine(Engine):
         self._segments = (model.config.get("type_vocab_size") or 0) > 1
         self._max_request_tokens = settings.max_request_tokens
         self._in_flight = 0
+        self._reading = asyncio.Lock()  # held while a request is tokenized in a thread
         self._trim_timer: asyncio.TimerHandle | None = None
 
     @property
@@ -161,9 +162,13 @@ class PairScoringEngine(Engine):
         reader = self._reader
         if reader is None or reader.tokenizer is not self._tokenizer:
             reader = await asyncio.to_thread(self._build_reader)
-        # Tokenizing a thousand documents takes a while: off the event loop; a few short ones not.
-        small = sum(len(query) + len(document) for query, document in pairs) < INLINE_TOKENIZE_CHARS
-        run = _call if small else asyncio.to_thread
+        # Tokenizing a thousand documents takes a while: off the event loop, one request at a
+        # time (what it reads is held until it is done: one reader bounds that memory, and two
+        # would share the same cores anyway); a few short ones on the loop. An LLM reranker
+        # reads its instruction again with every document.
+        instruction = len(options.instruction or "") if self._prompt is not None else 0
+        chars = sum(len(query) + len(document) + instruction for query, document in pairs)
+        run = _call if chars < INLINE_TOKENIZE_CHARS else self._read_in_thread
         if self._model_source.kind is ModelKind.CROSS_ENCODER:
             with tracing.span("tokenize", {"reranker.pairs": len(pairs)}):
                 scoring = await run(self._encode, reader, pairs, options, limits)
@@ -176,6 +181,10 @@ class PairScoringEngine(Engine):
             inputs = await run(encode_embedding_pairs, reader, pairs, limits)
         vectors = await self._embed(inputs.token_ids)
         return ScoreResult(cosine_scores(inputs, vectors), inputs.total_tokens)
+
+    async def _read_in_thread(self, function: Callable[..., Any], *args: Any) -> Any:
+        async with self._reading:
+            return await asyncio.to_thread(function, *args)
 
     def _encode(
         self, reader: TokenReader, pairs: Sequence[tuple[str, str]], options: ScoreOptions, limits: InputLimits

@@ -103,9 +103,15 @@ def test_four_concurrent_15_mb_documents_stay_under_the_cpu_overlays_memory_limi
     with concurrent.futures.ThreadPoolExecutor(4) as pool:
         responses = list(pool.map(lambda d: server.rerank("capital of france", [d]), documents))
     peak = server.status()["VmHWM"]
+    # Four 15 MB bodies pass the default --max_concurrent_body_bytes (48 MiB): a fourth that
+    # arrives while three are in progress is refused before its body is read.
+    answered = [r for r in responses if r.status_code == 200]
+    assert len(answered) >= 3, [r.text[:200] for r in responses]
     for response in responses:
-        assert response.status_code == 200, response.text[:300]
-        assert response.json()["usage"]["total_tokens"] == 5 + 256  # [CLS] q [SEP], the document cut to 256
+        if response.status_code == 200:
+            assert response.json()["usage"]["total_tokens"] == 5 + 256  # [CLS] q [SEP], the document cut to 256
+        else:
+            assert_error(response, 429, r"--max_concurrent_body_bytes")
     assert peak + OVERLAY_MODEL_EXTRA_BYTES < memory_limit_bytes(), f"peak RSS {peak / MIB:.0f} MiB"
     # A 15 MB query is refused having read only a prefix of it: no new peak.
     refused = server.rerank("word " * 3_000_000, ["paris"])
