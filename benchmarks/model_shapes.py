@@ -265,10 +265,10 @@ def _trained_tokenizer(architecture: str, max_positions: int):
         special_tokens=[(cls, wordpiece.token_to_id(cls)), (sep, wordpiece.token_to_id(sep))],
     )
     roberta = architecture not in ("bert", "modernbert")
+    # ModernBERT has no segment embeddings: its tokenizer gives no token type ids.
+    names = {"model_input_names": ["input_ids", "attention_mask"]} if architecture == "modernbert" else {}
     return PreTrainedTokenizerFast(
         tokenizer_object=wordpiece,
-        # ModernBERT has no segment embeddings: its tokenizer gives no token type ids.
-        model_input_names=["input_ids", "attention_mask"] if architecture == "modernbert" else None,
         model_max_length=max_positions - (2 if roberta else 0),
         pad_token=pad,
         unk_token=unk,
@@ -277,4 +277,5 @@ def _trained_tokenizer(architecture: str, max_positions: int):
         mask_token=mask,
         bos_token=cls if roberta else None,
         eos_token=sep if roberta else None,
+        **names,
     )
