@@ -59,7 +59,7 @@ VLLM_CPU_ENV := VLLM_CPU_KVCACHE_SPACE=$${VLLM_CPU_KVCACHE_SPACE:-1} \
 	VLLM_CPU_OMP_THREADS_BIND=$${VLLM_CPU_OMP_THREADS_BIND:-0-$$(( $$(nproc) - 1 ))}
 
 .DEFAULT_GOAL := help
-.PHONY: help setup serve lint test test-fast test-fake-amx test-vllm setup-vllm setup-clients test-clients lock audit sbom validate bench gpu-wheels soak fuzz image test-image test-image-gpu container-tools monitoring-tools test-monitoring e2e docs clean
+.PHONY: help setup serve lint test test-fast test-fake-amx test-vllm setup-vllm setup-clients test-clients lock audit sbom validate bench gpu-wheels soak fuzz image model-image test-image test-image-gpu container-tools monitoring-tools test-monitoring e2e docs clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -186,7 +186,12 @@ image: setup ## Build the GPU (vLLM) and CPU (torch) images with podman or docke
 	$(BIN)/python scripts/build_image.py --target gpu --target cpu --repo $(IMAGE_REPO) --version $(IMAGE_TAG) \
 		--base-image '$(BASE_IMAGE)' --torch-index-url '$(TORCH_INDEX_URL)' $(IMAGE_ARGS)
 
-test-image: setup ## Build the CPU image and run overlays/cpu's predictor Pod in it (podman kube play)
+model-image: setup ## Package a model as an OCI modelcar image for oci:// storageUris: its files under /models, busybox's sh/ln/sleep, uid 1000, file digests in labels (MODEL_DIR=dir, or HUB_ID=org/name REVISION=commit; default: the embedded all-MiniLM-L6-v2; MODEL_IMAGE=ref)
+	$(BIN)/python -m imagebuild.model_image $(if $(MODEL_DIR),--model-dir '$(MODEL_DIR)') \
+		$(if $(HUB_ID),--hub-id '$(HUB_ID)') $(if $(REVISION),--revision '$(REVISION)') \
+		$(if $(MODEL_IMAGE),--image '$(MODEL_IMAGE)') $(MODEL_IMAGE_ARGS)
+
+test-image: setup ## Build the CPU image and run overlays/cpu's predictor Pod in it (podman kube play), also with the model from a modelcar image (oci://)
 	BASE_IMAGE='$(TEST_BASE_IMAGE)' $(BIN)/python -m pytest tests/image -m image -p no:cacheprovider $(PYTEST_ARGS)
 
 test-image-gpu: setup ## Build the GPU (vLLM) image as test-image builds the CPU one (~4 GB of wheels) and run a GPU overlay's predictor in it, on CPU (IMAGE_GPU_OVERLAY=a100)

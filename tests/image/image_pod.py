@@ -14,7 +14,10 @@ exist here swapped, each in ``for_podman`` below:
   outside, to the paths and port the rendered ServingRuntime names;
 - the serving port is published on 127.0.0.1 at a free port (``hostPort``);
 - ``restartPolicy: Never``: a failed container stays failed where the test can read it (podman
-  4.3 loops init containers under ``Always``).
+  4.3 loops init containers under ``Always``);
+- podman passes ``command`` and ``args`` as written, where the kubelet first expands ``$(VAR)``
+  and turns ``$$`` into ``$`` (KServe's modelcar command relies on it): ``kubelet_expand`` does
+  that here. A model image (the modelcar containers) keeps its own image.
 
 A GPU overlay's Pod (make test-image-gpu) goes through ``on_cpu`` first: its GPU-only args
 and GPU resource go, the torch engine serves on CPU (GPU_ONLY_ARGS says which and why).
@@ -85,12 +88,17 @@ def for_podman(pod: dict[str, Any], image: str, host_port: int) -> dict[str, Any
     spec = pod["spec"]
     spec["restartPolicy"] = "Never"
     for init in spec.get("initContainers") or []:
-        init["image"] = image
         if init["name"] == STORAGE_INITIALIZER:
+            init["image"] = image
             init["command"] = list(COPY_PACKAGED_MODEL)
             init.pop("args", None)
             # Its secret-backed env (HF_TOKEN) needs a cluster's Secret; the copy needs none.
             init["env"] = [e for e in init.get("env") or [] if "valueFrom" not in e]
+    for container in [*(spec.get("initContainers") or []), *spec["containers"]]:
+        env = {e["name"]: e["value"] for e in container.get("env") or [] if "value" in e}
+        for key in ("command", "args"):
+            if key in container:
+                container[key] = [kubelet_expand(arg, env) for arg in container[key]]
     main = next(c for c in spec["containers"] if c["name"] == MAIN_CONTAINER)
     main["image"] = image
     main["args"] = [a for a in main.get("args") or [] if a.split("=", 1)[0] not in MODEL_SIZED_ARGS]
@@ -99,6 +107,16 @@ def for_podman(pod: dict[str, Any], image: str, host_port: int) -> dict[str, Any
     serving = main["ports"][0]
     serving.update({"hostPort": host_port, "hostIP": "127.0.0.1"})
     return pod
+
+
+def kubelet_expand(text: str, env: dict[str, str]) -> str:
+    """A container's command or arg as the kubelet hands it over: ``$(VAR)`` replaced by the
+    container's env value where it has one (kept as written where not), ``$$`` by ``$``."""
+    return re.sub(
+        r"\$\$|\$\(([A-Za-z_][A-Za-z0-9_]*)\)",
+        lambda m: "$" if m[0] == "$$" else env.get(m[1], m[0]),
+        text,
+    )
 
 
 def on_cpu(pod: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:

@@ -105,3 +105,28 @@ def test_should_drop_the_args_sized_for_the_real_model_with_the_storage_initiali
     args = containers(for_podman(pod, IMAGE, 18080))[MAIN_CONTAINER]["args"]
     assert not any(arg.startswith("--max_model_len") for arg in args)  # the stand-in model reads 256 tokens
     assert "--backend=torch" in args
+
+
+def test_should_expand_args_as_the_kubelet_does():
+    from tests.image.image_pod import kubelet_expand
+
+    env = {"PORT": "8080"}
+    assert kubelet_expand("ln -sf /proc/$$$$/root/models /mnt/models", env) == "ln -sf /proc/$$/root/models /mnt/models"
+    assert kubelet_expand("--port=$(PORT) $(UNSET) $$(PORT) $x", env) == "--port=8080 $(UNSET) $(PORT) $x"
+
+
+def test_should_keep_a_model_images_containers_on_their_own_image():
+    """An oci:// model: the modelcar and its init container run the model image; the kubelet's
+    expansion reaches their commands."""
+    import copy
+
+    objects = render(REPO / "overlays" / "cpu").objects
+    model = "localhost/kserve-reranker-model:test"
+    isvc = next(o for o in objects if o["kind"] == "InferenceService")
+    isvc = copy.deepcopy(isvc)
+    isvc["spec"]["predictor"]["model"]["storageUri"] = f"oci://{model}"
+    pod = for_podman(predictor_pod([o for o in objects if o["kind"] != "InferenceService"] + [isvc]), IMAGE, 18080)
+    found = containers(pod)
+    assert found["modelcar"]["image"] == found["modelcar-init"]["image"] == model
+    assert found[MAIN_CONTAINER]["image"] == IMAGE
+    assert "/proc/$$/root/models" in found["modelcar"]["args"][2]

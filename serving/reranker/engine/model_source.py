@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,6 +25,14 @@ from .families import (
 )
 
 log = logging.getLogger(__name__)
+
+# KServe sets MODEL_INIT_MODE=async where the model directory appears only after the server has
+# started: an OCI model image ("modelcar") runs beside it and links its /models into the pod once
+# it is up. The server waits for it, within the startup probe's 600 s, rather than serve the
+# embedded model in its place.
+MODEL_INIT_MODE = "MODEL_INIT_MODE"
+MODEL_WAIT_S = 540.0
+_MODEL_POLL_S = 0.5
 
 # RoBERTa-family position ids start after the padding index, so two positions are unusable.
 _POSITION_OFFSET_MODEL_TYPES = {"roberta", "xlm-roberta", "camembert", "longformer"}
@@ -117,6 +127,8 @@ def _locate(settings: Settings) -> tuple[Path, bool]:
             return _model_root(local), False
         return _download(settings.model_id), False
     model_dir = Path(settings.model_dir).expanduser()
+    if not model_dir.exists() and os.environ.get(MODEL_INIT_MODE) == "async":
+        _wait_for(model_dir)
     if model_dir.exists():
         return _model_root(model_dir), False
     if settings.model_dir == DEFAULT_MODEL_DIR:
@@ -125,6 +137,18 @@ def _locate(settings: Settings) -> tuple[Path, bool]:
         log.warning("no model at %s and no --model_id: serving the embedded all-MiniLM-L6-v2", model_dir)
         return Path(path), True
     raise ModelSourceError(f"model directory {model_dir} does not exist")
+
+
+def _wait_for(model_dir: Path) -> None:
+    log.info("%s=async: waiting up to %.0f s for %s to appear", MODEL_INIT_MODE, MODEL_WAIT_S, model_dir)
+    deadline = time.monotonic() + MODEL_WAIT_S
+    while not model_dir.exists():
+        if time.monotonic() > deadline:
+            raise ModelSourceError(
+                f"model directory {model_dir} did not appear within {MODEL_WAIT_S:.0f} s "
+                f"({MODEL_INIT_MODE}=async: the model image beside the server links it there)"
+            )
+        time.sleep(_MODEL_POLL_S)
 
 
 def _model_root(path: Path) -> Path:

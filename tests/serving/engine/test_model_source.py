@@ -32,6 +32,29 @@ def test_should_serve_the_embedded_model_when_nothing_is_given_and_nothing_is_mo
     assert model.embedded_default and model.path == str(minilm_dir)
 
 
+def test_should_wait_for_a_model_image_to_link_the_model_in_when_kserve_says_async(
+    tiny_cross_encoder_dir, monkeypatch, tmp_path
+):
+    """MODEL_INIT_MODE=async (KServe, for an oci:// model): /mnt/models is a link the model image
+    beside the server makes once it runs; the server waits for it instead of serving the
+    embedded model, and says so when it never comes."""
+    import threading
+
+    mount = tmp_path / "absent"
+    monkeypatch.setattr("reranker.engine.model_source.DEFAULT_MODEL_DIR", str(mount))
+    monkeypatch.setattr("reranker.engine.model_source._MODEL_POLL_S", 0.05)
+    monkeypatch.setenv("MODEL_INIT_MODE", "async")
+    link = threading.Timer(0.3, lambda: mount.symlink_to(tiny_cross_encoder_dir))
+    link.start()
+    model = resolve_model(Settings(model_dir=str(mount)))
+    link.join()
+    assert not model.embedded_default and model.path == str(mount)
+
+    monkeypatch.setattr("reranker.engine.model_source.MODEL_WAIT_S", 0.2)
+    with pytest.raises(ModelSourceError, match=r"did not appear within 0 s \(MODEL_INIT_MODE=async"):
+        resolve_model(Settings(model_dir=str(tmp_path / "never")))
+
+
 def test_should_not_fall_back_when_a_given_directory_is_missing(tmp_path):
     with pytest.raises(ModelSourceError, match=r"model directory .*missing does not exist"):
         resolve_model(Settings(model_dir=str(tmp_path / "missing")))

@@ -117,3 +117,59 @@ def test_should_run_the_storage_initializer_as_locked_down_as_the_server(cpu_obj
     assert writable == {MODEL_MOUNT}
     env = {e["name"]: e.get("value") for e in init["env"]}
     assert env["HF_HOME"].startswith(MODEL_MOUNT + "/") and env["TMPDIR"] == MODEL_MOUNT
+
+
+# --- where the model comes from: OCI model images and claims (kserve v0.20 pkg/utils/storage.go) ---
+
+DIGEST = "sha256:" + "ab" * 32
+IMAGE = f"registry.example.com/models/bge-reranker-base@{DIGEST}"
+
+
+def _with_storage_uri(objects, uri: str):
+    objects = copy.deepcopy(objects)
+    isvc(objects)["spec"]["predictor"]["model"]["storageUri"] = uri
+    return predictor_pod(objects)
+
+
+@pytest.mark.parametrize("scheme", ["oci", "oci+modelcar"])
+def test_should_run_an_oci_model_image_as_kserves_modelcar(cpu_objects, scheme):
+    """The model image as a sidecar linking its /models to /mnt/models through /proc/$$/root (so
+    the pod shares one process namespace), the same image first as an init container that checks
+    the model is there, the emptyDir at /mnt they share, and the server told to wait for the link."""
+    pod = _with_storage_uri(cpu_objects, f"{scheme}://{IMAGE}")
+    spec = pod["spec"]
+    assert spec["shareProcessNamespace"] is True
+    main, modelcar = spec["containers"]
+    assert (modelcar["name"], modelcar["image"]) == ("modelcar", IMAGE)
+    assert modelcar["args"] == ["sh", "-c", "ln -sf /proc/$$$$/root/models /mnt/models && sleep infinity"]
+    assert modelcar["volumeMounts"] == [{"name": PROVISION_VOLUME, "mountPath": "/mnt"}]
+    assert modelcar["resources"]["limits"] == {"cpu": "10m", "memory": "15Mi"}
+    (init,) = spec["initContainers"]  # no storage initializer: nothing is downloaded
+    assert (init["name"], init["image"]) == ("modelcar-init", IMAGE)
+    assert "[ -d /models ]" in init["args"][2] and "ls -A /models" in init["args"][2]
+    assert {"name": PROVISION_VOLUME, "mountPath": "/mnt", "readOnly": False} in main["volumeMounts"]
+    assert not any(m["mountPath"] == MODEL_MOUNT for m in main["volumeMounts"])
+    assert {"name": "MODEL_INIT_MODE", "value": "async"} in main["env"]
+    assert {"name": PROVISION_VOLUME, "emptyDir": {}} in spec["volumes"]
+
+
+def test_should_mount_an_oci_native_model_image_as_an_image_volume(cpu_objects):
+    pod = _with_storage_uri(cpu_objects, f"oci+native://{IMAGE}")
+    spec = pod["spec"]
+    (main,) = spec["containers"]
+    assert "initContainers" not in spec and "shareProcessNamespace" not in spec
+    assert {"name": "mnt-models", "mountPath": MODEL_MOUNT, "subPath": "models", "readOnly": True} in main[
+        "volumeMounts"
+    ]
+    assert {"name": "mnt-models", "image": {"reference": IMAGE, "pullPolicy": "IfNotPresent"}} in spec["volumes"]
+    assert not any(e.get("name") == "MODEL_INIT_MODE" for e in main.get("env") or [])
+
+
+def test_should_mount_a_claim_at_the_model_path_with_its_path_as_subpath(cpu_objects):
+    pod = _with_storage_uri(cpu_objects, "pvc://reranker-models/bge-reranker-base/main")
+    spec = pod["spec"]
+    (main,) = spec["containers"]
+    assert "initContainers" not in spec
+    mount = {"name": "kserve-pvc-source", "mountPath": MODEL_MOUNT, "subPath": "bge-reranker-base/main"}
+    assert {**mount, "readOnly": True} in main["volumeMounts"]
+    assert {"name": "kserve-pvc-source", "persistentVolumeClaim": {"claimName": "reranker-models"}} in spec["volumes"]
