@@ -56,6 +56,7 @@ system, workload and concurrency is written beside the JSON (FILE.png).
 #   processes.py   a server's process tree from /proc: its CPU seconds, signals to all of it
 #   gpu_memory.py  device memory from nvidia-smi: a system's growth, a CUDA context's size
 #   machine.py     the machine's description in the JSON report
-#   report.py      rows, ratios and paired comparisons from the rounds; the JSON report
+#   ceiling.py     the limit: measured matmul peak over a workload's model FLOPs per pair
+#   report.py      rows, ratios, ceilings and paired comparisons from the rounds; the JSON report
 #   table.py       the table and the lines printed under it
 #   plot.py        the PNG beside the JSON

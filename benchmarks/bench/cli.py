@@ -10,7 +10,7 @@ from pathlib import Path
 
 import benchmarks.bench
 from benchmarks import model_shapes
-from benchmarks.bench import report, rounds, table
+from benchmarks.bench import ceiling, report, rounds, table
 from benchmarks.bench.gpu_memory import measure_cuda_context
 from benchmarks.bench.machine import machine_info
 from benchmarks.bench.servers import vllm_python
@@ -131,6 +131,8 @@ def main(argv: list[str] | None = None) -> int:
     rows, failures, overheads = rounds.measure_all(workloads, systems, device, args, log_dir)
     report.sort_rows(rows)
     report.add_ratios(rows)
+    limits, peaks = ceiling.ceilings(workloads, {r["dtype"] for r in rows}, device)
+    report.add_ceilings(rows, limits)
 
     table.print_table(rows, gpu=device == "cuda", repeat=args.repeat)
     comparisons = report.paired_ratios(rows)
@@ -139,5 +141,6 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         machine = machine_info(device, vllm if any(s.endswith("vllm") for s in systems) else None)
         run_settings = report.settings(args, workloads, device)
+        run_settings["matmul_peak_gflops"] = {dtype: round(peak / 1e9, 1) for dtype, peak in peaks.items()}
         report.write_report(args.json, machine, run_settings, rows, comparisons, overheads, failures)
     return 1 if failures else 0

@@ -89,6 +89,15 @@ def add_ratios(rows: list[dict]) -> None:
         r["ratio_range"] = [round(min(paired), 3), round(max(paired), 3)] if paired else None
 
 
+def add_ceilings(rows: list[dict], limits: dict[tuple[str, str], float]) -> None:
+    """Each row's ceiling (docs/s at the measured matmul peak, ceiling.py) and its docs/s as a
+    share of it."""
+    for r in rows:
+        limit = limits.get((r["workload"], r["dtype"]))
+        r["ceiling_docs_per_s"] = round(limit, 1) if limit else None
+        r["share_of_ceiling"] = round(r["docs_per_s"] / limit, 3) if limit and r["docs_per_s"] is not None else None
+
+
 def paired_ratios(rows: list[dict]) -> list[dict]:
     """COMPARISONS: for each point both systems measured, the median over rounds of the first's
     docs/s over the second's in the same round, with the lowest and highest."""

@@ -19,6 +19,7 @@ def print_table(rows: list[dict], gpu: bool, repeat: int) -> None:
     ]
     if repeat > 1:
         columns.append(("rounds' range", "ratio_range", 13))
+    columns += [("ceiling", "ceiling_docs_per_s", 8), ("of ceil", "share_of_ceiling", 7)]
     columns += [
         ("load CPU%", "client_cpu_pct", 9),
         ("engine CPU%", "server_cpu_pct", 11),
@@ -35,7 +36,7 @@ def print_table(rows: list[dict], gpu: bool, repeat: int) -> None:
             value = LABELS[r[key]] if key == "system" else r[key]
             if value is None:
                 text = "-"
-            elif key == "ratio_to_in_process":
+            elif key in ("ratio_to_in_process", "share_of_ceiling"):
                 text = f"{value:.2f}"
             elif key == "ratio_range":
                 text = f"{value[0]:.2f}-{value[1]:.2f}"
@@ -43,6 +44,10 @@ def print_table(rows: list[dict], gpu: bool, repeat: int) -> None:
                 text = str(value)
             cells.append(f"{text:<{width}}" if i < 3 else f"{text:>{width}}")
         print("  ".join(cells) + (f"  errors: {r['errors']}" if r["errors"] else ""))
+    print(
+        "ceiling: docs/s at the matmul peak measured in this run over the model FLOPs of a pair "
+        "(benchmarks/bench/ceiling.py); of ceil: docs/s over it."
+    )
     if repeat > 1:
         print(
             f"docs/s: the median of {repeat} rounds; x in-proc: the median of the rounds' paired ratios "

@@ -28,6 +28,8 @@ ROW_KEYS = {
     "p99_ms",
     "ratio_to_in_process",
     "ratio_range",
+    "ceiling_docs_per_s",
+    "share_of_ceiling",
     "client_cpu_pct",
     "server_cpu_pct",
     "others_cpu_pct",
@@ -96,6 +98,10 @@ def test_bench_measures_in_process_and_the_server_on_the_same_requests_and_write
     assert f"one at a time alternately ({overhead['pairs']} pairs)" in result.stdout
     rows = report["rows"]
     assert all(set(r) == ROW_KEYS for r in rows)
+    # Every figure beside the machine's limit, measured in the same run.
+    assert report["settings"]["matmul_peak_gflops"]["float32"] > 0
+    assert all(r["ceiling_docs_per_s"] > 0 and r["share_of_ceiling"] > 0 for r in rows)
+    assert "ceiling: docs/s at the matmul peak measured in this run" in result.stdout
     assert {(r["system"], r["workload"], r["concurrency"]) for r in rows} == {
         ("in-process", "cross-encoder", 1),
         ("in-process", "cross-encoder", 3),
