@@ -12,7 +12,7 @@ import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ..engine.base import Engine, ScoreOptions, ScoreResult, TruncationPolicy
+from ..engine.base import Engine, ModelKind, ScoreOptions, ScoreResult, TruncationPolicy
 from ..observability import context, tracing
 from .admission import work_of
 from .errors import APIError
@@ -31,6 +31,7 @@ class RankRequest:
     truncation: TruncationPolicy | None = None  # None: the server's --truncation
     documents_param: str = "documents"  # the request field errors about documents name
     instruction: str | None = None  # LLM rerankers' task instruction; None: the server's default
+    max_chunks_per_doc: int | None = None  # Cohere v1: chunk long documents, score the best chunk
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,7 @@ def from_rerank_body(body: RerankRequest, use_activation: bool | None = None) ->
         body.use_activation if use_activation is None else use_activation,
         body.max_tokens_per_doc,
         instruction=body.instruction,
+        max_chunks_per_doc=getattr(body, "max_chunks_per_doc", None),
     )
 
 
@@ -83,15 +85,31 @@ def score_options(
     state: ServerState,
     truncation: TruncationPolicy | None = None,
     instruction: str | None = None,
+    max_chunks_per_doc: int | None = None,
 ) -> ScoreOptions:
     if use_activation is None:
         use_activation = not state.settings.raw_scores
+    if max_chunks_per_doc is not None:  # Cohere v1 chunks long documents whatever the server's policy
+        truncation = TruncationPolicy.CHUNK
     return ScoreOptions(
         use_activation=use_activation,
         max_tokens_per_doc=max_tokens_per_doc,
         truncation=truncation,
         instruction=instruction,
+        max_chunks_per_doc=max_chunks_per_doc,
     )
+
+
+def check_chunking(max_chunks_per_doc: int | None, engine: Engine) -> None:
+    """400 for chunking asked of an embedding model: its score is one cosine of two texts, with
+    no windows to take the best of (the server refuses --truncation chunk for it too)."""
+    if max_chunks_per_doc is not None and engine.info.kind is ModelKind.EMBEDDING:
+        raise APIError(
+            400,
+            "max_chunks_per_doc: the served model is an embedding model, which scores each document "
+            "whole (cut to its limit) and does not chunk; leave the field out",
+            "max_chunks_per_doc",
+        )
 
 
 def check_unicode(texts: Sequence[str], field: str, indexed: bool = True) -> None:
@@ -151,8 +169,14 @@ async def rank(request: RankRequest, state: ServerState, engine: Engine) -> Rank
     check_unicode([request.query], "query", indexed=False)
     check_unicode(request.documents, request.documents_param)
     check_instruction(request.instruction, engine)
+    check_chunking(request.max_chunks_per_doc, engine)
     options = score_options(
-        request.use_activation, request.max_tokens_per_doc, state, request.truncation, request.instruction
+        request.use_activation,
+        request.max_tokens_per_doc,
+        state,
+        request.truncation,
+        request.instruction,
+        request.max_chunks_per_doc,
     )
     scored = await score_pairs([(request.query, d) for d in request.documents], options, state, engine)
     order = sorted(range(len(request.documents)), key=lambda i: (-scored.scores[i], i))

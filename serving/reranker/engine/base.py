@@ -41,6 +41,7 @@ class ScoreOptions:
     max_tokens_per_doc: int | None = None  # cut each document to this many tokens first
     truncation: TruncationPolicy | None = None  # this request's policy; None: the server's
     instruction: str | None = None  # LLM rerankers' task instruction; None: the server's default
+    max_chunks_per_doc: int | None = None  # chunk long documents into at most this many windows
 
 
 @dataclass(frozen=True)

@@ -158,6 +158,7 @@ class PairScoringEngine(Engine):
             options.truncation or self._policy,
             options.max_tokens_per_doc,
             self._max_request_tokens,
+            options.max_chunks_per_doc,
         )
         reader = self._reader
         if reader is None or reader.tokenizer is not self._tokenizer:

@@ -25,8 +25,14 @@ router = APIRouter(tags=["rerank"])
 
 
 class CohereRerankRequest(RerankRequest):
-    # Cohere v1's chunking and field selection, accepted and ignored (one chunk per document).
-    max_chunks_per_doc: Count | None = Field(None, description="Cohere v1: ignored.")
+    # Cohere v1's chunking: long documents cut into windows of what the model's limit leaves
+    # beside the query, each scored, the document scored by its best (as Cohere does); reading
+    # stops after this many windows.
+    max_chunks_per_doc: Count | None = Field(
+        None,
+        description="Cohere v1: split each document longer than the model's limit into up to this "
+        "many chunks and score it by its best chunk (the rest of the document is not read).",
+    )
     rank_fields: list[StrictStr] | None = Field(
         None, max_length=64, description='Cohere v1: ignored; documents\' "text" is ranked.'
     )

@@ -28,6 +28,7 @@ class InputLimits:
     policy: TruncationPolicy  # what becomes of a document over max_len
     max_tokens_per_doc: int | None = None  # the request's cut of each document, before the policy
     max_request_tokens: int | None = None  # the most tokens the request may make the model process
+    max_chunks: int | None = None  # windows of one document under CHUNK (Cohere's max_chunks_per_doc)
 
 
 @dataclass(frozen=True)
@@ -290,6 +291,8 @@ def _chunked(
         need = max(limit - total, room) + 1  # one past the budget: enough to see it is exceeded
         if limits.max_tokens_per_doc is not None:
             need = min(need, limits.max_tokens_per_doc)
+        if limits.max_chunks is not None:  # the rest of the document is not read
+            need = min(need, room * limits.max_chunks)
         document = reader.read([pairs[index][1]], [need])[0].ids[:need]
         for start in range(0, len(document), room):
             window = build(index, document[start : start + room])

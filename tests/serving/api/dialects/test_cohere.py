@@ -22,3 +22,63 @@ def test_should_answer_cohere_jina_and_vllm_with_text_objects(tiny_client, diale
 def test_should_leave_documents_out_when_cohere_asks(tiny_client):
     cohere = tiny_client.post("/v2/rerank", json={**REQUESTS["cohere-v2"][1], "return_documents": False, "top_n": 2})
     assert [set(r) for r in cohere.json()["results"]] == [{"index", "relevance_score"}] * 2
+
+
+# --- max_chunks_per_doc (Cohere v1): long documents chunked, each scored by its best chunk ---------
+
+QUERY = "capital of france"
+# Each of these words is one token of the tiny model's tokenizer (limit 128 tokens a pair):
+# 300 tokens of document are three windows of what the query leaves.
+LONG = " ".join(["paris", "is", "the", "capital", "and", "largest", "city", "of", "france"] * 33)[:1500]
+SHORT = "berlin is the capital of germany"
+
+
+def _cohere(client, **fields):
+    body = {"query": QUERY, "documents": [LONG, SHORT], "return_documents": False, **fields}
+    response = client.post("/v1/rerank", json=body)
+    assert response.status_code == 200, response.text
+    answer = response.json()
+    return {r["index"]: r["relevance_score"] for r in answer["results"]}, answer["usage"]["total_tokens"]
+
+
+@pytest.fixture(scope="module")
+def chunking_client(tiny_cross_encoder_dir):
+    from tests.support.app import running_app
+
+    with running_app(model_id=str(tiny_cross_encoder_dir), truncation="chunk") as client:
+        yield client
+
+
+def test_should_chunk_long_documents_when_cohere_asks_whatever_the_servers_policy(tiny_client, chunking_client):
+    """max_chunks_per_doc on a server that truncates: the same scores and tokens as a server that
+    chunks (--truncation chunk), where it leaves room for every chunk; one chunk is the truncated
+    document; a document within the limit is one chunk either way."""
+    truncated, truncated_tokens = _cohere(tiny_client)
+    chunked, chunked_tokens = _cohere(chunking_client)
+    assert chunked_tokens > 2 * truncated_tokens - 40  # the long document read in several windows
+    asked, asked_tokens = _cohere(tiny_client, max_chunks_per_doc=100)
+    # Equal within float32 noise: the same windows may be batched with different neighbours.
+    assert asked_tokens == chunked_tokens and asked == pytest.approx(chunked, abs=1e-6)
+    one, one_tokens = _cohere(tiny_client, max_chunks_per_doc=1)
+    assert one_tokens == truncated_tokens and one == pytest.approx(truncated, abs=1e-6)
+    assert asked[1] == pytest.approx(one[1], abs=1e-6)  # the short document: one window whatever the limit
+    assert asked[0] >= one[0] - 1e-6  # the best of all windows, the first among them (batched apart)
+
+
+def test_should_read_no_more_than_max_chunks_per_doc_windows(tiny_client, chunking_client):
+    _, one_tokens = _cohere(tiny_client, max_chunks_per_doc=1)
+    _, two_tokens = _cohere(tiny_client, max_chunks_per_doc=2)
+    _, all_tokens = _cohere(chunking_client)
+    short_tokens = len(QUERY.split()) + len(SHORT.split()) + 3
+    window = one_tokens - short_tokens
+    assert two_tokens - short_tokens == 2 * window
+    assert all_tokens > two_tokens
+
+
+def test_should_refuse_max_chunks_per_doc_for_an_embedding_model(minilm_client):
+    body = {"query": QUERY, "documents": [SHORT], "max_chunks_per_doc": 2}
+    from tests.support.app import assert_error
+
+    assert_error(
+        minilm_client.post("/v1/rerank", json=body), 400, r"^max_chunks_per_doc: the served model is an embedding"
+    )
