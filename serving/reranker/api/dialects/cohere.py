@@ -9,13 +9,15 @@ comes back as ``{"text": ...}``. The answer carries each family's extras (``id``
 from __future__ import annotations
 
 import uuid
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field, StrictBool, StrictStr
 
 from ...engine.base import Engine
+from ..errors import APIError
 from ..ranking import from_rerank_body, rank
-from ..schemas import Count, RerankRequest, TextDocument
+from ..schemas import BoundedByMaxDocuments, Count, RerankRequest
 from ..state import ServerState, get_state, ready_engine
 from .kserve_openai import ERRORS
 
@@ -33,16 +35,55 @@ class CohereRerankRequest(RerankRequest):
         description="Cohere v1: split each document longer than the model's limit into up to this "
         "many chunks and score it by its best chunk (the rest of the document is not read).",
     )
-    rank_fields: list[StrictStr] | None = Field(
-        None, max_length=64, description='Cohere v1: ignored; documents\' "text" is ranked.'
+    # Cohere v1: a document may be an object of any fields, returned as sent; its "text" is
+    # ranked, or the fields rank_fields names, in that order, as "field: value" lines.
+    documents: Annotated[list[StrictStr | dict[str, Any]], BoundedByMaxDocuments] = Field(  # type: ignore[assignment]
+        ...,
+        min_length=1,
+        description='Candidates: strings, or objects ranked by their "text" (or by rank_fields) and '
+        "returned as sent (at most --max_documents).",
     )
-    return_documents: StrictBool = Field(True, description='Include each document as {"text": ...}.')
+    rank_fields: list[StrictStr] | None = Field(
+        None,
+        min_length=1,
+        max_length=64,
+        description='Cohere v1: the fields of object documents to rank on, in order (default: "text"); '
+        'one field is ranked as its value, several as "field: value" lines. A string document is '
+        '{"text": ...}.',
+    )
+    return_documents: StrictBool = Field(
+        True, description='Include each document: a string as {"text": ...}, an object as sent.'
+    )
+
+    def document_objects(self) -> list[dict[str, Any]]:
+        return [{"text": d} if isinstance(d, str) else d for d in self.documents]
+
+    def document_texts(self) -> list[str]:
+        """Each document's ranked text; 400 for a document without a string in a ranked field."""
+        fields = self.rank_fields or ["text"]
+        texts = []
+        for index, document in enumerate(self.document_objects()):
+            missing = next((f for f in fields if not isinstance(document.get(f), str)), None)
+            if missing is not None:
+                where = "rank_fields" if self.rank_fields else "documents"
+                raise APIError(
+                    400,
+                    f"documents[{index}] has no string field {missing!r} to rank on"
+                    + (
+                        " (rank_fields names it)"
+                        if self.rank_fields
+                        else ': give its text as "text", or name the fields in rank_fields'
+                    ),
+                    where,
+                )
+            texts.append(document[fields[0]] if len(fields) == 1 else "\n".join(f"{f}: {document[f]}" for f in fields))
+        return texts
 
 
 class CohereResult(BaseModel):
     index: int
     relevance_score: float
-    document: TextDocument | None = None
+    document: dict[str, Any] | None = None  # {"text": ...} for a string, an object as sent
 
 
 class ApiVersion(BaseModel):
@@ -71,7 +112,7 @@ def _route(api_version: str):
         state: ServerState = Depends(get_state),
         engine: Engine = Depends(ready_engine),
     ) -> CohereRerankResponse:
-        documents = body.document_texts()
+        documents = body.document_objects()
         ranking = await rank(from_rerank_body(body), state, engine)
         return CohereRerankResponse(
             id=f"rerank-{uuid.uuid4()}",
@@ -81,7 +122,7 @@ def _route(api_version: str):
                 CohereResult(
                     index=i,
                     relevance_score=ranking.scores[i],
-                    document=TextDocument(text=documents[i]) if body.return_documents else None,
+                    document=documents[i] if body.return_documents else None,
                 )
                 for i in ranking.order
             ],

@@ -82,3 +82,50 @@ def test_should_refuse_max_chunks_per_doc_for_an_embedding_model(minilm_client):
     assert_error(
         minilm_client.post("/v1/rerank", json=body), 400, r"^max_chunks_per_doc: the served model is an embedding"
     )
+
+
+# --- rank_fields (Cohere v1): object documents ranked on the fields named, returned as sent ------
+
+OBJECTS = [
+    {"title": "Paris", "text": "paris is the capital of france", "id": 7, "tags": ["city"]},
+    {"title": "Germany", "text": "berlin is the capital of germany", "id": 8, "tags": []},
+    {"title": "Capital of France", "text": "a city on the seine", "id": 9, "tags": ["river"]},
+]
+
+
+def _scores(client, documents, **fields):
+    response = client.post("/v1/rerank", json={"query": QUERY, "documents": documents, **fields})
+    assert response.status_code == 200, response.text
+    return response.json(), {r["index"]: r["relevance_score"] for r in response.json()["results"]}
+
+
+def test_should_rank_object_documents_on_the_fields_rank_fields_names_in_order(tiny_client):
+    _, by_fields = _scores(tiny_client, OBJECTS, rank_fields=["title", "text"])
+    as_text = [f"title: {d['title']}\ntext: {d['text']}" for d in OBJECTS]
+    _, by_text = _scores(tiny_client, as_text)
+    assert by_fields == pytest.approx(by_text, abs=1e-6)
+    _, by_title = _scores(tiny_client, OBJECTS, rank_fields=["title"])  # one field: its value alone
+    _, titles = _scores(tiny_client, [d["title"] for d in OBJECTS])
+    assert by_title == pytest.approx(titles, abs=1e-6)
+    _, default = _scores(tiny_client, OBJECTS)  # no rank_fields: "text"
+    _, texts = _scores(tiny_client, [d["text"] for d in OBJECTS])
+    assert default == pytest.approx(texts, abs=1e-6)
+    assert by_fields != pytest.approx(default, abs=1e-6)  # the fields changed what was ranked
+
+
+def test_should_return_object_documents_as_sent_and_strings_as_text_objects(tiny_client):
+    answer, _ = _scores(tiny_client, [OBJECTS[0], "plain text"], rank_fields=["text"])
+    returned = {r["index"]: r["document"] for r in answer["results"]}
+    assert returned == {0: OBJECTS[0], 1: {"text": "plain text"}}
+
+
+def test_should_refuse_a_document_without_a_ranked_field(tiny_client):
+    from tests.support.app import assert_error
+
+    body = {"query": QUERY, "documents": [OBJECTS[0], "a string has only text"], "rank_fields": ["title"]}
+    error = assert_error(tiny_client.post("/v1/rerank", json=body), 400, r"documents\[1\] has no string field 'title'")
+    assert error["param"] == "rank_fields"
+    body = {"query": QUERY, "documents": [{"title": "no text"}]}
+    assert_error(tiny_client.post("/v1/rerank", json=body), 400, r"documents\[0\] has no string field 'text'")
+    body = {"query": QUERY, "documents": [OBJECTS[0]], "rank_fields": ["id"]}  # a number is not text
+    assert_error(tiny_client.post("/v1/rerank", json=body), 400, r"no string field 'id'")
