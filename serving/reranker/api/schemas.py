@@ -19,6 +19,7 @@ from pydantic import (
     StrictInt,
     StrictStr,
     field_validator,
+    model_validator,
 )
 from pydantic_core import CoreSchema
 
@@ -150,19 +151,41 @@ class RerankResponse(BaseModel):
     results: list[RerankResult]
 
 
+# vLLM's score request in its four spellings (vllm/entrypoints/pooling/score/protocol.py): each
+# pair of fields means text_1 and text_2.
+SCORE_SPELLINGS = (("text_1", "text_2"), ("data_1", "data_2"), ("queries", "documents"), ("queries", "items"))
+
+
 class ScoreRequest(_Request):
     model: StrictStr | None = None
     text_1: Annotated[StrictStr | NonEmptyStrList, BoundedByMaxDocuments] = Field(
-        ..., description="Query, or queries for N:N: a list of N needs text_2 a list of N."
+        ...,
+        description="Query, or queries for N:N: a list of N needs text_2 a list of N (vLLM's "
+        "data_1, or queries, also name it).",
     )
     text_2: Annotated[StrictStr | NonEmptyStrList, BoundedByMaxDocuments] = Field(
-        ..., description="Document(s) to score against text_1 (at most --max_documents)."
+        ...,
+        description="Document(s) to score against text_1 (at most --max_documents; vLLM's data_2, "
+        "or documents or items beside queries, also name it).",
     )
     truncate_prompt_tokens: Count | None = Field(
         None, description="Cut each text_2 item to this many tokens before scoring."
     )
     use_activation: StrictBool | None = None
     instruction: Instruction | None = Field(None, description=INSTRUCTION_DESCRIPTION)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _vllm_spellings(cls, data: Any) -> Any:
+        """data_1/data_2, queries/documents or queries/items as text_1/text_2, as vLLM takes them."""
+        if not isinstance(data, dict) or "text_1" in data or "text_2" in data:
+            return data
+        for left, right in SCORE_SPELLINGS[1:]:
+            if left in data and right in data:
+                data = dict(data)
+                data["text_1"], data["text_2"] = data.pop(left), data.pop(right)
+                return data
+        return data
 
     @field_validator("text_1", "text_2")
     @classmethod

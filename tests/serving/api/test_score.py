@@ -48,3 +48,16 @@ def test_should_reject_bad_score_requests(tiny_client, body, pattern):
 
 def test_should_answer_404_for_another_model(tiny_client):
     assert_error(tiny_client.post("/v1/score", json={"model": "x", "text_1": "a", "text_2": "b"}), 404, "not found")
+
+
+@pytest.mark.parametrize(("left", "right"), [("data_1", "data_2"), ("queries", "documents"), ("queries", "items")])
+def test_should_take_each_of_vllms_spellings_of_the_two_sides(tiny_client, left, right):
+    """vLLM's score request (vllm/entrypoints/pooling/score/protocol.py) also names text_1 and
+    text_2 data_1 and data_2, queries and documents, or queries and items: the same answer."""
+    query, documents = SEED_REQUEST["query"], SEED_REQUEST["documents"]
+    expected = tiny_client.post("/v1/score", json={"text_1": query, "text_2": documents}).json()["data"]
+    response = tiny_client.post("/v1/score", json={left: query, right: documents})
+    assert response.status_code == 200, response.text
+    assert [d["score"] for d in response.json()["data"]] == pytest.approx([d["score"] for d in expected], abs=1e-6)
+    n_to_n = tiny_client.post("/v1/score", json={left: [query, query], right: documents[:2]})
+    assert len(n_to_n.json()["data"]) == 2
