@@ -32,6 +32,7 @@ class RankRequest:
     documents_param: str = "documents"  # the request field errors about documents name
     instruction: str | None = None  # LLM rerankers' task instruction; None: the server's default
     max_chunks_per_doc: int | None = None  # Cohere v1: chunk long documents, score the best chunk
+    truncate_prompt_tokens: int | None = None  # vLLM: each pair cut to this many tokens (-1: the limit)
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,7 @@ def from_rerank_body(body: RerankRequest, use_activation: bool | None = None) ->
         body.max_tokens_per_doc,
         instruction=body.instruction,
         max_chunks_per_doc=getattr(body, "max_chunks_per_doc", None),
+        truncate_prompt_tokens=getattr(body, "truncate_prompt_tokens", None),
     )
 
 
@@ -86,18 +88,41 @@ def score_options(
     truncation: TruncationPolicy | None = None,
     instruction: str | None = None,
     max_chunks_per_doc: int | None = None,
+    truncate_prompt_tokens: int | None = None,
+    engine: Engine | None = None,
 ) -> ScoreOptions:
     if use_activation is None:
         use_activation = not state.settings.raw_scores
     if max_chunks_per_doc is not None:  # Cohere v1 chunks long documents whatever the server's policy
         truncation = TruncationPolicy.CHUNK
+    max_prompt_tokens = None
+    if truncate_prompt_tokens is not None and engine is not None:  # vLLM truncates, whatever the policy
+        max_prompt_tokens = check_prompt_tokens(truncate_prompt_tokens, engine)
+        truncation = TruncationPolicy.TRUNCATE
     return ScoreOptions(
         use_activation=use_activation,
         max_tokens_per_doc=max_tokens_per_doc,
         truncation=truncation,
         instruction=instruction,
         max_chunks_per_doc=max_chunks_per_doc,
+        max_prompt_tokens=max_prompt_tokens,
     )
+
+
+def check_prompt_tokens(value: int, engine: Engine) -> int:
+    """vLLM's truncate_prompt_tokens as tokens per pair: -1 the model's limit; over it, or 0, a
+    400 (as vLLM answers)."""
+    limit = engine.info.max_model_len
+    if value == -1:
+        return limit
+    if value == 0 or value > limit:
+        raise APIError(
+            400,
+            f"truncate_prompt_tokens: {value} is not between 1 and the model's limit of {limit} tokens "
+            "(-1 for the limit)",
+            "truncate_prompt_tokens",
+        )
+    return value
 
 
 def check_chunking(max_chunks_per_doc: int | None, engine: Engine) -> None:
@@ -177,6 +202,8 @@ async def rank(request: RankRequest, state: ServerState, engine: Engine) -> Rank
         request.truncation,
         request.instruction,
         request.max_chunks_per_doc,
+        request.truncate_prompt_tokens,
+        engine,
     )
     scored = await score_pairs([(request.query, d) for d in request.documents], options, state, engine)
     order = sorted(range(len(request.documents)), key=lambda i: (-scored.scores[i], i))

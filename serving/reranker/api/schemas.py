@@ -82,6 +82,13 @@ def _whole_number(value: Any) -> Any:
 # The bound sits inside, so that the JSON schema says "minimum" (a Field(ge=...) beside a
 # BeforeValidator would not be).
 Count = Annotated[StrictInt, Field(ge=1), BeforeValidator(_whole_number)]
+# vLLM's truncate_prompt_tokens: each pair's prompt (query, document and special tokens) cut to this
+# many tokens, -1 for the model's limit (vllm/entrypoints/pooling: TokenizeParams).
+PromptTokens = Annotated[StrictInt, Field(ge=-1), BeforeValidator(_whole_number)]
+TRUNCATE_PROMPT_TOKENS_DESCRIPTION = (
+    "vLLM: cut each pair's prompt (query, document and the model's special tokens) to this many "
+    "tokens, the document's end first; -1: the model's limit. Over the limit: 400."
+)
 # A list with at least one item, in the JSON schema; the model's validator says so in a message.
 NonEmptyStrList = Annotated[list[StrictStr], SchemaOnly((("minItems", 1),))]
 
@@ -168,9 +175,7 @@ class ScoreRequest(_Request):
         description="Document(s) to score against text_1 (at most --max_documents; vLLM's data_2, "
         "or documents or items beside queries, also name it).",
     )
-    truncate_prompt_tokens: Count | None = Field(
-        None, description="Cut each text_2 item to this many tokens before scoring."
-    )
+    truncate_prompt_tokens: PromptTokens | None = Field(None, description=TRUNCATE_PROMPT_TOKENS_DESCRIPTION)
     use_activation: StrictBool | None = None
     instruction: Instruction | None = Field(None, description=INSTRUCTION_DESCRIPTION)
 

@@ -33,7 +33,14 @@ async def score(
     for name, texts in (("text_1", body.text_1), ("text_2", body.text_2)):
         check_unicode([texts] if isinstance(texts, str) else texts, name, indexed=not isinstance(texts, str))
     check_instruction(body.instruction, engine)
-    options = score_options(body.use_activation, body.truncate_prompt_tokens, state, instruction=body.instruction)
+    options = score_options(
+        body.use_activation,
+        None,
+        state,
+        instruction=body.instruction,
+        truncate_prompt_tokens=body.truncate_prompt_tokens,
+        engine=engine,
+    )
     scored = await score_pairs(pairs, options, state, engine)
     return ScoreResponse(
         id=f"score-{uuid.uuid4()}",

@@ -42,6 +42,7 @@ class ScoreOptions:
     truncation: TruncationPolicy | None = None  # this request's policy; None: the server's
     instruction: str | None = None  # LLM rerankers' task instruction; None: the server's default
     max_chunks_per_doc: int | None = None  # chunk long documents into at most this many windows
+    max_prompt_tokens: int | None = None  # this request's tokens per pair (vLLM's truncate_prompt_tokens)
 
 
 @dataclass(frozen=True)

@@ -154,11 +154,12 @@ class PairScoringEngine(Engine):
 
     async def _score(self, pairs: Sequence[tuple[str, str]], options: ScoreOptions) -> ScoreResult:
         limits = InputLimits(
-            self._info.max_model_len,
+            min(self._info.max_model_len, options.max_prompt_tokens or self._info.max_model_len),
             options.truncation or self._policy,
             options.max_tokens_per_doc,
             self._max_request_tokens,
             options.max_chunks_per_doc,
+            "the model's limit" if options.max_prompt_tokens is None else "truncate_prompt_tokens",
         )
         reader = self._reader
         if reader is None or reader.tokenizer is not self._tokenizer:

@@ -61,3 +61,41 @@ def test_should_take_each_of_vllms_spellings_of_the_two_sides(tiny_client, left,
     assert [d["score"] for d in response.json()["data"]] == pytest.approx([d["score"] for d in expected], abs=1e-6)
     n_to_n = tiny_client.post("/v1/score", json={left: [query, query], right: documents[:2]})
     assert len(n_to_n.json()["data"]) == 2
+
+
+LONG_DOCUMENT = "paris is the capital and largest city of france " * 40  # over the tiny model's 128 tokens
+
+
+@pytest.mark.parametrize("path", ["/v1/score", "/v1/rerank"])
+def test_should_cut_each_pair_to_truncate_prompt_tokens_as_vllm_does(tiny_client, path):
+    """vLLM's truncate_prompt_tokens: the whole pair (query, document, special tokens) cut to that
+    many tokens, the document's end first; -1 the model's limit (128 for the tiny model)."""
+    query, short = "capital of france", "paris"
+
+    def tokens(value):
+        sides = (
+            {"text_1": query, "text_2": [LONG_DOCUMENT, short]}
+            if path == "/v1/score"
+            else {"query": query, "documents": [LONG_DOCUMENT, short]}
+        )
+        response = tiny_client.post(path, json={**sides, "truncate_prompt_tokens": value})
+        assert response.status_code == 200, response.text
+        return response.json()["usage"]["total_tokens"]
+
+    short_pair = len(query.split()) + 1 + 3  # [CLS] query [SEP] paris [SEP]
+    assert tokens(32) == 32 + short_pair  # the long pair cut to 32, the short one whole
+    assert tokens(-1) == 128 + short_pair
+    assert tokens(-1) == tokens(128)
+
+
+@pytest.mark.parametrize("value", [0, 129, -2])
+def test_should_refuse_truncate_prompt_tokens_outside_the_models_limit(tiny_client, value):
+    body = {"text_1": "q", "text_2": ["d"], "truncate_prompt_tokens": value}
+    assert_error(tiny_client.post("/v1/score", json=body), 400, r"^truncate_prompt_tokens: ")
+
+
+def test_should_name_truncate_prompt_tokens_when_it_leaves_no_room(tiny_client):
+    body = {"text_1": "capital of france and germany", "text_2": ["d"], "truncate_prompt_tokens": 4}
+    assert_error(
+        tiny_client.post("/v1/score", json=body), 400, r"no room for a document within truncate_prompt_tokens of 4"
+    )

@@ -17,7 +17,7 @@ from pydantic import BaseModel, Field, StrictBool, StrictStr
 from ...engine.base import Engine
 from ..errors import APIError
 from ..ranking import from_rerank_body, rank
-from ..schemas import BoundedByMaxDocuments, Count, RerankRequest
+from ..schemas import TRUNCATE_PROMPT_TOKENS_DESCRIPTION, BoundedByMaxDocuments, Count, PromptTokens, RerankRequest
 from ..state import ServerState, get_state, ready_engine
 from .kserve_openai import ERRORS
 
@@ -51,6 +51,7 @@ class CohereRerankRequest(RerankRequest):
         'one field is ranked as its value, several as "field: value" lines. A string document is '
         '{"text": ...}.',
     )
+    truncate_prompt_tokens: PromptTokens | None = Field(None, description=TRUNCATE_PROMPT_TOKENS_DESCRIPTION)
     return_documents: StrictBool = Field(
         True, description='Include each document: a string as {"text": ...}, an object as sent.'
     )

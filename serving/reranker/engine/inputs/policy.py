@@ -29,6 +29,7 @@ class InputLimits:
     max_tokens_per_doc: int | None = None  # the request's cut of each document, before the policy
     max_request_tokens: int | None = None  # the most tokens the request may make the model process
     max_chunks: int | None = None  # windows of one document under CHUNK (Cohere's max_chunks_per_doc)
+    limit_name: str = "the model's limit"  # what max_len is, in messages
 
 
 @dataclass(frozen=True)
@@ -184,7 +185,7 @@ def encode_pair_inputs(reader: TokenReader, pairs: Sequence[tuple[str, str]], li
         query_room,
         lambda query, tokens: (
             f"query is {_size(reader, query, tokens, query_room, max_len)}: with {special} special "
-            f"tokens it leaves no room for a document within the model's limit of {max_len} tokens"
+            f"tokens it leaves no room for a document within {limits.limit_name} of {max_len} tokens"
         ),
     )
     rooms = [query_room - queries[q].length for q, _ in pairs]
@@ -198,7 +199,7 @@ def encode_pair_inputs(reader: TokenReader, pairs: Sequence[tuple[str, str]], li
     def refusal(index: int, read: _Read) -> str:
         extra = queries[pairs[index][0]].length + special
         size = _document_size(reader, read.text, read.tokens, read.need, max_len, max_tokens_per_doc, extra)
-        return f"document {index} is too long: {size} with the query, the model's limit is {max_len}"
+        return f"document {index} is too long: {size} with the query, {limits.limit_name} is {max_len}"
 
     lengths, chunk = _apply_policy(reads, limits.policy, refusal)
 
@@ -233,7 +234,7 @@ def encode_prompted_pairs(
         lambda query, tokens: (
             f"query is {_size(reader, heads[query], tokens, room, max_len, prompt.fixed)} with the "
             f"instruction and the prompt template: it leaves no room for a document within the "
-            f"model's limit of {max_len} tokens"
+            f"{limits.limit_name} of {max_len} tokens"
         ),
     )
     bodies = [heads[q] + d for q, d in pairs]
@@ -248,7 +249,7 @@ def encode_prompted_pairs(
         size = _size(reader, body.text, body.tokens, body.need, max_len, prompt.fixed)
         return (
             f"document {index} is too long: {size} with the query and the prompt template, the "
-            f"model's limit is {max_len}"
+            f"{limits.limit_name} is {max_len}"
         )
 
     lengths, chunk = _apply_policy(reads, limits.policy, refusal)
@@ -322,7 +323,7 @@ def encode_embedding_pairs(
         room + 1,
         lambda query, tokens: (
             f"query is too long: {_size(reader, query, tokens, room + 1, max_len, special)}, "
-            f"the model's limit is {max_len}"
+            f"{limits.limit_name} is {max_len}"
         ),
     )
     need, keep = _document_budget(room, max_tokens_per_doc)
@@ -331,7 +332,7 @@ def encode_embedding_pairs(
 
     def refusal(index: int, read: _Read) -> str:
         size = _document_size(reader, read.text, read.tokens, need, max_len, max_tokens_per_doc, special)
-        return f"document {index} is too long: {size}, the model's limit is {max_len}"
+        return f"document {index} is too long: {size}, {limits.limit_name} is {max_len}"
 
     # An embedding is of one whole text: under the chunk policy a long document keeps what fits,
     # as under truncate.
