@@ -41,10 +41,11 @@ GPU_OVERLAYS = {
 OVERLAYS = [path.name for path in overlay_dirs(REPO)]
 # nvidia-gpu is the shared part of the GPU overlays, not an opt-in component. Components nest
 # (api-key/external-secret). The model components go on the overlays they claim (MODEL_COMBOS).
+# A model source's example/ is the ConfigMap that source reads: rendered before it (combo_components).
 OPT_IN_COMPONENTS = sorted(
     str(p.parent.relative_to(REPO / "components"))
     for p in (REPO / "components").rglob("kustomization.yaml")
-    if p.parent.name != "nvidia-gpu" and (REPO / "components/models") not in p.parents
+    if p.parent.name not in ("nvidia-gpu", "example") and (REPO / "components/models") not in p.parents
 )
 MODEL_COMPONENTS = sorted(f"models/{p.parent.name}" for p in (REPO / "components/models").glob("*/kustomization.yaml"))
 MODEL_PAIRS = [
@@ -91,11 +92,18 @@ def bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
     shutil.copy(env_file.with_name("hf-token.env.example"), env_file)
     pairs = [*((o, c) for o in OVERLAYS for c in OPT_IN_COMPONENTS), *MODEL_PAIRS]
     for overlay, component in pairs:
+        components = ", ".join(f"../../components/{c}" for c in combo_components(component))
         _write_kustomization(
             root / combo(overlay, component),
-            f"resources: [../../overlays/{overlay}]\ncomponents: [../../components/{component}]\n",
+            f"resources: [../../overlays/{overlay}]\ncomponents: [{components}]\n",
         )
     return root
+
+
+def combo_components(component: str) -> list[str]:
+    """The component, after its example/ where it has one (a model source's URI)."""
+    example = f"{component}/example"
+    return [example, component] if (REPO / "components" / example / "kustomization.yaml").is_file() else [component]
 
 
 def _write_kustomization(directory: Path, body: str) -> None:

@@ -23,7 +23,7 @@ import httpx
 import pytest
 from imagebuild.model_image import ModelImage, build_model_image, embedded_model, find_busybox
 
-from bundlecheck.kserve.predictor_pod import MODELCAR, MODELCAR_INIT, predictor_pod
+from bundlecheck.kserve.predictor_pod import MODELCAR, MODELCAR_INIT, UID_MODELCAR, predictor_pod
 from bundlecheck.render import render
 from tests.image.image_pod import MAIN_CONTAINER, for_podman, play, process_credentials, wait_for_http_probe
 from tests.support.app import SEED_REQUEST, free_port
@@ -33,7 +33,6 @@ from tests.support.seed_contract import assert_seed_ranking, assert_seed_respons
 pytestmark = [pytest.mark.image, pytest.mark.timeout(3600)]
 
 MODEL_TAG = "localhost/kserve-reranker-model:test-embedded"
-RUNTIME_UID = 1000  # base/servingruntime.yaml securityContext.runAsUser
 
 
 @pytest.fixture(scope="module")
@@ -88,9 +87,9 @@ def test_should_serve_the_seed_request_from_the_model_image_as_kserve_runs_it(
     log = played.logs(MAIN_CONTAINER, lines=400)
     assert "serving the embedded" not in log, log  # the model came through the link, not the fallback
     assert "torch engine: sentence-transformers" in log or "/mnt/models" in log, log
-    # Both run as the serving image's user: reaching the sidecar's files through /proc takes it.
-    assert process_credentials(played.host_pid(MODELCAR)).uid == RUNTIME_UID
-    assert process_credentials(played.host_pid()).uid == RUNTIME_UID
+    # Both run as KServe's uidModelcar: reaching the sidecar's files through /proc takes one uid.
+    assert process_credentials(played.host_pid(MODELCAR)).uid == UID_MODELCAR
+    assert process_credentials(played.host_pid()).uid == UID_MODELCAR
 
 
 def test_should_mount_the_model_image_as_an_image_volume_where_podman_can(

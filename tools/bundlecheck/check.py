@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .findings import SCHEMA, Finding, Status, TargetReport
+from .offline import OFFLINE, offline_findings, wants_offline
 from .overlays import OVERLAYS_DIR
 from .policies import POLICIES, Context
 from .policies.secrets import component_secret_names
@@ -25,6 +26,9 @@ class CheckOptions:
     # components/ folder above each kustomization.
     components_dir: Path | None = None
     renderer: str | None = None
+    # Report what would reach the Hugging Face hub or a public registry (offline.py); a
+    # kustomization that asks for it is checked so without it.
+    offline: bool = False
 
 
 def find_components_dir(target: Path) -> Path | None:
@@ -70,6 +74,9 @@ def check_target(target: Path | str, options: CheckOptions) -> TargetReport:
             report.error = PolicyError(f"policy {policy.id} crashed: {error!r}")
             return report
     report.checks_run = [SCHEMA, *POLICIES]
+    if options.offline or wants_offline(rendered.path):
+        findings.extend(offline_findings(rendered.objects))
+        report.checks_run.append(OFFLINE)
 
     # A runtime shared by two pods yields its findings twice: keep the first of each.
     unique = list(dict.fromkeys(findings))

@@ -12,9 +12,10 @@ from pathlib import Path
 
 import yaml
 
-from . import model_components
+from . import model_components, model_sources
 from .check import CheckOptions, check_target
 from .findings import SCHEMA, Status
+from .offline import OFFLINE, OFFLINE_ANNOTATION
 from .output import FORMATS, RunInfo
 from .overlays import overlay_dirs
 from .policies import POLICIES
@@ -99,6 +100,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="the bundle's components, whose Secrets count as provided (default: the nearest "
         "components/ folder above each kustomization)",
     )
+    parser.add_argument(
+        "--offline",
+        action="store_true",
+        help="also report every object that would reach the Hugging Face hub or a public image registry "
+        f'(check id {OFFLINE}); a kustomization annotated {OFFLINE_ANNOTATION}: "true" is checked so always',
+    )
     parser.add_argument("--renderer", choices=RENDERERS, help="force a renderer (default: the first available)")
     parser.add_argument("--output", choices=sorted(FORMATS), default="text", help="report format")
     parser.add_argument("--output-file", type=Path, metavar="FILE", help="write the report to FILE")
@@ -112,19 +119,22 @@ COMPONENT_OVERLAY = "overlays/cpu"
 
 def default_targets(root: Path) -> list[Path | str]:
     """Every overlay, every kustomization among the GitOps examples, each opt-in component
-    on COMPONENT_OVERLAY (``overlays/cpu+components/monitoring``) and each model component on
-    every overlay it claims (``overlays/l4+components/models/bge-reranker-v2-m3``)."""
+    on COMPONENT_OVERLAY (``overlays/cpu+components/monitoring``), each model component on
+    every overlay it claims (``overlays/l4+components/models/bge-reranker-v2-m3``), and each
+    model source and the model cache on the overlays and with the models (model_sources.py)."""
     overlays = overlay_dirs(root)
     gitops = sorted(p.parent for p in root.glob("gitops/**/kustomization.yaml"))
     models = model_components.model_targets(root, COMBINE, _component_base(root, overlays))
-    return [*overlays, *gitops, *component_targets(root, overlays), *models]
+    delivery = model_sources.delivery_targets(root, COMBINE, overlays)
+    return [*overlays, *gitops, *component_targets(root, overlays), *models, *delivery]
 
 
 def component_targets(root: Path, overlays: list[Path]) -> list[str]:
     """``overlay+component`` for each component under components/ (nested ones included),
     except those an overlay already includes (nvidia-gpu), those with a secretGenerator (they
-    read git-ignored files, and their Secret's data is what no-secret-data forbids) and the
-    model components (rendered on the overlays they claim instead)."""
+    read git-ignored files, and their Secret's data is what no-secret-data forbids), the
+    model components (rendered on the overlays they claim instead), and the model sources and
+    the model cache (model_sources.delivery_targets)."""
     base = _component_base(root, overlays)
     if base is None:
         return []
@@ -139,6 +149,8 @@ def component_targets(root: Path, overlays: list[Path]) -> list[str]:
         if config.get("kind") != "Component" or config.get("secretGenerator"):
             continue
         if model_components.is_model_component(component, root):
+            continue
+        if model_sources.is_delivery_component(component, root):
             continue
         if component.resolve() not in included:
             targets.append(f"{base}{COMBINE}{component}")
@@ -180,8 +192,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         for policy in POLICIES.values():
             print(f"{policy.id:<26} {policy.reason}")
+        print(f"{OFFLINE:<26} (--offline) nothing reaches the Hugging Face hub or a public image registry")
         return EXIT_CLEAN
-    unknown = sorted(set(args.skip) - {SCHEMA, *POLICIES})
+    unknown = sorted(set(args.skip) - {SCHEMA, OFFLINE, *POLICIES})
     if unknown:
         parser.error(f"--skip: unknown policy {', '.join(unknown)} (see --list-policies)")
     targets = args.targets or default_targets(Path("."))
@@ -196,6 +209,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             skip=set(args.skip),
             components_dir=args.components,
             renderer=args.renderer,
+            offline=args.offline,
         )
         # Third-party schemas are downloaded as kinds turn up: offline shows here.
         reports = [check_target(target, options) for target in targets]

@@ -47,3 +47,20 @@ def test_should_report_a_render_error_instead_of_findings(tmp_path: Path) -> Non
     report = check_target(tmp_path, CheckOptions(schemas=NoSchemas()))
     assert report.error is not None and "missing.yaml" in str(report.error)
     assert report.findings == [] and report.checks_run == []
+
+
+def test_offline_option_adds_the_offline_check() -> None:
+    options = CheckOptions(schemas=NoSchemas(), components_dir=REPO / "components", offline=True)
+
+    report = check_target(REPO / "overlays/cpu", options)
+
+    assert "offline" in report.checks_run
+    assert {f.check for f in report.with_status(Status.VIOLATION)} == {"offline"}
+    assert "offline" not in check_target(REPO / "overlays/cpu", CheckOptions(schemas=NoSchemas())).checks_run
+
+
+def test_a_kustomization_annotated_offline_is_held_to_its_mirror_without_the_option() -> None:
+    report = check_target(REPO / "gitops/air-gapped", CheckOptions(schemas=NoSchemas()))
+
+    assert "offline" in report.checks_run
+    assert report.findings == []

@@ -4,6 +4,7 @@ The schemas come from the ``schema_dirs`` fixture (tests/conftest.py)."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -60,7 +61,10 @@ def test_should_default_to_every_overlay_gitops_kustomization_and_component(
     assert all(t.startswith(("overlays/", "gitops/")) for t in targets)
     assert any(t.startswith("gitops/") for t in targets)
     combined = [t for t in targets if "+" in t]
-    opt_in = [t for t in combined if "+components/models/" not in t]
+    # The models, the model sources and the cache go on other overlays (the tests below and
+    # test_model_sources.py).
+    delivery = ("+components/models/", "+components/model-source/", "+components/model-cache")
+    opt_in = [t for t in combined if not any(part in t for part in delivery)]
     components = [t.split("+", 1)[1] for t in opt_in]
     assert all(t.startswith("overlays/cpu+components/") for t in opt_in)
     # Each opt-in component, nested ones included; not nvidia-gpu (every GPU overlay has it)
@@ -74,7 +78,8 @@ def test_should_render_each_model_component_on_exactly_the_overlays_it_claims(
     at_repo_root: None,
 ) -> None:
     targets = [str(t) for t in default_targets(Path("."))]
-    models = {t for t in targets if "+components/models/" in t}
+    # A model alone; with a source or the cache it is model_sources.py's.
+    models = {t for t in targets if "+components/models/" in t and t.count("+") == 1}
     claimed = {
         f"overlays/{overlay}+{component}"
         for component in sorted(str(p.parent) for p in Path("components/models").glob("*/kustomization.yaml"))
@@ -125,6 +130,9 @@ def test_whole_bundle_passes_with_every_kind_schema_checked(
     assert "overlays/t4: ok" in out
     assert "overlays/cpu+components/autoscaling-keda: ok" in out
     assert "overlays/l4+components/models/qwen3-reranker-0.6b: ok" in out
+    assert "overlays/t4+components/model-source/pvc/example+components/model-source/pvc: ok" in out
+    assert "overlays/h100+components/model-cache: ok" in out
+    assert "gitops/air-gapped: ok" in out
     assert "0 violation(s)" in out.splitlines()[-2]
     assert "0 not schema-checked" in out.splitlines()[-2] and "NOT CHECKED" not in out
     assert f"third-party kinds from directory {crd_schemas}" in out.splitlines()[-1]
@@ -168,6 +176,52 @@ def test_should_check_components_applied_to_an_overlay(
     out = capsys.readouterr().out
     assert code == 0, out
     assert out.startswith(f"{target}: ok (5 objects")
+
+
+def test_offline_should_report_what_a_default_overlay_pulls_from_the_hub_and_public_registries(
+    kserve_crds: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main([str(REPO / "overlays/l4"), "--schema-dir", str(kserve_crds), "--offline"])
+
+    out = capsys.readouterr().out
+    assert code == 1, out
+    assert "[offline]" in out and "Hugging Face hub" in out and "from docker.io" in out and "from ghcr.io" in out
+    # Without --offline the same overlay is clean.
+    assert main([str(REPO / "overlays/l4"), "--schema-dir", str(kserve_crds)]) == 0
+
+
+def test_offline_should_pass_the_air_gapped_kustomization(
+    kserve_crds: Path, crd_schemas: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["--schema-dir", str(kserve_crds), "--crd-schema-dir", str(crd_schemas)]
+
+    code = main([str(REPO / "gitops/air-gapped"), *args, "--offline"])
+
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "0 violation(s)" in out
+
+
+def test_a_kustomization_that_asks_for_the_offline_check_gets_it_without_the_flag(
+    kserve_crds: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    (folder / "kustomization.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "kustomize.config.k8s.io/v1beta1",
+                "kind": "Kustomization",
+                "metadata": {"annotations": {"kserve-reranker.example.com/offline": "true"}},
+                "resources": [os.path.relpath(REPO / "overlays/cpu", folder)],
+            }
+        )
+    )
+
+    code = main([str(folder), "--schema-dir", str(kserve_crds), "--components", str(REPO / "components")])
+
+    assert code == 1
+    assert "[offline]" in capsys.readouterr().out
 
 
 def test_should_exit_1_and_name_the_policy_in_text(kserve_crds: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -52,6 +52,9 @@ MODELCAR_CHECK = (
     "invalid (/models does not exist or is empty)' && exit 1)"
 )
 MODEL_INIT_MODE = "MODEL_INIT_MODE"
+# inferenceservice-config's uidModelcar as KServe ships it: the modelcar and the server both run as
+# this uid (reaching the model through /proc takes the same one).
+UID_MODELCAR = 1010
 PVC_VOLUME = "kserve-pvc-source"
 # PodSpec fields an InferenceService component may set next to its containers.
 POD_FIELDS = (
@@ -96,10 +99,12 @@ def predictor_pod(objects: list[dict[str, Any]], isvc_name: str | None = None) -
     elif image is not None:
         main["env"] = [e for e in main.get("env") or [] if e.get("name") != MODEL_INIT_MODE]
         main["env"].append({"name": MODEL_INIT_MODE, "value": "async"})
+        main["securityContext"] = {**(main.get("securityContext") or {}), "runAsUser": UID_MODELCAR}
         parent = {"name": PROVISION_VOLUME, "mountPath": MODEL_MOUNT.rsplit("/", 1)[0] or "/"}
         _add_mount(main, {**parent, "readOnly": False})
         _add_volume(volumes, {"name": PROVISION_VOLUME, "emptyDir": {}})
         sidecars.append(_modelcar(MODELCAR, image, ["sh", "-c", MODELCAR_COMMAND], [parent]))
+        sidecars[-1]["securityContext"] = {"runAsUser": UID_MODELCAR}
         init_containers.append(_modelcar(MODELCAR_INIT, image, ["sh", "-c", MODELCAR_CHECK.format(image=image)]))
         shared_processes = True
     elif storage_uri and storage_uri.startswith("pvc://"):

@@ -7,6 +7,8 @@ from . import (  # noqa: F401  (registers)
     availability,
     gpu,
     images,
+    model_cache,
+    model_source,
     models,
     modes,
     pods,

@@ -30,6 +30,9 @@ KSERVE_CRD_PATHS: tuple[tuple[str, ...], ...] = (
         "config/crd/full/serving.kserve.io_clusterstoragecontainers.yaml",
     ),
     ("config/crd/full/serving.kserve.io_inferencegraphs.yaml",),
+    # The model cache (components/model-cache).
+    ("config/crd/full/localmodel/serving.kserve.io_localmodelcaches.yaml",),
+    ("config/crd/full/localmodel/serving.kserve.io_localmodelnodegroups.yaml",),
 )
 RAW_URL = "https://raw.githubusercontent.com/kserve/kserve/{version}/{path}"
 DOWNLOAD_TIMEOUT_S = 30

@@ -150,6 +150,10 @@ def test_should_run_an_oci_model_image_as_kserves_modelcar(cpu_objects, scheme):
     assert {"name": PROVISION_VOLUME, "mountPath": "/mnt", "readOnly": False} in main["volumeMounts"]
     assert not any(m["mountPath"] == MODEL_MOUNT for m in main["volumeMounts"])
     assert {"name": "MODEL_INIT_MODE", "value": "async"} in main["env"]
+    # KServe's shipped uidModelcar for both: /proc/PID/root takes the same uid
+    assert modelcar["securityContext"] == {"runAsUser": 1010}
+    assert main["securityContext"]["runAsUser"] == 1010
+    assert main["securityContext"]["readOnlyRootFilesystem"] is True  # the rest of the lock-down stays
     assert {"name": PROVISION_VOLUME, "emptyDir": {}} in spec["volumes"]
 
 

@@ -23,3 +23,16 @@ def ha_objects() -> list[dict[str, Any]]:
         str(REPO / p) for p in ("overlays/cpu", "components/high-availability", "components/network-policy")
     )
     return render_combination(target).objects
+
+
+@pytest.fixture(scope="package")
+def oci_objects() -> list[dict[str, Any]]:
+    """overlays/l4 with its model from an OCI image (components/model-source/oci and its example URI)."""
+    source = REPO / "components/model-source/oci"
+    return render_combination("+".join(str(p) for p in (REPO / "overlays/l4", source / "example", source))).objects
+
+
+@pytest.fixture(scope="package")
+def cached_objects() -> list[dict[str, Any]]:
+    """overlays/l4 with components/model-cache."""
+    return render_combination(f"{REPO / 'overlays/l4'}+{REPO / 'components/model-cache'}").objects

@@ -24,6 +24,8 @@ import pytest
 from bundlecheck.cli import default_targets
 from bundlecheck.findings import Status
 from bundlecheck.model_components import is_model_component, model_components, read_claim
+from bundlecheck.model_sources import delivery_targets, is_delivery_component
+from bundlecheck.overlays import overlay_dirs
 from bundlecheck.render import is_combination, render, render_combination
 from bundlecheck.schemas import catalog
 from bundlecheck.schemas.catalog import CATALOG_COMMIT, DirectoryCatalog, DownloadCatalog, catalog_path
@@ -38,19 +40,24 @@ OVERLAYS = sorted(str(p.parent.relative_to(REPO)) for p in REPO.glob("overlays/*
 COMPONENTS = sorted(
     str(p.parent.relative_to(REPO))
     for p in REPO.glob("components/**/kustomization.yaml")
-    if "secretGenerator" not in p.read_text() and not is_model_component(p.parent, REPO)
+    if "secretGenerator" not in p.read_text()
+    and not is_model_component(p.parent, REPO)
+    and not is_delivery_component(p.parent, REPO)
 )
 MODEL_TARGETS = [
     f"overlays/{overlay}+{component.relative_to(REPO)}"
     for component in model_components(REPO)
     for overlay in read_claim(component).fits
 ]
+# The model sources and the cache, on the overlays and with the models (model_sources.py).
+DELIVERY_TARGETS = [t.replace(f"{REPO}/", "") for t in delivery_targets(REPO, "+", overlay_dirs(REPO))]
 GITOPS = sorted(str(p.parent.relative_to(REPO)) for p in REPO.glob("gitops/**/kustomization.yaml"))
 TARGETS = [
     *OVERLAYS,
     *GITOPS,
     *(f"{o}+{c}" for o in OVERLAYS for c in COMPONENTS),
     *MODEL_TARGETS,
+    *DELIVERY_TARGETS,
 ]
 # The third-party kinds the bundle renders somewhere: each must be schema-checked.
 THIRD_PARTY_KINDS = {
@@ -111,6 +118,7 @@ def test_make_validate_renders_every_opt_in_component(monkeypatch: pytest.Monkey
     targets = {str(t) for t in default_targets(Path("."))}
     opt_in = [c for c in COMPONENTS if c != "components/nvidia-gpu"]
     assert {f"overlays/cpu+{c}" for c in opt_in} <= targets
+    assert set(DELIVERY_TARGETS) <= targets
 
 
 def test_should_report_unknown_fields_of_a_third_party_kind(checker: SchemaChecker) -> None:
