@@ -127,9 +127,16 @@ def busybox_from_debian_package(workdir: Path) -> Path:
             "BUSYBOX) to a static busybox; the model image carries it as its only userland"
         )
     workdir.mkdir(parents=True, exist_ok=True)
-    fetched = subprocess.run(
-        ["apt-get", "download", BUSYBOX_PACKAGE], cwd=workdir, capture_output=True, text=True, timeout=300
-    )
+
+    def download() -> subprocess.CompletedProcess:
+        return subprocess.run(
+            ["apt-get", "download", BUSYBOX_PACKAGE], cwd=workdir, capture_output=True, text=True, timeout=300
+        )
+
+    fetched = download()
+    if fetched.returncode != 0 and os.geteuid() == 0:  # a fresh machine's package lists may be empty
+        subprocess.run(["apt-get", "update", "-qq"], capture_output=True, timeout=600)
+        fetched = download()
     debs = sorted(workdir.glob(f"{BUSYBOX_PACKAGE}_*.deb"))
     if fetched.returncode != 0 or not debs:
         raise ModelImageError(f"apt-get download {BUSYBOX_PACKAGE} failed: {fetched.stderr.strip()[-500:]}")
