@@ -8,7 +8,7 @@ reranker's shared prompt prefix is counted once per request (as prefix reuse com
 keys attended by every pair. Embedding lookups, norms, activations and the classifier are left
 out: they are a few percent of the linear work, and the ceiling is an upper bound.
 
-The peak is the best of a few large matrix products in the run's dtype, on the threads the
+The peak is that of large square matrix products in the run's dtype, on the threads the
 benchmark's systems use, measured in the same run as the figures it divides.
 """
 
@@ -18,11 +18,14 @@ import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-# Products of the shapes a model batch multiplies (tokens x hidden x intermediate), large enough
-# to reach the kernels' steady state.
-PEAK_SHAPES = ((4096, 1024, 4096), (8192, 1024, 1024), (2048, 3072, 1024))
-PEAK_SECONDS = 0.5  # per shape, after one warm-up product
+# The peak's product: square, grown from the smallest until one product takes PEAK_STEP_S (or the
+# largest), so that a dtype the CPU only emulates (float16, bfloat16 without AVX512-BF16), tens of
+# times slower, costs a second, not minutes.
+PEAK_SIZES = (256, 512, 1024, 2048, 4096)
+PEAK_STEP_S = 0.1
+PEAK_SECONDS = 0.5  # of products at the chosen size
 
 
 @dataclass(frozen=True)
@@ -71,23 +74,30 @@ def pair_flops(model: ModelFlops, pair_tokens: list[int], prefix_tokens: int = 0
 
 
 def matmul_peak(dtype: str = "float32", device: str = "cpu") -> float:
-    """The best FLOP/s of PEAK_SHAPES' products in ``dtype`` on ``device`` (this process's threads)."""
+    """The FLOP/s of square products in ``dtype`` on ``device`` (this process's threads), at the
+    size PEAK_SIZES reaches within PEAK_STEP_S a product."""
     import torch
 
     kind = getattr(torch, dtype)
-    best = 0.0
-    for m, k, n in PEAK_SHAPES:
-        a = torch.randn(m, k, device=device).to(kind)
-        b = torch.randn(k, n, device=device).to(kind)
+
+    def timed(a: Any, b: Any) -> float:
+        started = time.perf_counter()
         a @ b
-        runs, started = 0, time.perf_counter()
-        while (elapsed := time.perf_counter() - started) < PEAK_SECONDS or runs < 2:
-            a @ b
-            if device != "cpu":
-                torch.cuda.synchronize()
-            runs += 1
-        best = max(best, 2 * m * k * n * runs / elapsed)
-    return best
+        if device != "cpu":
+            torch.cuda.synchronize()
+        return time.perf_counter() - started
+
+    for size in PEAK_SIZES:
+        a = torch.randn(size, size, device=device).to(kind)
+        b = torch.randn(size, size, device=device).to(kind)
+        timed(a, b)  # warm-up: packing, kernel choice
+        if timed(a, b) >= PEAK_STEP_S:
+            break
+    runs, elapsed = 0, 0.0
+    while elapsed < PEAK_SECONDS or runs < 2:
+        elapsed += timed(a, b)
+        runs += 1
+    return 2 * size**3 * runs / elapsed
 
 
 def workload_pair_flops(model_dir: Path, bodies: list[dict], llm: bool, sample: int = 8) -> float:
