@@ -38,6 +38,15 @@ def _suite_image(request, build_image, workdir: Path) -> BuiltImage:
     return built
 
 
+@pytest.fixture
+def played_pods():
+    """Start pods; remove each one, with its volumes, even when the test fails."""
+    pods = []
+    yield pods
+    for pod in pods:
+        pod.down()
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item, call):
     report = yield

@@ -45,15 +45,6 @@ def cpu_overlay_pod(overlay: Path = REPO / "overlays" / "cpu") -> dict:
     return predictor_pod(render(overlay).objects)
 
 
-@pytest.fixture
-def played_pods():
-    """Start pods; remove each one, with its volumes, even when the test fails."""
-    pods = []
-    yield pods
-    for pod in pods:
-        pod.down()
-
-
 @pytest.fixture(scope="module")
 def served_pod(request, built_image, tmp_path_factory):
     """overlays/cpu's predictor, running on the built image; (pod, rendered, port)."""

@@ -60,14 +60,6 @@ def oci_pod(storage_uri: str) -> dict:
     return predictor_pod(objects)
 
 
-@pytest.fixture
-def played_pods():
-    pods = []
-    yield pods
-    for pod in pods:
-        pod.down()
-
-
 def test_should_label_the_image_with_the_model_and_its_file_digests(built_image, model_image_built):
     labels = json.loads(
         built_image.engine.command("image", "inspect", "--format", "{{json .Labels}}", MODEL_TAG).stdout
